@@ -1,0 +1,97 @@
+"""The app's settings, from the command line or environment variables (hosted Spaces set the latter)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+_TRUE = {"1", "true", "yes", "on"}
+# Same as sam2_model.DEFAULT_MODEL (a test checks): a literal, so `--help` answers without importing torch.
+DEFAULT_MODEL = "sam2.1_b.pt"
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """What `python app.py` runs with."""
+
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    host: str = "127.0.0.1"
+    port: int = 7860
+    share: bool = False
+    untrained: bool = False
+    debug: bool = False
+
+
+def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> AppSettings:
+    """Read settings: command-line flags win over environment variables, which win over the defaults."""
+    env = os.environ if environ is None else environ
+    on_space = "SPACE_ID" in env  # Hugging Face Spaces must listen on all interfaces
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="SAM 2 studio: segment and track objects with clicks and boxes in a Gradio web app.",
+        epilog=(
+            "Environment variables (for hosted Spaces): SAM2_MODEL, SAM2_DEVICE, GRADIO_SERVER_NAME, "
+            "GRADIO_SERVER_PORT, GRADIO_SHARE, SAM2_DEBUG. Offline? Download a checkpoint elsewhere and pass "
+            "--model /path/to/sam2.1_b.pt."
+        ),
+    )
+    parser.add_argument(
+        "--model",
+        default=env.get("SAM2_MODEL", DEFAULT_MODEL),
+        help=(
+            "SAM 2 checkpoint: an ultralytics asset name (sam2.1_t.pt, sam2.1_s.pt, sam2.1_b.pt, sam2.1_l.pt, "
+            "sam2_t/s/b/l.pt), a Meta checkpoint file name (sam2.1_hiera_tiny.pt ... sam2.1_hiera_base_plus.pt, "
+            "sam2.1_hiera_large.pt), both downloaded on first use, or a local path. [env SAM2_MODEL, "
+            f"default {DEFAULT_MODEL}]"
+        ),
+    )
+    parser.add_argument(
+        "--device",
+        default=env.get("SAM2_DEVICE", "auto"),
+        help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps. [env SAM2_DEVICE, default auto]",
+    )
+    parser.add_argument(
+        "--host",
+        default=env.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_space else "127.0.0.1"),
+        help="Interface to listen on; 0.0.0.0 for all. [env GRADIO_SERVER_NAME, default 127.0.0.1]",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(env.get("GRADIO_SERVER_PORT", "7860")),
+        help="Port to listen on. [env GRADIO_SERVER_PORT, default 7860]",
+    )
+    parser.add_argument(
+        "--share",
+        action="store_true",
+        default=env.get("GRADIO_SHARE", "").lower() in _TRUE,
+        help="Also serve on a temporary public gradio.live link. [env GRADIO_SHARE=1]",
+    )
+    parser.add_argument(
+        "--untrained",
+        action="store_true",
+        default=env.get("SAM2_UNTRAINED", "").lower() in _TRUE,
+        help="Use random weights for --model's architecture instead of a checkpoint (smoke tests only: masks are "
+        "meaningless). [env SAM2_UNTRAINED=1]",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=env.get("SAM2_DEBUG", "").lower() in _TRUE,
+        help="Show error details in the browser (never on a public server). [env SAM2_DEBUG=1]",
+    )
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port must be between 1 and 65535, got {args.port}")
+    return AppSettings(
+        model=args.model,
+        device=args.device,
+        host=args.host,
+        port=args.port,
+        share=args.share,
+        untrained=args.untrained,
+        debug=args.debug,
+    )

@@ -1,0 +1,241 @@
+"""`AutomaticMaskGenerator`: segment everything in an image, with Meta's options and output modes.
+
+A grid of single-click prompts (optionally over several crop layers) goes through the shared `ImagePredictor`; masks
+are filtered by predicted IoU and stability, de-duplicated by box NMS, and returned as Meta's records. The grid and
+crop geometry come from ultralytics' SAM helpers (`ultralytics.models.sam.amg`), NMS from torchvision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torchvision.ops.boxes import batched_nms, box_area
+from ultralytics.models.sam import amg
+
+from .formats import mask_to_rle, mask_to_uncompressed_rle, rle_area, rle_to_mask
+from .image_predictor import ImagePredictor
+from .model import Sam2Model
+from .transforms import coords_to_model_frame, masks_to_image_frame, to_rgb_uint8
+
+OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
+
+
+@dataclass
+class _Candidates:
+    """Masks kept so far, one row per mask (boxes xyxy in original-image pixels, points (x, y) pixels)."""
+
+    rles: list[dict[str, Any]]
+    boxes: torch.Tensor
+    iou_preds: torch.Tensor
+    stability: torch.Tensor
+    points: torch.Tensor
+    crop_boxes: torch.Tensor
+
+    @classmethod
+    def empty(cls) -> _Candidates:
+        zeros = torch.zeros
+        return cls([], zeros(0, 4), zeros(0), zeros(0), zeros(0, 2), zeros(0, 4))
+
+    def filter(self, keep: torch.Tensor) -> _Candidates:
+        index = torch.as_tensor(keep).cpu()
+        if index.dtype == torch.bool:
+            index = index.nonzero().flatten()
+        tensors = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "rles"}
+        return _Candidates(rles=[self.rles[int(i)] for i in index], **tensors)
+
+    @staticmethod
+    def cat(parts: list[_Candidates]) -> _Candidates:
+        if not parts:
+            return _Candidates.empty()
+        tensors = {
+            f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(_Candidates) if f.name != "rles"
+        }
+        return _Candidates(rles=[r for p in parts for r in p.rles], **tensors)
+
+
+class AutomaticMaskGenerator:
+    """Generate masks for a whole image from a grid of point prompts (Meta's `SAM2AutomaticMaskGenerator` options).
+
+    Args:
+        model: the shared `Sam2Model` (or anything `load_model` accepts).
+        points_per_side: grid points along one side (None when `point_grids` is given).
+        points_per_batch: points decoded per mask-decoder call (memory vs speed).
+        pred_iou_thresh: keep masks whose predicted IoU is above this.
+        stability_score_thresh: keep masks whose stability under threshold shifts is at least this.
+        stability_score_offset: logit shift used by the stability score.
+        mask_threshold: logit threshold of a foreground pixel.
+        box_nms_thresh: box IoU above which duplicate masks are dropped (within a crop).
+        crop_n_layers: extra layers of overlapping crops (0 = whole image only).
+        crop_nms_thresh: box IoU for dropping duplicates between crops.
+        crop_overlap_ratio: overlap of neighbouring crops, as a fraction of the crop side.
+        crop_n_points_downscale_factor: points per side shrink by this factor at each crop layer.
+        point_grids: explicit grids, one Nx2 array of (x, y) in [0, 1] per layer.
+        min_mask_region_area: fill holes and remove specks up to this many low-res (256x256) pixels (0 = off).
+        output_mode: "binary_mask" (HxW bool), "uncompressed_rle" or "coco_rle" (pycocotools).
+        use_m2m: refine each mask by feeding its logits back as a mask prompt (one extra decoder pass).
+        multimask_output: three candidates per point (Meta's default) or one.
+    """
+
+    def __init__(
+        self,
+        model: Sam2Model | str | Path,
+        points_per_side: int | None = 32,
+        points_per_batch: int = 64,
+        pred_iou_thresh: float = 0.8,
+        stability_score_thresh: float = 0.95,
+        stability_score_offset: float = 1.0,
+        mask_threshold: float = 0.0,
+        box_nms_thresh: float = 0.7,
+        crop_n_layers: int = 0,
+        crop_nms_thresh: float = 0.7,
+        crop_overlap_ratio: float = 512 / 1500,
+        crop_n_points_downscale_factor: int = 1,
+        point_grids: list[np.ndarray] | None = None,
+        min_mask_region_area: int = 0,
+        output_mode: str = "binary_mask",
+        use_m2m: bool = False,
+        multimask_output: bool = True,
+    ) -> None:
+        if (points_per_side is None) == (point_grids is None):
+            raise ValueError("Give exactly one of points_per_side and point_grids.")
+        if output_mode not in OUTPUT_MODES:
+            raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got {output_mode!r}.")
+        if points_per_batch < 1:
+            raise ValueError(f"points_per_batch must be >= 1, got {points_per_batch}.")
+        if points_per_side is not None:
+            point_grids = amg.build_all_layer_point_grids(
+                points_per_side, crop_n_layers, crop_n_points_downscale_factor
+            )
+        elif len(point_grids) != crop_n_layers + 1:
+            raise ValueError(
+                f"point_grids needs {crop_n_layers + 1} grids (crop_n_layers + 1), got {len(point_grids)}."
+            )
+        self.point_grids = [np.asarray(grid, dtype=np.float32) for grid in point_grids]
+        # As in Meta's SAM 2 generator, small regions are cleaned on the low-res logits by the predictor (Meta runs
+        # this in a CUDA kernel and skips it on the CPU; ours runs on every device).
+        self.predictor = ImagePredictor(
+            model,
+            mask_threshold=mask_threshold,
+            max_hole_area=min_mask_region_area,
+            max_sprinkle_area=min_mask_region_area,
+        )
+        self.points_per_batch = points_per_batch
+        self.pred_iou_thresh = pred_iou_thresh
+        self.stability_score_thresh = stability_score_thresh
+        self.stability_score_offset = stability_score_offset
+        self.mask_threshold = mask_threshold
+        self.box_nms_thresh = box_nms_thresh
+        self.crop_n_layers = crop_n_layers
+        self.crop_nms_thresh = crop_nms_thresh
+        self.crop_overlap_ratio = crop_overlap_ratio
+        self.min_mask_region_area = min_mask_region_area
+        self.output_mode = output_mode
+        self.use_m2m = use_m2m
+        self.multimask_output = multimask_output
+
+    def generate(self, image: np.ndarray) -> list[dict[str, Any]]:
+        """Segment everything in an HxWx3 uint8 RGB image.
+
+        Returns one record per mask, as Meta's generator: ``segmentation`` (HxW bool, or an RLE dict per
+        `output_mode`), ``area`` (pixels), ``bbox`` (xywh pixels), ``predicted_iou``, ``point_coords`` ([[x, y]]
+        pixels), ``stability_score`` and ``crop_box`` (xywh pixels).
+        """
+        image = to_rgb_uint8(image)
+        height, width = image.shape[:2]
+        crop_boxes, layer_idxs = amg.generate_crop_boxes((height, width), self.crop_n_layers, self.crop_overlap_ratio)
+        found = _Candidates.cat(
+            [self._process_crop(image, box, layer) for box, layer in zip(crop_boxes, layer_idxs, strict=True)]
+        )
+        if len(crop_boxes) > 1 and found.rles:
+            keep = batched_nms(
+                found.boxes.float(), 1 / box_area(found.crop_boxes), torch.zeros(len(found.rles)), self.crop_nms_thresh
+            )
+            found = found.filter(keep)
+        return [self._record(found, i) for i in range(len(found.rles))]
+
+    def _record(self, found: _Candidates, i: int) -> dict[str, Any]:
+        rle = found.rles[i]
+        if self.output_mode == "binary_mask":
+            segmentation: Any = rle_to_mask(rle)
+        elif self.output_mode == "coco_rle":
+            segmentation = mask_to_rle(rle_to_mask(rle))
+        else:
+            segmentation = rle
+        x0, y0, x1, y1 = found.boxes[i].tolist()
+        cx0, cy0, cx1, cy1 = found.crop_boxes[i].tolist()
+        return {
+            "segmentation": segmentation,
+            "area": rle_area(rle),
+            "bbox": [x0, y0, x1 - x0, y1 - y0],
+            "predicted_iou": float(found.iou_preds[i]),
+            "point_coords": [found.points[i].tolist()],
+            "stability_score": float(found.stability[i]),
+            "crop_box": [cx0, cy0, cx1 - cx0, cy1 - cy0],
+        }
+
+    def _process_crop(self, image: np.ndarray, crop_box: list[int], layer: int) -> _Candidates:
+        x0, y0, x1, y1 = crop_box
+        crop = image[y0:y1, x0:x1]
+        crop_hw = crop.shape[:2]
+        self.predictor.set_image(crop)
+        features = self.predictor._features[0]
+        points = self.point_grids[layer] * np.array(crop_hw[::-1], dtype=np.float32)[None]
+        parts = [
+            self._process_batch(features, points[start : start + self.points_per_batch], crop_box, image.shape[:2])
+            for start in range(0, len(points), self.points_per_batch)
+        ]
+        self.predictor.reset_predictor()
+        found = _Candidates.cat(parts)
+        if found.rles:
+            keep = batched_nms(found.boxes.float(), found.iou_preds, torch.zeros(len(found.rles)), self.box_nms_thresh)
+            found = found.filter(keep)
+        found.boxes = amg.uncrop_boxes_xyxy(found.boxes, crop_box)
+        found.points = amg.uncrop_points(found.points, crop_box)
+        found.crop_boxes = torch.tensor([crop_box] * len(found.rles), dtype=torch.float32).reshape(-1, 4)
+        return found
+
+    def _decode(self, features, points_px: torch.Tensor, mask_input: torch.Tensor | None, multimask: bool):
+        """Single-click prompts (Nx2 pixels of the crop) -> (N*C x H x W logits, N*C iou, N*C x256x256 low-res)."""
+        model_points = coords_to_model_frame(points_px, features.orig_hw, self.predictor.model.image_size)
+        labels = torch.ones(len(points_px), 1, dtype=torch.int, device=points_px.device)
+        low_res, iou = self.predictor._decode(
+            features, model_points[:, None], labels, None, mask_input, None, multimask
+        )
+        logits = masks_to_image_frame(low_res, features.orig_hw)
+        return logits.flatten(0, 1), iou.flatten(0, 1), low_res.flatten(0, 1)
+
+    def _process_batch(self, features, points: np.ndarray, crop_box: list[int], orig_hw) -> _Candidates:
+        device = self.predictor.device
+        points_px = torch.as_tensor(points, dtype=torch.float32, device=device)
+        logits, iou, low_res = self._decode(features, points_px, None, self.multimask_output)
+        per_point = logits.shape[0] // len(points_px)
+        points_px = points_px.repeat_interleave(per_point, dim=0)
+        if self.use_m2m:
+            # Meta feeds back the clamped low-res logits its predictor returns
+            logits, iou, _ = self._decode(features, points_px, low_res.clamp(-32.0, 32.0)[:, None], multimask=False)
+        keep = torch.ones(len(iou), dtype=torch.bool, device=iou.device)
+        if self.pred_iou_thresh > 0.0:
+            keep &= iou > self.pred_iou_thresh
+        stability = amg.calculate_stability_score(logits, self.mask_threshold, self.stability_score_offset)
+        if self.stability_score_thresh > 0.0:
+            keep &= stability >= self.stability_score_thresh
+        masks = logits[keep] > self.mask_threshold
+        iou, stability, points_px = iou[keep], stability[keep], points_px[keep]
+        boxes = amg.batched_mask_to_box(masks)
+        orig_h, orig_w = orig_hw
+        away_from_edge = ~amg.is_box_near_crop_edge(boxes, crop_box, [0, 0, orig_w, orig_h])
+        masks, boxes = masks[away_from_edge], boxes[away_from_edge]
+        masks = amg.uncrop_masks(masks, crop_box, orig_h, orig_w)
+        rles = [mask_to_uncompressed_rle(mask) for mask in masks.cpu().numpy()]
+        return _Candidates(
+            rles=rles,
+            boxes=boxes.float().cpu(),
+            iou_preds=iou[away_from_edge].float().cpu(),
+            stability=stability[away_from_edge].float().cpu(),
+            points=points_px[away_from_edge].cpu(),
+            crop_boxes=torch.zeros(len(rles), 4),
+        )

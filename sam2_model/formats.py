@@ -1,0 +1,66 @@
+"""Mask encodings: pure converters between HxW boolean masks and COCO run-length encodings.
+
+COCO RLE counts runs in column-major (Fortran) order, starting with a run of zeros. `mask_to_rle` gives the compressed
+form (``counts`` as a string, what COCO JSON files hold); `mask_to_uncompressed_rle` the list-of-ints form that
+Meta's automatic mask generator returns as "uncompressed_rle".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+
+def _as_bool_mask(mask: np.ndarray) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"Expected an HxW mask, got shape {mask.shape}.")
+    return mask.astype(bool, copy=False)
+
+
+def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
+    """HxW mask (bool or 0/1) -> COCO compressed RLE ``{"size": [h, w], "counts": str}`` (JSON-ready)."""
+    mask = _as_bool_mask(mask)
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def mask_to_uncompressed_rle(mask: np.ndarray) -> dict[str, Any]:
+    """HxW mask -> uncompressed COCO RLE ``{"size": [h, w], "counts": [int, ...]}`` (first run counts zeros).
+
+    Written with numpy because pycocotools only produces the compressed form.
+    """
+    mask = _as_bool_mask(mask)
+    flat = mask.T.ravel()
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    counts = np.diff(np.concatenate([[0], changes, [flat.size]])).tolist()
+    if flat.size and flat[0]:
+        counts = [0, *counts]
+    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts}
+
+
+def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
+    """COCO RLE, compressed (``counts`` str/bytes) or uncompressed (list), -> HxW bool mask."""
+    if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
+        raise ValueError("Expected a COCO RLE dict with 'size' [h, w] and 'counts'.")
+    height, width = (int(s) for s in rle["size"])
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        if sum(counts) != height * width:
+            raise ValueError(f"RLE counts sum to {sum(counts)} but size {height}x{width} needs {height * width}.")
+        encoded = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+    else:
+        encoded = {"size": [height, width], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    return mask_utils.decode(encoded).astype(bool)
+
+
+def rle_area(rle: dict[str, Any]) -> int:
+    """Number of foreground pixels of a COCO RLE."""
+    if isinstance(rle["counts"], list):
+        return int(sum(rle["counts"][1::2]))
+    counts = rle["counts"]
+    return int(
+        mask_utils.area({"size": rle["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts})
+    )

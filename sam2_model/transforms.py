@@ -1,0 +1,107 @@
+"""Meta's SAM 2 pre- and post-processing, as pure functions.
+
+SAM 2 was trained on images *stretched* to 1024x1024 (no letterbox): ToTensor, bilinear antialiased resize,
+ImageNet normalisation. ultralytics' SAM2Predictor letterboxes instead, which is why its masks differ from Meta's;
+these functions reproduce Meta's `SAM2Transforms` so our predictors give Meta's masks.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.functional as TF
+from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def to_rgb_uint8(image: np.ndarray | Image.Image) -> np.ndarray:
+    """Return `image` as an HxWx3 uint8 RGB array.
+
+    Accepts HxWx3 uint8 RGB (returned as is), HxW or HxWx1 grayscale, HxWx4 RGBA (alpha dropped) and PIL images of
+    any mode. Raises ValueError for an empty image, another dtype or another shape.
+    """
+    if isinstance(image, Image.Image):
+        if image.width == 0 or image.height == 0:
+            raise ValueError(f"The image is empty ({image.width}x{image.height} pixels).")
+        return np.array(image.convert("RGB"))  # a writable copy: torch refuses read-only buffers
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"Expected an HxWx3 uint8 RGB numpy array or a PIL image, got {type(image).__name__}.")
+    if image.size == 0:
+        raise ValueError(f"The image is empty (shape {image.shape}).")
+    if image.dtype != np.uint8:
+        raise ValueError(
+            f"Expected a uint8 image (0..255), got dtype {image.dtype}. "
+            "Convert it first, e.g. (image * 255).clip(0, 255).astype(np.uint8) for floats in [0, 1]."
+        )
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim == 3 and image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return np.ascontiguousarray(image[:, :, :3])
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image
+    raise ValueError(f"Expected an HxWx3 RGB image (or HxW gray, HxWx4 RGBA), got shape {image.shape}.")
+
+
+def images_to_batch(images: list[np.ndarray], size: int, device: torch.device) -> torch.Tensor:
+    """Stack HxWx3 uint8 RGB images into the encoder's Bx3xSxS float input (stretched, normalised).
+
+    The uint8 pixels move to `device` before the float conversion and resize, so a GPU does that work.
+    """
+    batch = []
+    for image in images:
+        tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1).float().div_(255.0)
+        tensor = TF.resize(tensor, [size, size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+        batch.append(TF.normalize(tensor, IMAGENET_MEAN, IMAGENET_STD))
+    return torch.stack(batch)
+
+
+def coords_to_model_frame(
+    coords: torch.Tensor, orig_hw: tuple[int, int], size: int, normalize_coords: bool = True
+) -> torch.Tensor:
+    """Map (..., 2) (x, y) coordinates to the model's SxS input frame.
+
+    With `normalize_coords`, `coords` are pixels of the original image; otherwise they are already in [0, 1].
+    """
+    if normalize_coords:
+        height, width = orig_hw
+        coords = coords / torch.tensor([width, height], dtype=coords.dtype, device=coords.device)
+    return coords * size
+
+
+def masks_to_image_frame(low_res_masks: torch.Tensor, orig_hw: tuple[int, int]) -> torch.Tensor:
+    """Upsample Bx C x256x256 mask logits to the original HxW image (bilinear, as Meta's predictor does)."""
+    return F.interpolate(low_res_masks.float(), orig_hw, mode="bilinear", align_corners=False)
+
+
+def fill_holes_and_sprinkles(
+    logits: torch.Tensor, threshold: float, max_hole_area: float, max_sprinkle_area: float
+) -> torch.Tensor:
+    """Meta's optional mask clean-up: fill background holes and drop foreground specks up to a pixel area.
+
+    Meta computes this with a CUDA kernel and silently skips it when the kernel is missing (always on the CPU); we use
+    OpenCV's connected components so it works everywhere. `logits` is (..., H, W); holes get threshold + 10 and
+    sprinkles threshold - 10, as in Meta's code.
+    """
+    if max_hole_area <= 0 and max_sprinkle_area <= 0:
+        return logits
+    flat = logits.reshape(-1, *logits.shape[-2:])
+    result = flat.clone()
+    for index, mask_logits in enumerate(flat.float().cpu().numpy()):
+        for area_limit, region, new_value in (
+            (max_hole_area, mask_logits <= threshold, threshold + 10.0),
+            (max_sprinkle_area, mask_logits > threshold, threshold - 10.0),
+        ):
+            if area_limit <= 0:
+                continue
+            count, labels, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
+            small = [label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] <= area_limit]
+            if small:
+                to_change = torch.from_numpy(np.isin(labels, small)).to(result.device)
+                result[index][to_change] = new_value
+    return result.reshape(logits.shape)

@@ -1,0 +1,76 @@
+"""`python app.py`: documented settings, environment variables, and a clean exit when weights cannot be had."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sam2_model
+from app.settings import DEFAULT_MODEL, AppSettings, parse_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_defaults():
+    assert parse_settings([], environ={}) == AppSettings()
+    assert DEFAULT_MODEL == sam2_model.DEFAULT_MODEL
+
+
+def test_flags_win_over_environment():
+    environ = {"SAM2_MODEL": "sam2.1_t.pt", "SAM2_DEVICE": "cpu", "GRADIO_SERVER_PORT": "9000", "GRADIO_SHARE": "1"}
+    from_env = parse_settings([], environ=environ)
+    assert (from_env.model, from_env.device, from_env.port, from_env.share) == ("sam2.1_t.pt", "cpu", 9000, True)
+    from_flags = parse_settings(["--model", "/x/sam2.1_hiera_large.pt", "--port", "8000"], environ=environ)
+    assert (from_flags.model, from_flags.port) == ("/x/sam2.1_hiera_large.pt", 8000)
+
+
+def test_spaces_listen_on_all_interfaces():
+    assert parse_settings([], environ={"SPACE_ID": "user/space"}).host == "0.0.0.0"
+
+
+def test_bad_port_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        parse_settings(["--port", "70000"], environ={})
+    assert "--port must be between 1 and 65535" in capsys.readouterr().err
+
+
+def run_app(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(tmp_path)}
+    # the timeout turns a hang (network retries) into a failure
+    return subprocess.run(
+        [sys.executable, str(REPO / "app.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+
+
+def test_help_documents_every_setting(tmp_path):
+    result = run_app("--help", tmp_path=tmp_path)
+    assert result.returncode == 0
+    for text in ("--model", "sam2.1_b.pt", "sam2.1_hiera_base_plus.pt", "--device", "auto", "cuda", "mps",
+                 "--host", "--port", "--share", "SAM2_MODEL", "SAM2_DEVICE", "GRADIO_SERVER_PORT"):  # fmt: skip
+        assert text in result.stdout, text
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("sam2.1_t.pt", ["Could not download", "sam2.1_t.pt", "--model /path/to/sam2.1_t.pt"]),
+        ("/no/such/file/sam2.1_b.pt", ["Checkpoint file not found: /no/such/file/sam2.1_b.pt"]),
+    ],
+)
+def test_unobtainable_weights_exit_fast_with_one_message(tmp_path, model, expected):
+    result = run_app("--model", model, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("app.py: cannot load the SAM 2 model:"), result.stderr
+    for text in expected:
+        assert text in lines[0]
