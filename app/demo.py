@@ -68,7 +68,10 @@ def build_demo(model: Sam2Model) -> gr.Blocks:
             result, best = segment_points(model, img, pts)
             return pts, result, best
 
-        image.select(on_click, [image, points, mode], [points, overlay, score], concurrency_id="model")
-        image.upload(lambda: ([], None, None), None, [points, overlay, score])
-        clear.click(lambda img: ([], img, None), image, [points, overlay, score])
+        # UI-only events stay private: programs get named endpoints instead (gradio_client cannot send clicks)
+        image.select(
+            on_click, [image, points, mode], [points, overlay, score], concurrency_id="model", api_visibility="private"
+        )
+        image.upload(lambda: ([], None, None), None, [points, overlay, score], api_visibility="private")
+        clear.click(lambda img: ([], img, None), image, [points, overlay, score], api_visibility="private")
     return demo
