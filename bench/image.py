@@ -25,9 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sam2_model import ImagePredictor, load_model  # noqa: E402
-from sam2_model.checkpoints import ModelSpec  # noqa: E402
-from sam2_model.devices import select_device  # noqa: E402
+from sam2_model import ImagePredictor, load_model
+from sam2_model.checkpoints import ModelSpec
+from sam2_model.devices import select_device
 
 META_CONFIGS = {"t": "sam2.1_hiera_t", "s": "sam2.1_hiera_s", "b": "sam2.1_hiera_b+", "l": "sam2.1_hiera_l"}
 

@@ -209,6 +209,24 @@ class ImagePredictor:
         if not self._features:
             raise RuntimeError(f"An image must be set with .set_image(...) before {call}(...).")
 
+    def predict_low_res(
+        self,
+        point_coords: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask_output: bool = True,
+        normalize_coords: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`predict` without the full-size masks: B x C x256x256 float32 logits (unclamped) and B x C IoU scores.
+
+        For many objects on large images (a dataset annotator): upsample each mask when it is needed with
+        `transforms.low_res_to_mask` instead of holding B x C full-size masks at once. Same prompts as `predict`.
+        """
+        self._require_image("predict_low_res")
+        return self._low_res(self._features[0], point_coords, point_labels, box, mask_input, multimask_output,
+                             normalize_coords)  # fmt: skip
+
     def _predict_one(
         self,
         features: ImageFeatures,
@@ -220,10 +238,24 @@ class ImagePredictor:
         return_logits: bool,
         normalize_coords: bool,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        low_res, iou = self._low_res(
+            features, point_coords, point_labels, box, mask_input, multimask_output, normalize_coords
+        )
+        masks = masks_to_image_frame(low_res, features.orig_hw)
+        if not return_logits:
+            masks = masks > self.mask_threshold
+        low_res = torch.clamp(low_res, -32.0, 32.0)
+        squeeze = low_res.shape[0] == 1
+        return tuple((t[0] if squeeze else t).float().cpu().numpy() for t in (masks, iou, low_res))  # type: ignore[return-value]
+
+    def _low_res(
+        self, features: ImageFeatures, point_coords, point_labels, box, mask_input, multimask_output, normalize_coords
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         points, labels, boxes, masks_in = self._prompts_to_tensors(
             features.orig_hw, point_coords, point_labels, box, mask_input, normalize_coords
         )
         prompt_count = max((t.shape[0] for t in (points, boxes, masks_in) if t is not None), default=1)
+        shared_mask_in = masks_in if masks_in is not None and masks_in.shape[0] == 1 else None
         chunks = []
         for start in range(0, prompt_count, MAX_PROMPTS_PER_CALL):
             part = slice(start, start + MAX_PROMPTS_PER_CALL)
@@ -233,20 +265,15 @@ class ImagePredictor:
                     None if points is None else points[part],
                     None if labels is None else labels[part],
                     None if boxes is None else boxes[part],
-                    None if masks_in is None or masks_in.shape[0] == 1 else masks_in[part],
-                    masks_in if masks_in is not None and masks_in.shape[0] == 1 else None,
+                    None if masks_in is None or shared_mask_in is not None else masks_in[part],
+                    shared_mask_in,
                     multimask_output,
                 )
             )
-        low_res = torch.cat([c[0] for c in chunks])
-        iou = torch.cat([c[1] for c in chunks])
+        low_res = chunks[0][0] if len(chunks) == 1 else torch.cat([c[0] for c in chunks])
+        iou = chunks[0][1] if len(chunks) == 1 else torch.cat([c[1] for c in chunks])
         low_res = fill_holes_and_sprinkles(low_res, self.mask_threshold, self.max_hole_area, self.max_sprinkle_area)
-        masks = masks_to_image_frame(low_res, features.orig_hw)
-        if not return_logits:
-            masks = masks > self.mask_threshold
-        low_res = torch.clamp(low_res, -32.0, 32.0)
-        squeeze = prompt_count == 1
-        return tuple((t[0] if squeeze else t).float().cpu().numpy() for t in (masks, iou, low_res))  # type: ignore[return-value]
+        return low_res, iou
 
     def _decode(self, features, points, labels, boxes, masks_in, shared_mask_in, multimask_output: bool):
         """One mask-decoder call for a chunk of B prompts -> (Bx C x256x256 logits, BxC iou)."""

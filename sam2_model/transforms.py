@@ -79,6 +79,12 @@ def masks_to_image_frame(low_res_masks: torch.Tensor, orig_hw: tuple[int, int]) 
     return F.interpolate(low_res_masks.float(), orig_hw, mode="bilinear", align_corners=False)
 
 
+def low_res_to_mask(low_res_logits: torch.Tensor, orig_hw: tuple[int, int], threshold: float = 0.0) -> np.ndarray:
+    """One 256x256 low-res logit map -> HxW bool mask at the original size (the same math as `predict`)."""
+    logits = masks_to_image_frame(low_res_logits.reshape(1, 1, *low_res_logits.shape[-2:]), orig_hw)
+    return (logits[0, 0] > threshold).cpu().numpy()
+
+
 def fill_holes_and_sprinkles(
     logits: torch.Tensor, threshold: float, max_hole_area: float, max_sprinkle_area: float
 ) -> torch.Tensor:
