@@ -1,0 +1,69 @@
+"""`python -m annotate DATA [options]`: the command-line face of `auto_annotate`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m annotate",
+        description="Annotate a folder of images: YOLO boxes -> SAM 2 masks -> a YOLO-seg (and COCO) dataset.",
+    )
+    parser.add_argument("data", help="folder of images (searched recursively)")
+    parser.add_argument("--det-model", default="yolo11x.pt", help="YOLO model name or path [yolo11x.pt]")
+    parser.add_argument("--sam-model", default="sam2.1_b.pt", help="SAM 2 name, Meta file name or path [sam2.1_b.pt]")
+    parser.add_argument("--device", default="", help="'' (auto), cpu, cuda, cuda:N, N or mps")
+    parser.add_argument("--conf", type=float, default=0.25, help="detector confidence threshold [0.25]")
+    parser.add_argument("--iou", type=float, default=0.45, help="detector NMS IoU threshold [0.45]")
+    parser.add_argument("--imgsz", type=int, default=640, help="detector input size [640]")
+    parser.add_argument("--max-det", type=int, default=300, help="maximum detections per image [300]")
+    parser.add_argument("--classes", type=int, nargs="+", help="class ids to keep (default: all)")
+    parser.add_argument("--output", help="dataset folder [<DATA>_auto_annotate_labels beside DATA]")
+    parser.add_argument("--format", nargs="+", default=["yolo"], choices=["yolo", "coco"], dest="formats",
+                        help="output formats; yolo labels are always written [yolo]")  # fmt: skip
+    parser.add_argument("--overwrite", action="store_true", help="redo images finished by an earlier run")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per detector call [8]")
+    parser.add_argument("--workers", type=int, default=4, help="image decoding threads [4]")
+    parser.add_argument("--min-mask-area", type=int, default=0, help="smaller masks fall back to the box [0]")
+    parser.add_argument("--simplify", type=float, default=0.0, help="polygon tolerance in pixels, 0 = exact [0]")
+    parser.add_argument("--names", nargs="+", help="class names in class-id order (default: the detector's)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from annotate import auto_annotate
+
+    try:
+        summary = auto_annotate(
+            args.data,
+            det_model=args.det_model,
+            sam_model=args.sam_model,
+            device=args.device,
+            conf=args.conf,
+            iou=args.iou,
+            imgsz=args.imgsz,
+            max_det=args.max_det,
+            classes=args.classes,
+            output_dir=args.output,
+            formats=args.formats,
+            overwrite=args.overwrite,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            progress=not args.no_progress,
+            min_mask_area=args.min_mask_area,
+            simplify=args.simplify,
+            class_names=args.names,
+        )
+    except (OSError, ValueError) as error:  # missing folder, no images, offline weights, bad checkpoint
+        print(f"python -m annotate: {error}", file=sys.stderr)
+        return 2
+    print(summary)
+    return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

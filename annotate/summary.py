@@ -1,0 +1,57 @@
+"""What an auto_annotate run did: counts, failures with reasons, output paths, time."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class AnnotationSummary:
+    """The result of `auto_annotate`; also written to ``summary.json`` in the output folder.
+
+    images: image files found; labelled: written this run with at least one instance; no_detections: written this
+    run with an empty label file; skipped: already done by an earlier run (resume); failed: could not be read or
+    processed (see `failures`); instances: instances written this run, by class name.
+    """
+
+    images: int = 0
+    labelled: int = 0
+    no_detections: int = 0
+    skipped: int = 0
+    failed: int = 0
+    instances: dict[str, int] = field(default_factory=dict)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (image path, reason)
+    output_dir: str = ""
+    labels_dir: str = ""
+    data_yaml: str = ""
+    coco_json: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def processed(self) -> int:
+        return self.labelled + self.no_detections
+
+    @property
+    def images_per_second(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "images_per_second": round(self.images_per_second, 3)}, indent=2)
+
+    def write(self, path: Path) -> None:
+        from .writers import write_atomic
+
+        write_atomic(path, self.to_json())
+
+    def __str__(self) -> str:
+        lines = [
+            f"auto_annotate: {self.images} images in {self.seconds:.1f} s ({self.images_per_second:.2f} images/s)",
+            f"  labelled {self.labelled}, no detections {self.no_detections}, skipped (already done) {self.skipped}, "
+            f"failed {self.failed}",
+            f"  instances: {', '.join(f'{k} {v}' for k, v in sorted(self.instances.items())) or 'none'}",
+            f"  dataset: {self.data_yaml}" + (f"; COCO: {self.coco_json}" if self.coco_json else ""),
+        ]
+        lines += [f"  FAILED {path}: {reason}" for path, reason in self.failures]
+        return "\n".join(lines)
