@@ -85,12 +85,14 @@ def main() -> None:
     detected = args.images * args.max_det
     print(
         f"\n{args.images} images {args.width}x{args.height}, YOLO11n + SAM 2.1 {args.size} (untrained), "
-        f"{args.max_det} boxes per image, device {args.device or 'auto'}, {os.cpu_count()} CPUs, torch {torch.__version__}\n"
+        f"{args.max_det} boxes per image, device {args.device or 'auto'}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__}\n"
     )
     print("| auto_annotate | seconds | images/s | instances written (of detected) | torch threads after |")
     print("|---|---|---|---|---|")
     print(
-        f"| ours (annotate) | {ours_seconds:.1f} | {args.images / ours_seconds:.2f} | {ours_lines} / {detected} | {threads} |"
+        f"| ours (annotate) | {ours_seconds:.1f} | {args.images / ours_seconds:.2f} | {ours_lines} / {detected} "
+        f"| {threads} |"
     )
     print(
         f"| ultralytics.data.annotator | {theirs_seconds:.1f} | {args.images / theirs_seconds:.2f} | "

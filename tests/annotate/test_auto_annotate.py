@@ -21,9 +21,8 @@ from annotate.__main__ import main as cli_main
 class SquareAndDiscDetector:
     """A deterministic detector: two boxes on 'busy' images (top-left pixel not black), none on black ones."""
 
-    names = {0: "square", 1: "disc"}
-
     def __init__(self) -> None:
+        self.names = {0: "square", 1: "disc"}
         self.calls = 0
 
     def __call__(self, image: np.ndarray) -> sv.Detections:
