@@ -86,13 +86,17 @@ def low_res_to_mask(low_res_logits: torch.Tensor, orig_hw: tuple[int, int], thre
 
 
 def fill_holes_and_sprinkles(
-    logits: torch.Tensor, threshold: float, max_hole_area: float, max_sprinkle_area: float
+    logits: torch.Tensor,
+    threshold: float,
+    max_hole_area: float,
+    max_sprinkle_area: float,
+    hole_value: float | None = None,
 ) -> torch.Tensor:
     """Meta's optional mask clean-up: fill background holes and drop foreground specks up to a pixel area.
 
     Meta computes this with a CUDA kernel and silently skips it when the kernel is missing (always on the CPU); we use
-    OpenCV's connected components so it works everywhere. `logits` is (..., H, W); holes get threshold + 10 and
-    sprinkles threshold - 10, as in Meta's code.
+    OpenCV's connected components so it works everywhere. `logits` is (..., H, W); holes get `hole_value`
+    (default threshold + 10, Meta's image predictor; its video predictor uses 0.1) and sprinkles threshold - 10.
     """
     if max_hole_area <= 0 and max_sprinkle_area <= 0:
         return logits
@@ -100,7 +104,7 @@ def fill_holes_and_sprinkles(
     result = flat.clone()
     for index, mask_logits in enumerate(flat.float().cpu().numpy()):
         for area_limit, region, new_value in (
-            (max_hole_area, mask_logits <= threshold, threshold + 10.0),
+            (max_hole_area, mask_logits <= threshold, threshold + 10.0 if hole_value is None else hole_value),
             (max_sprinkle_area, mask_logits > threshold, threshold - 10.0),
         ):
             if area_limit <= 0:

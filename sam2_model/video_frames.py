@@ -1,0 +1,132 @@
+"""`VideoFrames`: a video's frames, decoded lazily and preprocessed exactly as Meta's video loader does.
+
+Meta's loader reads every frame up front (RSS grows ~30 MB per 1024x1024 frame); we keep only where the frames are
+and decode one when the tracker asks for it. A video file is decoded once with PyAV into lossless PNG frames in a
+temporary folder (deleted on `close`), so random access (backward tracking, corrections) needs no seeking.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from .transforms import IMAGENET_MEAN, IMAGENET_STD
+
+FRAME_SUFFIXES = {".jpg", ".jpeg", ".png"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v"}
+
+
+def _frame_sort_key(path: Path) -> tuple:
+    """Meta sorts frames by their integer names (00000.jpg); natural order otherwise (frame_2 before frame_10)."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.stem))
+
+
+class VideoFrames:
+    """The frames of one video: a file (mp4, mov, webm, avi, mkv), a folder of JPEG/PNG frames, or a sequence of
+    HxWx3 uint8 RGB arrays.
+
+    Attributes: num_frames; height, width (pixels of the original frames).
+    Raises ValueError naming the source for an unreadable or empty video.
+    """
+
+    def __init__(self, video: str | Path | Sequence[np.ndarray], max_frames: int | None = None) -> None:
+        self._arrays: Sequence[np.ndarray] | None = None
+        self._files: list[Path] = []
+        self._temp_dir: Path | None = None
+        self.source = "<arrays>"
+        if isinstance(video, (str, Path)):
+            path = Path(video)
+            self.source = str(path)
+            if path.is_dir():
+                self._files = sorted(
+                    (p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES), key=_frame_sort_key
+                )
+                if not self._files:
+                    raise ValueError(f"No JPEG or PNG frames in the folder {path}.")
+            elif path.is_file():
+                self._files = self._decode_video_file(path, max_frames)
+            else:
+                raise ValueError(f"Video not found: {path} (expected a video file or a folder of frames).")
+        else:
+            if len(video) == 0:
+                raise ValueError("The video has no frames (an empty sequence of arrays).")
+            for index, frame in enumerate(video):
+                if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3
+                        and frame.shape[2] == 3):  # fmt: skip
+                    raise ValueError(
+                        f"Frame {index} must be an HxWx3 uint8 RGB array, got {getattr(frame, 'shape', frame)}."
+                    )
+            self._arrays = video
+        if max_frames is not None and self.num_frames > max_frames:
+            raise ValueError(f"{self.source} has {self.num_frames} frames; the limit is {max_frames}.")
+        first = self.rgb(0)
+        self.height, self.width = int(first.shape[0]), int(first.shape[1])
+
+    def _decode_video_file(self, path: Path, max_frames: int | None) -> list[Path]:
+        import av
+
+        if path.suffix.lower() not in VIDEO_SUFFIXES | FRAME_SUFFIXES:
+            raise ValueError(f"{path}: unsupported video type {path.suffix!r}; use mp4, mov, webm, avi or mkv.")
+        if path.suffix.lower() in FRAME_SUFFIXES:
+            return [path]  # a single image is a one-frame video
+        self._temp_dir = Path(tempfile.mkdtemp(prefix="sam2_video_"))
+        files = []
+        try:
+            with av.open(str(path)) as container:
+                if not container.streams.video:
+                    raise ValueError(f"{path} has no video stream.")
+                for index, frame in enumerate(container.decode(video=0)):
+                    if max_frames is not None and index >= max_frames:
+                        raise ValueError(f"{path} has more than {max_frames} frames; the limit is {max_frames}.")
+                    target = self._temp_dir / f"{index:06d}.png"
+                    cv2.imwrite(str(target), frame.to_ndarray(format="bgr24"), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+                    files.append(target)
+        except ValueError:
+            self.close()
+            raise
+        except Exception as error:  # av.error.InvalidDataError and friends: a corrupt or non-video file
+            self.close()
+            raise ValueError(f"Could not read the video {path}: {type(error).__name__}: {error}") from error
+        if not files:
+            self.close()
+            raise ValueError(f"The video {path} has no frames.")
+        return files
+
+    @property
+    def num_frames(self) -> int:
+        return len(self._arrays) if self._arrays is not None else len(self._files)
+
+    def rgb(self, index: int) -> np.ndarray:
+        """Frame `index` as HxWx3 uint8 RGB at its original size."""
+        self.check_index(index)
+        if self._arrays is not None:
+            return self._arrays[index]
+        with Image.open(self._files[index]) as image:
+            return np.asarray(image.convert("RGB"))
+
+    def model_input(self, index: int, image_size: int, device: torch.device) -> torch.Tensor:
+        """Frame `index` as the encoder's 1x3xSxS float32 input, as Meta's video loader makes it: PIL resize of the
+        uint8 frame (PIL's default filter), /255, then ImageNet mean and std."""
+        resized = np.array(Image.fromarray(self.rgb(index)).resize((image_size, image_size)))
+        tensor = torch.from_numpy(resized / 255.0).permute(2, 0, 1).float()
+        tensor -= torch.tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None]
+        tensor /= torch.tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None]
+        return tensor[None].to(device)
+
+    def check_index(self, index: int) -> None:
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < self.num_frames:
+            raise IndexError(f"Frame index {index} is out of range: this video has frames 0..{self.num_frames - 1}.")
+
+    def close(self) -> None:
+        """Delete the decoded frames of a video file."""
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
