@@ -218,8 +218,8 @@ class VideoPredictor:
             previous = obj.output_at(frame_idx, is_cond)
             if previous is not None:
                 prev_sam_mask_logits = previous.pred_masks.to(session.device).clamp(-32.0, 32.0)
-        output, _ = self._track(
-            session, obj, frame_idx, is_init_cond_frame, point_inputs, mask_inputs, reverse,
+        [(output, _)] = self._track(
+            session, [obj], frame_idx, is_init_cond_frame, point_inputs, mask_inputs, reverse,
             run_mem_encoder=False, prev_sam_mask_logits=prev_sam_mask_logits,
         )  # fmt: skip
         (obj.temp_cond if is_cond else obj.temp_non_cond)[frame_idx] = output
@@ -324,21 +324,30 @@ class VideoPredictor:
         for frame_idx in order:
             with session.lock:  # per frame: other calls on this session may interleave between frames
                 session.require_open()
-                masks = []
-                for obj in session.objects:
+                masks: list[torch.Tensor | None] = [None] * len(session.objects)
+                groups: dict[tuple, list[int]] = {}
+                for row, obj in enumerate(session.objects):
                     output = obj.cond.get(frame_idx)
                     if output is not None:
-                        low_res = output.pred_masks.to(session.device)
+                        masks[row] = output.pred_masks.to(session.device)
                     else:
-                        output, low_res = self._track(
-                            session, obj, frame_idx, False, None, None, reverse, run_mem_encoder=True
-                        )
+                        groups.setdefault(self._memory_layout(obj), []).append(row)
+                for rows in groups.values():
+                    objs = [session.objects[row] for row in rows]
+                    results = self._track(session, objs, frame_idx, False, None, None, reverse, run_mem_encoder=True)
+                    for row, obj, (output, low_res) in zip(rows, objs, results, strict=True):
                         obj.non_cond[frame_idx] = output
+                        masks[row] = low_res
+                for obj in session.objects:
                     obj.tracked[frame_idx] = reverse
-                    masks.append(low_res)
                 video_masks = self._to_video_resolution(session, torch.cat(masks))
                 self._keep_bounded(session, frame_idx, video_masks)
             yield frame_idx, obj_ids, video_masks
+
+    @staticmethod
+    def _memory_layout(obj: ObjectTrack) -> tuple:
+        """Objects with memories on the same frames attend to the same memory layout: they can share one batch."""
+        return tuple(sorted(obj.cond)), tuple(sorted(obj.non_cond))
 
     # -------------------------------------------------------------------------------------------------- model
     def _object(self, session: VideoSession, obj_id: Hashable, create: bool) -> ObjectTrack:
@@ -379,11 +388,15 @@ class VideoPredictor:
         return vision_feats, vision_pos_embeds, feat_sizes
 
     def _track(
-        self, session, obj: ObjectTrack, frame_idx, is_init_cond_frame, point_inputs, mask_inputs, reverse,
+        self, session, objs: list[ObjectTrack], frame_idx, is_init_cond_frame, point_inputs, mask_inputs, reverse,
         run_mem_encoder, prev_sam_mask_logits=None,
-    ) -> tuple[FrameOutput, torch.Tensor]:  # fmt: skip
-        """One object on one frame through the tracker -> (stored output, 1x1x256x256 logits on the device)."""
-        vision_feats, vision_pos_embeds, feat_sizes = self._features(session, frame_idx, 1)
+    ) -> list[tuple[FrameOutput, torch.Tensor]]:  # fmt: skip
+        """Objects on one frame through the tracker, as one batch -> per object (stored output, 1x1x256x256 logits).
+
+        The objects must share a memory layout (`_memory_layout`): their memories are stacked frame by frame.
+        """
+        batch = len(objs)
+        vision_feats, vision_pos_embeds, feat_sizes = self._features(session, frame_idx, batch)
         with self.model.inference():
             out = self.model.net.track_step(
                 frame_idx=frame_idx,
@@ -393,7 +406,7 @@ class VideoPredictor:
                 feat_sizes=feat_sizes,
                 point_inputs=point_inputs,
                 mask_inputs=mask_inputs,
-                output_dict=obj.model_output_dict(session.device),
+                output_dict=self._batched_memories(session, objs),
                 num_frames=session.num_frames,
                 track_in_reverse=reverse,
                 run_mem_encoder=run_mem_encoder,
@@ -403,14 +416,45 @@ class VideoPredictor:
         if self.fill_hole_area > 0:
             low_res = fill_holes_and_sprinkles(low_res, 0.0, self.fill_hole_area, 0, hole_value=0.1)
         maskmem = out["maskmem_features"]
-        output = FrameOutput(
-            pred_masks=low_res.to(session.storage_device),
-            obj_ptr=out["obj_ptr"].float(),
-            object_score_logits=out["object_score_logits"].float(),
-            maskmem_features=None if maskmem is None else maskmem.to(torch.bfloat16).to(session.storage_device),
-            maskmem_pos_enc=self._pos_enc_constant(session, out["maskmem_pos_enc"]),
-        )
-        return output, low_res
+        if maskmem is not None:
+            maskmem = maskmem.to(torch.bfloat16).to(session.storage_device)
+        pos_enc = self._pos_enc_constant(session, out["maskmem_pos_enc"])
+        results = []
+        for i in range(batch):
+            output = FrameOutput(
+                pred_masks=low_res[i : i + 1].to(session.storage_device),
+                obj_ptr=out["obj_ptr"][i : i + 1].float(),
+                object_score_logits=out["object_score_logits"][i : i + 1].float(),
+                maskmem_features=None if maskmem is None else maskmem[i : i + 1].clone(),
+                maskmem_pos_enc=pos_enc,
+            )
+            results.append((output, low_res[i : i + 1]))
+        return results
+
+    @staticmethod
+    def _batched_memories(session: VideoSession, objs: list[ObjectTrack]) -> dict[str, dict[int, dict]]:
+        """The objects' outputs stacked along the batch, in the dict layout ultralytics' SAM2Model reads."""
+        if len(objs) == 1:
+            return objs[0].model_output_dict(session.device)
+        views = [obj.model_output_dict(session.device) for obj in objs]
+        stacked: dict[str, dict[int, dict]] = {}
+        for key in ("cond_frame_outputs", "non_cond_frame_outputs"):
+            stacked[key] = {}
+            for t in views[0][key]:
+                frames = [view[key][t] for view in views]
+                merged = {name: torch.cat([f[name] for f in frames]) for name in ("pred_masks", "obj_ptr",
+                          "object_score_logits")}  # fmt: skip
+                merged["maskmem_features"] = (
+                    None
+                    if frames[0]["maskmem_features"] is None
+                    else torch.cat([f["maskmem_features"] for f in frames])
+                )
+                pos_enc = frames[0]["maskmem_pos_enc"]
+                merged["maskmem_pos_enc"] = (
+                    None if pos_enc is None else [p.expand(len(objs), -1, -1, -1) for p in pos_enc]
+                )
+                stacked[key][t] = merged
+        return stacked
 
     def _encode_memory(self, session, frame_idx, high_res_masks, object_score_logits):
         vision_feats, _, feat_sizes = self._features(session, frame_idx, 1)

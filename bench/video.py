@@ -1,0 +1,163 @@
+"""Video tracking benchmark: ours against Meta's SAM2VideoPredictor and ultralytics' SAM2VideoPredictor.
+
+Same untrained SAM 2.1 weights, same synthetic video, same box prompts on frame 0 (one object per box), same machine,
+one run. Each measurement runs in its own subprocess, so its memory figure is clean. Prints a Markdown table:
+frames per second of `propagate_in_video` (forward over the whole video) and the growth of the process's peak RSS
+from just before the video is opened to the end of tracking (Meta preloads every frame and keeps every frame's
+memories; ours decodes lazily and keeps a bounded window).
+
+    python bench/video.py                               # 1024-input tiny model, 8 and 24 frames, CPU
+    python bench/video.py --frames 8 32 --device cuda --size b
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+META_CONFIGS = {"t": "sam2.1_hiera_t", "s": "sam2.1_hiera_s", "b": "sam2.1_hiera_b+", "l": "sam2.1_hiera_l"}
+BOXES = [[40, 40, 200, 180], [300, 100, 460, 260], [500, 20, 620, 150]]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def make_video(folder: Path, frames: int) -> Path:
+    """A JPEG folder (Meta's and our input) and the same frames as an mp4 (ultralytics' input)."""
+    import av
+    import cv2
+
+    frame_dir = folder / f"frames_{frames}"
+    frame_dir.mkdir()
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(frames):
+        image = rng.integers(0, 80, (360, 640, 3), dtype=np.uint8)
+        for k, (x0, y0, x1, y1) in enumerate(BOXES):
+            cv2.rectangle(image, (x0 + 2 * i, y0 + 10), (x1 - 10 + 2 * i, y1 - 10), (60 * k + 60, 200, 40 * k), -1)
+        cv2.imwrite(str(frame_dir / f"{i:05d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        images.append(image[:, :, ::-1])
+    with av.open(str(folder / f"video_{frames}.mp4"), mode="w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        for image in images:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")))
+        container.mux(stream.encode())
+    return frame_dir
+
+
+def worker(impl: str, objects: int, frame_dir: str, checkpoint: str, size: str, device: str) -> dict:
+    """Track `objects` boxes through the video with one implementation; report FPS and peak-RSS growth."""
+    threads = torch.get_num_threads()
+    boxes = BOXES[:objects]
+    if impl == "ours":
+        from sam2_model import load_model
+        from sam2_model.video_predictor import VideoPredictor
+
+        predictor = VideoPredictor(load_model(checkpoint, device=device or None))
+        before = peak_rss_mb()
+        state = predictor.init_state(frame_dir)
+        for obj_id, box in enumerate(boxes):
+            predictor.add_new_points_or_box(state, 0, obj_id, box=box)
+        start = time.perf_counter()
+        count = sum(1 for _ in predictor.propagate_in_video(state))
+    elif impl == "meta":
+        from sam2.build_sam import build_sam2_video_predictor
+
+        predictor = build_sam2_video_predictor(
+            f"configs/sam2.1/{META_CONFIGS[size]}.yaml", ckpt_path=checkpoint, device=device or "cpu"
+        )
+        if (device or "cpu") == "cpu":  # Meta mixes bf16 memories with fp32 weights, which the CPU refuses
+            attention = predictor.memory_attention.forward
+            predictor.memory_attention.forward = lambda *a, **k: attention(
+                *[x.float() if torch.is_tensor(x) else x for x in a],
+                **{n: v.float() if torch.is_tensor(v) else v for n, v in k.items()},
+            )
+        before = peak_rss_mb()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+            state = predictor.init_state(frame_dir)
+            for obj_id, box in enumerate(boxes):
+                predictor.add_new_points_or_box(state, 0, obj_id, box=box)
+            start = time.perf_counter()
+            count = sum(1 for _ in predictor.propagate_in_video(state))
+    else:
+        from ultralytics.models.sam import SAM2VideoPredictor
+
+        video = str(Path(frame_dir).parent / f"video_{frame_dir.rsplit('_', 1)[1]}.mp4")
+        overrides = {"conf": 0.25, "task": "segment", "mode": "predict", "imgsz": 1024, "model": checkpoint,
+                     "save": False, "verbose": False, "device": device or None}  # fmt: skip
+        predictor = SAM2VideoPredictor(overrides=overrides)
+        before = peak_rss_mb()
+        start = time.perf_counter()
+        torch.set_num_threads(threads)
+        count = sum(1 for _ in predictor(source=video, bboxes=boxes, stream=True))
+        torch.set_num_threads(threads)
+    seconds = time.perf_counter() - start
+    return {"frames": count, "fps": count / seconds, "rss_growth_mb": peak_rss_mb() - before}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, nargs="+", default=[8, 24], help="video lengths to track")
+    parser.add_argument("--objects", type=int, nargs="+", default=[1, 3], choices=[1, 2, 3])
+    parser.add_argument("--size", choices=list(META_CONFIGS), default="t")
+    parser.add_argument("--device", default="", help="'' (auto), cpu or cuda")
+    parser.add_argument("--impls", nargs="+", default=["ours", "meta", "ultralytics"])
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        impl, objects, frame_dir, checkpoint = args.worker
+        print(json.dumps(worker(impl, int(objects), frame_dir, checkpoint, args.size, args.device)))
+        return
+
+    from sam2_model.checkpoints import ModelSpec
+
+    env = {**os.environ, "YOLO_OFFLINE": "1"}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = Path(tmp) / f"sam2.1_{args.size}.pt"  # the name tells ultralytics to build SAM 2.1
+        torch.manual_seed(0)
+        torch.save({"model": ModelSpec(args.size, "2.1").build_untrained().state_dict()}, checkpoint)
+        for frames in args.frames:
+            frame_dir = make_video(Path(tmp), frames)
+            for objects in args.objects:
+                for impl in args.impls:
+                    command = [sys.executable, __file__, "--size", args.size, "--device", args.device,
+                               "--worker", impl, str(objects), str(frame_dir), str(checkpoint)]  # fmt: skip
+                    result = subprocess.run(command, capture_output=True, text=True, env=env)
+                    try:
+                        row = json.loads(result.stdout.strip().splitlines()[-1])
+                    except (IndexError, json.JSONDecodeError):
+                        row = {"error": (result.stderr.strip().splitlines() or ["no output"])[-1][:80]}
+                    rows.append({"impl": impl, "objects": objects, "length": frames, **row})
+                    print(rows[-1], file=sys.stderr, flush=True)
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"\nSAM 2.1 {args.size} (untrained), 640x360 video, box prompts on frame 0, device {device}, "
+          f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}\n")  # fmt: skip
+    print("| implementation | objects | frames | FPS | peak RSS growth (MB) |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        if "error" in row:
+            print(f"| {row['impl']} | {row['objects']} | {row['length']} | failed: {row['error']} | |")
+        else:
+            cells = f"{row['fps']:.3f} | {row['rss_growth_mb']:.0f}"
+            print(f"| {row['impl']} | {row['objects']} | {row['length']} | {cells} |")
+
+
+if __name__ == "__main__":
+    main()
