@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import sys
 
-MAX_FILE_SIZE = "50mb"
-
 
 def main(argv: list[str] | None = None) -> int:
     from app.settings import parse_settings
@@ -26,13 +24,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from app.demo import build_demo
 
-    demo = build_demo(model)
-    demo.queue(default_concurrency_limit=1, max_size=64).launch(
+    limits = settings.limits
+    demo = build_demo(model, limits)
+    demo.queue(default_concurrency_limit=1, max_size=limits.max_queue).launch(
         server_name=settings.host,
         server_port=settings.port,
         share=settings.share,
-        max_file_size=MAX_FILE_SIZE,
-        show_error=settings.debug,
+        max_file_size=f"{limits.max_upload_mb}mb",  # Gradio's default is unlimited, and uploads need no login
+        show_error=settings.debug,  # error toasts can show server paths: off unless debugging
     )
     return 0
 

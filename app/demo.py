@@ -1,77 +1,138 @@
-"""`build_demo`: the Gradio Blocks app on one shared SAM 2 model.
+"""`build_demo`: the studio's Gradio Blocks on one shared SAM 2 model.
 
-Handlers are plain functions of their inputs (importable and testable); the Blocks only wire them.
+The Blocks only lay out components and wire events to `Studio`'s handlers. Every event that runs the model shares the
+concurrency id "model"; UI-only events are private, and programs use the named endpoints /segment_image,
+/track_video and /auto_annotate.
 """
 
 from __future__ import annotations
 
-import cv2
+from pathlib import Path
+
 import gradio as gr
-import numpy as np
-import supervision as sv
 
-from sam2_model import ImagePredictor, Sam2Model
+from sam2_model import Sam2Model
 
-POSITIVE, NEGATIVE = "Positive click", "Negative click"
-_MASK_ANNOTATOR = sv.MaskAnnotator(color=sv.Color.from_hex("#1E90FF"), opacity=0.5, color_lookup=sv.ColorLookup.INDEX)
+from .settings import Limits
+from .studio import BOX, DETECTORS, NEGATIVE, POSITIVE, Studio
 
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
-def segment_points(model: Sam2Model, image: np.ndarray, points: list[list[int]]) -> tuple[np.ndarray, float | None]:
-    """Mask for clicks on an image.
+try:  # Hugging Face ZeroGPU Spaces: run the model handlers on a GPU; no effect anywhere else
+    import spaces
 
-    Args:
-        image: HxWx3 uint8 RGB.
-        points: [[x, y, label], ...] in image pixels; label 1 positive, 0 negative.
+    gpu = spaces.GPU
+except ImportError:
 
-    Returns:
-        The overlay (HxWx3 uint8 RGB: mask and clicks drawn on the original pixels) and the mask's predicted IoU
-        (None when there are no clicks).
-    """
-    overlay = image.copy()
-    if not points:
-        return overlay, None
-    predictor = ImagePredictor(model)
-    predictor.set_image(image)  # cached after the first click on this image
-    coords = np.array([p[:2] for p in points], dtype=np.float32)
-    labels = np.array([p[2] for p in points], dtype=np.int32)
-    masks, scores, _ = predictor.predict(coords, labels, multimask_output=len(points) == 1)
-    best = int(np.argmax(scores))
-    mask = masks[best].astype(bool)
-    detections = sv.Detections(xyxy=sv.mask_to_xyxy(mask[None]), mask=mask[None])
-    overlay = _MASK_ANNOTATOR.annotate(overlay, detections)
-    for x, y, label in points:
-        color = (0, 200, 0) if label == 1 else (220, 0, 0)
-        cv2.circle(overlay, (int(x), int(y)), 6, color, -1, lineType=cv2.LINE_AA)
-        cv2.circle(overlay, (int(x), int(y)), 6, (255, 255, 255), 1, lineType=cv2.LINE_AA)
-    return overlay, float(scores[best])
+    def gpu(function):
+        return function
 
 
-def build_demo(model: Sam2Model) -> gr.Blocks:
-    """The studio's Blocks on `model` (loaded once by the caller and shared by every user)."""
-    with gr.Blocks(title="SAM 2 studio") as demo:
-        gr.Markdown(f"# SAM 2 studio\nModel: **{model.spec.label}** on `{model.device}` ({model.source})")
-        points = gr.State([])
-        with gr.Row():
-            with gr.Column():
-                image = gr.Image(label="Image: click to segment", type="numpy", elem_id="input_image")
-                mode = gr.Radio([POSITIVE, NEGATIVE], value=POSITIVE, label="Click adds")
-                clear = gr.Button("Clear clicks")
-            with gr.Column():
-                overlay = gr.Image(label="Mask", type="numpy", format="png", interactive=False, elem_id="overlay")
-                score = gr.Number(label="Predicted IoU", interactive=False)
-
-        def on_click(img, pts, click_mode, evt: gr.SelectData):
-            if img is None:
-                raise gr.Error("Upload an image first.")
-            x, y = evt.index
-            pts = [*pts, [int(x), int(y), 1 if click_mode == POSITIVE else 0]]
-            result, best = segment_points(model, img, pts)
-            return pts, result, best
-
-        # UI-only events stay private: programs get named endpoints instead (gradio_client cannot send clicks)
-        image.select(
-            on_click, [image, points, mode], [points, overlay, score], concurrency_id="model", api_visibility="private"
+def build_demo(model: Sam2Model, limits: Limits | None = None) -> gr.Blocks:
+    """The studio on `model` (loaded once by the caller and shared by every user)."""
+    studio = Studio(model, limits)
+    limits = studio.limits
+    model_events = {"concurrency_id": "model", "concurrency_limit": limits.model_concurrency}
+    private = {"api_visibility": "private"}
+    # delete_cache: Gradio's copies of uploads and results older than an hour are removed every 30 minutes
+    with gr.Blocks(title="SAM 2 studio", delete_cache=(1800, 3600)) as demo:
+        demo.studio = studio  # for tests and embedding apps
+        gr.Markdown(
+            f"# SAM 2 studio\nSegment and track with clicks and boxes. Model: **{model.spec.label}** on "
+            f"`{model.device.type}`."
         )
-        image.upload(lambda: ([], None, None), None, [points, overlay, score], api_visibility="private")
-        clear.click(lambda img: ([], img, None), image, [points, overlay, score], api_visibility="private")
+        with gr.Tab("Image"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    image_input = gr.Image(label="Upload an image", type="filepath", elem_id="image_upload", height=220)
+                    examples = sorted(str(p) for p in ASSETS.glob("example_*.jpg"))
+                    if examples:
+                        gr.Examples(examples, image_input, label="Examples")
+                    mode = gr.Radio([POSITIVE, NEGATIVE, BOX], value=POSITIVE, label="A click on the image adds")
+                    with gr.Row():
+                        new_object = gr.Button("New object")
+                        undo = gr.Button("Undo")
+                        remove = gr.Button("Remove object")
+                        clear = gr.Button("Clear all")
+                    active = gr.Number(label="Active object", value=1, precision=0, minimum=1)
+                    objects = gr.Markdown("No image yet.", elem_id="image_objects")
+                with gr.Column(scale=5):
+                    canvas = gr.Image(label="Click to segment", type="numpy", format="png", interactive=False,
+                                      elem_id="image_canvas")  # fmt: skip
+                    candidates = gr.Gallery(label="Candidates (pick one)", columns=3, height=160, format="png")
+                    export = gr.Button("Export masks, COCO and YOLO labels")
+                    exported = gr.File(label="Downloads", file_count="multiple")
+            view = [canvas, candidates, objects, active]
+            image_input.upload(gpu(studio.image_upload), image_input, view, **model_events, **private)
+            canvas.select(gpu(studio.image_click), mode, view, **model_events, **private)
+            candidates.select(studio.image_pick_candidate, None, view, **private)
+            new_object.click(studio.image_new_object, None, view, **private)
+            active.submit(studio.image_select_object, active, view, **private)
+            undo.click(gpu(studio.image_undo), None, view, **model_events, **private)
+            remove.click(studio.image_remove_object, None, view, **private)
+            clear.click(studio.image_clear, None, view, **private)
+            export.click(studio.image_export, None, exported, **private)
+
+        with gr.Tab("Video"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    video_input = gr.Video(label="Upload a video (mp4, mov, webm)", elem_id="video_upload", height=220)
+                    video_mode = gr.Radio([POSITIVE, NEGATIVE], value=POSITIVE, label="A click adds")
+                    video_object = gr.Number(label="Object id for clicks", value=1, precision=0, minimum=1)
+                    with gr.Row():
+                        track = gr.Button("Track", variant="primary", elem_id="track")
+                        video_remove = gr.Button("Remove object")
+                    video_status = gr.Markdown("No video yet.", elem_id="video_status")
+                with gr.Column(scale=5):
+                    frame = gr.Image(label="Frame: click objects", type="numpy", format="png", interactive=False,
+                                     elem_id="video_frame")  # fmt: skip
+                    slider = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="frame_slider")
+                    tracked_video = gr.Video(label="Tracked", elem_id="tracked_video", format="mp4")
+                    video_files = gr.File(label="Masks (PNG zip) and COCO JSON", file_count="multiple")
+            video_input.upload(gpu(studio.video_upload), video_input, [frame, slider, video_status], **model_events,
+                               **private)  # fmt: skip
+            slider.release(studio.video_show_frame, slider, frame, **private)
+            video_object.submit(studio.video_set_object, video_object, video_status, **private)
+            frame.select(gpu(studio.video_click), [slider, video_mode], [frame, video_status], **model_events,
+                         **private)  # fmt: skip
+            track.click(gpu(studio.video_track), None, [frame, tracked_video, video_files], **model_events, **private)
+            video_remove.click(studio.video_remove_object, None, [frame, video_status], **private)
+
+        with gr.Tab("Auto-annotate"):
+            with gr.Row():
+                with gr.Column():
+                    files = gr.File(label="Images, or a zip of images", file_count="multiple", elem_id="annotate_files")
+                    detector = gr.Dropdown(DETECTORS, value="yolo11n.pt", label="Detector (downloaded on first use)")
+                    classes = gr.Textbox(label="Class ids to keep (comma-separated; empty keeps all)", value="")
+                    conf = gr.Slider(0.0, 1.0, value=0.25, step=0.01, label="Detector confidence")
+                    run = gr.Button("Annotate", variant="primary")
+                with gr.Column():
+                    gallery = gr.Gallery(label="Masks", columns=3, format="png")
+                    dataset = gr.File(label="Dataset (images, labels, data.yaml, COCO JSON)")
+            run.click(gpu(studio.annotate_files), [files, detector, classes, conf], [gallery, dataset], **model_events,
+                      **private)  # fmt: skip
+
+        with gr.Row(visible=False):  # named API for programs (gradio_client)
+            api_image = gr.Image(type="filepath")
+            api_points = gr.Textbox()
+            api_box = gr.Textbox()
+            api_mask = gr.Image(type="numpy", format="png", image_mode="L")
+            api_overlay = gr.Image(type="numpy", format="png")
+            api_scores = gr.JSON()
+            api_video = gr.File(type="filepath")
+            api_prompts = gr.Textbox()
+            api_tracked = gr.File()
+            api_masks = gr.File()
+            api_files = gr.File(file_count="multiple")
+            api_detector = gr.Textbox()
+            api_classes = gr.Textbox()
+            api_dataset = gr.File()
+            api_segment, api_track, api_annotate = gr.Button(), gr.Button(), gr.Button()
+        api_segment.click(gpu(studio.api_segment_image), [api_image, api_points, api_box],
+                          [api_mask, api_overlay, api_scores], api_name="segment_image", **model_events)  # fmt: skip
+        api_track.click(gpu(studio.api_track_video), [api_video, api_prompts], [api_tracked, api_masks],
+                        api_name="track_video", **model_events)  # fmt: skip
+        api_annotate.click(gpu(studio.api_auto_annotate), [api_files, api_detector, api_classes], api_dataset,
+                           api_name="auto_annotate", **model_events)  # fmt: skip
+        demo.unload(studio.close_session)
     return demo

@@ -5,11 +5,54 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _TRUE = {"1", "true", "yes", "on"}
 # Same as sam2_model.DEFAULT_MODEL (a test checks): a literal, so `--help` answers without importing torch.
 DEFAULT_MODEL = "sam2.1_b.pt"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may use; each refusal names its limit. Defaults fit a free CPU Space."""
+
+    max_upload_mb: int = 50
+    max_image_pixels: int = 25_000_000
+    max_video_frames: int = 300
+    max_video_seconds: float = 60.0
+    max_annotate_images: int = 100
+    max_sessions: int = 32
+    idle_timeout_s: float = 1800.0
+    max_queue: int = 64
+    model_concurrency: int = 2
+
+
+_LIMIT_ENV = {
+    "max_upload_mb": "SAM2_MAX_UPLOAD_MB",
+    "max_image_pixels": "SAM2_MAX_IMAGE_PIXELS",
+    "max_video_frames": "SAM2_MAX_VIDEO_FRAMES",
+    "max_video_seconds": "SAM2_MAX_VIDEO_SECONDS",
+    "max_annotate_images": "SAM2_MAX_ANNOTATE_IMAGES",
+    "max_sessions": "SAM2_MAX_SESSIONS",
+    "idle_timeout_s": "SAM2_IDLE_TIMEOUT_S",
+    "max_queue": "SAM2_MAX_QUEUE",
+    "model_concurrency": "SAM2_MODEL_CONCURRENCY",
+}
+
+
+def limits_from_env(environ: Mapping[str, str]) -> Limits:
+    """Limits from SAM2_* environment variables (see `_LIMIT_ENV`); a bad value is an error naming the variable."""
+    values = {}
+    for name, variable in _LIMIT_ENV.items():
+        if variable in environ:
+            kind = type(getattr(Limits, name))
+            try:
+                values[name] = kind(environ[variable])
+            except ValueError as error:
+                raise ValueError(f"{variable}={environ[variable]!r} is not a {kind.__name__}.") from error
+            if values[name] <= 0:
+                raise ValueError(f"{variable} must be positive, got {environ[variable]!r}.")
+    return Limits(**values)
 
 
 @dataclass(frozen=True)
@@ -23,6 +66,7 @@ class AppSettings:
     share: bool = False
     untrained: bool = False
     debug: bool = False
+    limits: Limits = field(default_factory=Limits)
 
 
 def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> AppSettings:
@@ -34,8 +78,8 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
         description="SAM 2 studio: segment and track objects with clicks and boxes in a Gradio web app.",
         epilog=(
             "Environment variables (for hosted Spaces): SAM2_MODEL, SAM2_DEVICE, GRADIO_SERVER_NAME, "
-            "GRADIO_SERVER_PORT, GRADIO_SHARE, SAM2_DEBUG. Offline? Download a checkpoint elsewhere and pass "
-            "--model /path/to/sam2.1_b.pt."
+            "GRADIO_SERVER_PORT, GRADIO_SHARE, SAM2_DEBUG; limits: " + ", ".join(_LIMIT_ENV.values()) + ". "
+            "Offline? Download a checkpoint elsewhere and pass --model /path/to/sam2.1_b.pt."
         ),
     )
     parser.add_argument(
@@ -86,6 +130,10 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port must be between 1 and 65535, got {args.port}")
+    try:
+        limits = limits_from_env(env)
+    except ValueError as error:
+        parser.error(str(error))
     return AppSettings(
         model=args.model,
         device=args.device,
@@ -94,4 +142,5 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
         share=args.share,
         untrained=args.untrained,
         debug=args.debug,
+        limits=limits,
     )

@@ -11,6 +11,8 @@ from .automatic_mask_generator import AutomaticMaskGenerator
 from .checkpoints import MODEL_ZOO, ModelSpec, known_names
 from .image_predictor import ImagePredictor
 from .model import DEFAULT_MODEL, Sam2Model, load_model
+from .video_predictor import VideoPredictor
+from .video_session import VideoSession
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -19,6 +21,8 @@ __all__ = [
     "ImagePredictor",
     "ModelSpec",
     "Sam2Model",
+    "VideoPredictor",
+    "VideoSession",
     "known_names",
     "load_model",
 ]

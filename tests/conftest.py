@@ -122,6 +122,19 @@ def tiny_model(checkpoints):
 
 
 @pytest.fixture(scope="session")
+def small_model():
+    """An untrained SAM 2.1 tiny at a 256-pixel input: the same code paths as 1024, ~16x cheaper per image."""
+    from sam2_model import Sam2Model
+    from sam2_model.checkpoints import ModelSpec
+
+    torch.manual_seed(0)
+    spec = ModelSpec("t", "2.1")
+    net = spec.build_untrained()
+    net.set_imgsz((256, 256))
+    return Sam2Model(net, spec, torch.device("cpu"), "untrained-256")
+
+
+@pytest.fixture(scope="session")
 def yolo_detector():
     """An untrained YOLO11n detector built from its yaml (no download)."""
     from ultralytics import YOLO

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from sam2_model import Sam2Model
-from sam2_model.checkpoints import ModelSpec
 from sam2_model.video_predictor import NO_OBJ_SCORE, VideoPredictor
 from sam2_model.video_session import VideoSession
 
@@ -22,16 +20,6 @@ def moving_square(count: int, height: int = 48, width: int = 64) -> list[np.ndar
         frame[10:30, 5 + i : 25 + i] = (230, 30, 30)
         frames.append(frame)
     return frames
-
-
-@pytest.fixture(scope="module")
-def small_model() -> Sam2Model:
-    """An untrained SAM 2.1 tiny at a 256-pixel input: the same code paths, ~16x cheaper per frame."""
-    torch.manual_seed(0)
-    spec = ModelSpec("t", "2.1")
-    net = spec.build_untrained()
-    net.set_imgsz((256, 256))
-    return Sam2Model(net, spec, torch.device("cpu"), "untrained-256")
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +178,31 @@ def test_deprecated_alias_warns(predictor):
     session = predictor.init_state(moving_square(2))
     with pytest.warns(DeprecationWarning, match="add_new_points_or_box"):
         predictor.add_new_points(session, 0, 1, points=[[1, 1]], labels=[1])
+
+
+def test_objects_with_one_memory_layout_are_tracked_as_one_batch(small_model, monkeypatch):
+    """Two objects prompted on the same frame go through one track_step per frame, with the results of two."""
+
+    def track(batched: bool) -> list[torch.Tensor]:
+        predictor = VideoPredictor(small_model)
+        if not batched:
+            monkeypatch.setattr(VideoPredictor, "_memory_layout", staticmethod(lambda obj: id(obj)))
+        calls: list[int] = []
+        real_track_step = small_model.net.track_step
+
+        def counting_track_step(**kwargs):
+            calls.append(kwargs["current_vision_feats"][-1].shape[1])  # batch size of this call
+            return real_track_step(**kwargs)
+
+        monkeypatch.setattr(small_model.net, "track_step", counting_track_step)
+        session = predictor.init_state(moving_square(4))
+        predictor.add_new_points_or_box(session, 0, "a", points=[[15, 20]], labels=[1])
+        predictor.add_new_points_or_box(session, 0, "b", box=[30, 5, 60, 40])
+        calls.clear()
+        masks = [m.clone() for _, _, m in predictor.propagate_in_video(session)]
+        assert calls == ([2] * 3 if batched else [1] * 6)  # frames 1..3 tracked; frame 0 is prompted
+        monkeypatch.undo()
+        return masks
+
+    for batched, alone in zip(track(batched=True), track(batched=False), strict=True):
+        torch.testing.assert_close(batched, alone, atol=1e-4, rtol=0)
