@@ -30,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--simplify", type=float, default=0.0, help="polygon tolerance in pixels, 0 = exact [0]")
     parser.add_argument("--names", nargs="+", help="class names in class-id order (default: the detector's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--ray", nargs="?", const="local", metavar="ADDRESS",
+        help="run on Ray: a local Ray for the run, or the cluster at ADDRESS (e.g. auto); needs requirements-ray.txt",
+    )  # fmt: skip
     return parser
 
 
@@ -57,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
             min_mask_area=args.min_mask_area,
             simplify=args.simplify,
             class_names=args.names,
+            backend="local" if args.ray is None else "ray",
+            ray_address=None if args.ray in (None, "local") else args.ray,
         )
-    except (OSError, ValueError) as error:  # missing folder, no images, offline weights, bad checkpoint
+    except (OSError, ValueError, ImportError) as error:  # missing folder, no images, offline weights, bad checkpoint
         print(f"python -m annotate: {error}", file=sys.stderr)
         return 2
     print(summary)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,8 @@ def auto_annotate(
     min_mask_area: int = 0,
     simplify: float = 0.0,
     class_names: Mapping[int, str] | Sequence[str] | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
 ) -> AnnotationSummary:
     """Annotate every image under `data` with a detector and SAM 2; write a dataset ultralytics trains on.
 
@@ -82,11 +85,13 @@ def auto_annotate(
         formats: "yolo" labels are always written (they mark an image as done); add "coco" for annotations.json.
         overwrite: redo images that an earlier run finished (default: resume, skipping them).
         batch_size: images per detector call and in flight.
-        workers: threads decoding images ahead of the models.
+        workers: threads decoding images ahead of the models (local), or Ray workers (ray).
         progress: show a tqdm progress bar with images per second.
         min_mask_area: masks smaller than this many pixels fall back to the detector's box.
         simplify: polygon simplification tolerance in pixels (0 keeps every contour vertex).
         class_names: names by class id, overriding the detector's.
+        backend: "local" (this process) or "ray" (a pool of `workers` Ray actors, one model pair each; same files).
+        ray_address: the Ray cluster to join ("auto", "ray://host:10001"); None starts a local Ray for the run.
 
     Returns:
         An `AnnotationSummary` (also written to ``summary.json`` in the output folder).
@@ -112,13 +117,25 @@ def auto_annotate(
     if not images:
         raise ValueError(f"No images found in {data} (searched its subfolders for .jpg, .png, .webp, .bmp, .tif...).")
 
-    detector = make_detector(
-        det_model, device=device, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, classes=classes
-    )
-    names = {**detector.names, **_names_dict(class_names)}
-    predictor = ImagePredictor(load_model(sam_model, _sam_device(device)))
     want_coco = "coco" in formats
     tasks = plan_tasks(data, images, output)
+    options = WriteOptions(output, min_mask_area, simplify, want_coco)
+    detector_settings = {"device": device, "conf": conf, "iou": iou, "imgsz": imgsz, "max_det": max_det,
+                         "classes": classes}  # fmt: skip
+    if backend == "ray":
+        from .ray_backend import ray_components
+
+        names, run_batches = ray_components(det_model, sam_model, detector_settings, options, workers, ray_address)
+    elif backend == "local":
+        detector = make_detector(det_model, **detector_settings)
+        predictor = ImagePredictor(load_model(sam_model, _sam_device(device)))
+        names = detector.names
+
+        def run_batches(batches: list[list[ImageTask]]) -> Iterator[ImageOutcome]:
+            return _run_local(batches, detector, predictor, options, workers)
+    else:
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}.")
+    names = {**names, **_names_dict(class_names)}
     summary = AnnotationSummary(images=len(tasks), output_dir=str(output), labels_dir=str(output / "labels"))
     output.mkdir(parents=True, exist_ok=True)
     summary.data_yaml = str(write_data_yaml(output, names))
@@ -133,58 +150,120 @@ def auto_annotate(
             todo.append(task)
 
     instances: Counter[str] = Counter()
-    writing: deque[tuple[ImageTask, Future]] = deque()
-
-    def collect(limit: int) -> None:
-        while len(writing) > limit:
-            task, job = writing.popleft()
-            try:
-                count = job.result()
-            except Exception as error:  # disk full, permissions: this image fails, the run goes on
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    with tqdm(total=len(todo), disable=not progress, unit="img", desc="auto_annotate") as bar:
+        for outcome in run_batches(batches):
+            if outcome.failure is not None:
                 summary.failed += 1
-                summary.failures.append((str(task.source), f"writing failed: {type(error).__name__}: {error}"))
-                continue
-            instances.update(names.get(c, f"class_{c}") for c in count)
-            summary.labelled += bool(count)
-            summary.no_detections += not count
-
-    with (
-        ThreadPoolExecutor(workers, thread_name_prefix="annotate-read") as readers,
-        ThreadPoolExecutor(1, thread_name_prefix="annotate-write") as writer,
-        tqdm(total=len(todo), disable=not progress, unit="img", desc="auto_annotate") as bar,
-    ):
-        for batch in _batches(_read_ahead(readers, todo, depth=2 * batch_size), batch_size):
-            readable = []
-            for task, image in batch:
-                if isinstance(image, Exception):
-                    summary.failed += 1
-                    summary.failures.append((str(task.source), str(image)))
-                    bar.update()
-                else:
-                    readable.append((task, image))
-            for (task, image), detections in zip(readable, _detect(detector, readable, summary), strict=True):
-                if detections is not None:
-                    try:
-                        low_res = _segment(predictor, image, detections)
-                    except Exception as error:  # one bad image must not stop the folder
-                        summary.failed += 1
-                        summary.failures.append((str(task.source), f"SAM 2 failed: {type(error).__name__}: {error}"))
-                    else:
-                        job = writer.submit(
-                            _write_image, output, task, image.shape[:2], detections, low_res,
-                            predictor.mask_threshold, min_mask_area, simplify, want_coco,
-                        )  # fmt: skip
-                        writing.append((task, job))
-                bar.update()
-                collect(limit=2 * batch_size)
-        collect(limit=0)
+                summary.failures.append((outcome.source, outcome.failure))
+            else:
+                instances.update(names.get(c, f"class_{c}") for c in outcome.class_ids)
+                summary.labelled += bool(outcome.class_ids)
+                summary.no_detections += not outcome.class_ids
+            bar.update()
 
     if want_coco:
         summary.coco_json = str(assemble_coco(output, tasks, names))
-    summary.instances = dict(instances)
+    summary.failures.sort()
+    summary.instances = dict(sorted(instances.items()))
     summary.seconds = time.perf_counter() - started
     summary.write(output / SUMMARY_FILE)
     return summary
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """How masks become files: the dataset folder, box fallback below `min_mask_area`, polygon tolerance, COCO."""
+
+    output: Path
+    min_mask_area: int = 0
+    simplify: float = 0.0
+    want_coco: bool = False
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    """What became of one image: the class ids written (empty: no detections), or why it failed."""
+
+    source: str
+    class_ids: tuple[int, ...] = ()
+    failure: str | None = None
+
+
+def annotate_batch(
+    tasks: list[ImageTask], detector, predictor: ImagePredictor, options: WriteOptions
+) -> list[ImageOutcome]:
+    """One batch, start to end: read, one detector call, one SAM 2 call per image, atomic writes.
+
+    The unit of work of every backend: the local one runs these same stages overlapped in threads, Ray workers run
+    whole batches. The same batch through the same steps gives the same files, whichever backend ran it.
+    """
+    outcomes, readable = [], []
+    for task in tasks:
+        image = _read_one(task)
+        if isinstance(image, Exception):
+            outcomes.append(ImageOutcome(str(task.source), failure=str(image)))
+        else:
+            readable.append((task, image))
+    for (task, image), detections in zip(readable, _detect(detector, readable), strict=True):
+        if isinstance(detections, str):
+            outcomes.append(ImageOutcome(str(task.source), failure=detections))
+            continue
+        try:
+            low_res = _segment(predictor, image, detections)
+        except Exception as error:  # one bad image must not stop the folder
+            outcomes.append(ImageOutcome(str(task.source), failure=f"SAM 2 failed: {type(error).__name__}: {error}"))
+            continue
+        outcomes.append(_write_outcome(task, image.shape[:2], detections, low_res, predictor.mask_threshold, options))
+    return outcomes
+
+
+def _run_local(
+    batches, detector, predictor: ImagePredictor, options: WriteOptions, workers: int
+) -> Iterator[ImageOutcome]:
+    """`annotate_batch`'s stages overlapped: reader threads decode ahead, a writer thread writes behind."""
+    batch_size = max((len(b) for b in batches), default=1)
+    todo = [task for batch in batches for task in batch]
+    writing: deque[Future] = deque()
+    with (
+        ThreadPoolExecutor(workers, thread_name_prefix="annotate-read") as readers,
+        ThreadPoolExecutor(1, thread_name_prefix="annotate-write") as writer,
+    ):
+        decoded = _read_ahead(readers, todo, depth=2 * batch_size)
+        for batch in batches:
+            readable = []
+            for task, image in (next(decoded) for _ in batch):
+                if isinstance(image, Exception):
+                    yield ImageOutcome(str(task.source), failure=str(image))
+                else:
+                    readable.append((task, image))
+            for (task, image), detections in zip(readable, _detect(detector, readable), strict=True):
+                if isinstance(detections, str):
+                    yield ImageOutcome(str(task.source), failure=detections)
+                    continue
+                try:
+                    low_res = _segment(predictor, image, detections)
+                except Exception as error:  # one bad image must not stop the folder
+                    yield ImageOutcome(str(task.source), failure=f"SAM 2 failed: {type(error).__name__}: {error}")
+                    continue
+                writing.append(writer.submit(
+                    _write_outcome, task, image.shape[:2], detections, low_res, predictor.mask_threshold, options
+                ))  # fmt: skip
+                while len(writing) > 2 * batch_size:
+                    yield writing.popleft().result()
+        while writing:
+            yield writing.popleft().result()
+
+
+def _write_outcome(task, image_hw, detections, low_res, threshold, options: WriteOptions) -> ImageOutcome:
+    try:
+        class_ids = _write_image(
+            options.output, task, image_hw, detections, low_res, threshold, options.min_mask_area, options.simplify,
+            options.want_coco,
+        )  # fmt: skip
+    except Exception as error:  # disk full, permissions: this image fails, the run goes on
+        return ImageOutcome(str(task.source), failure=f"writing failed: {type(error).__name__}: {error}")
+    return ImageOutcome(str(task.source), class_ids=tuple(class_ids))
 
 
 def _sam_device(device: str) -> str | None:
@@ -217,19 +296,8 @@ def _read_ahead(pool: ThreadPoolExecutor, tasks: list[ImageTask], depth: int) ->
         yield head, job.result()
 
 
-def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _detect(detector, readable: list[tuple[ImageTask, np.ndarray]], summary: AnnotationSummary):
-    """Detections per image (None where the detector failed on that image, recorded in `summary`)."""
+def _detect(detector, readable: list[tuple[ImageTask, np.ndarray]]) -> list[sv.Detections | str]:
+    """Detections per image, or the reason the detector failed on that image."""
     if not readable:
         return []
     if isinstance(detector, YoloDetector):
@@ -237,14 +305,12 @@ def _detect(detector, readable: list[tuple[ImageTask, np.ndarray]], summary: Ann
             return detector([image for _, image in readable])
         except Exception:  # a batch failed: retry image by image below, to isolate the bad one
             pass
-    results: list[sv.Detections | None] = []
-    for task, image in readable:
+    results: list[sv.Detections | str] = []
+    for _, image in readable:
         try:
             results.append(detector([image])[0])
         except Exception as error:
-            summary.failed += 1
-            summary.failures.append((str(task.source), f"detector failed: {type(error).__name__}: {error}"))
-            results.append(None)
+            results.append(f"detector failed: {type(error).__name__}: {error}")
     return results
 
 

@@ -1,0 +1,134 @@
+"""auto_annotate on a local Ray with 2 workers: the same files as the local backend, and a killed worker loses and
+duplicates nothing. Ray comes from requirements-ray.txt, which .ci/run installs."""
+
+from __future__ import annotations
+
+import builtins
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import supervision as sv
+
+from annotate import auto_annotate
+
+if os.environ.get("CI") != "true":  # on a developer machine without Ray, say how to get it; in CI, fail
+    pytest.importorskip("ray", reason="pip install -r requirements-ray.txt")
+import ray
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    env_vars = {"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "YOLO_OFFLINE": "1"}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env_vars})
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, scene_image) -> Path:
+    folder = tmp_path_factory.mktemp("ray") / "photos"
+    (folder / "nested").mkdir(parents=True)
+    bgr = scene_image[:, :, ::-1]
+    cv2.imwrite(str(folder / "a.png"), bgr)
+    cv2.imwrite(str(folder / "b.png"), np.ascontiguousarray(bgr[::-1]))
+    cv2.imwrite(str(folder / "nested" / "c.png"), np.ascontiguousarray(bgr[:, ::-1]))
+    cv2.imwrite(str(folder / "black.png"), np.zeros((40, 60, 3), np.uint8))
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 30)
+    return folder
+
+
+def dataset_files(output: Path) -> dict[str, bytes]:
+    """Every file of a dataset folder but the run-specific ones (data.yaml names its own path, summary has times)."""
+    return {
+        p.relative_to(output).as_posix(): p.read_bytes()
+        for p in sorted(output.rglob("*"))
+        if p.is_file() and not p.is_symlink() and p.name not in {"data.yaml", "summary.json"}
+    }
+
+
+class Boxes:
+    """A detector that kills its worker process the first time it runs in a run (marker file), then behaves."""
+
+    names = {0: "thing"}  # noqa: RUF012 - read only
+
+    def __init__(self, kill_marker: str | None = None) -> None:
+        self.kill_marker = kill_marker
+
+    def __call__(self, image: np.ndarray) -> sv.Detections:
+        if self.kill_marker is not None:
+            try:
+                os.close(os.open(self.kill_marker, os.O_CREAT | os.O_EXCL))
+                os._exit(1)  # the worker dies in the middle of its batch
+            except FileExistsError:
+                pass
+        if not image.any():
+            return sv.Detections.empty()
+        h, w = image.shape[:2]
+        return sv.Detections(
+            xyxy=np.array([[w * 0.1, h * 0.2, w * 0.5, h * 0.7], [w * 0.5, h * 0.3, w * 0.9, h * 0.9]]),
+            class_id=np.array([0, 0]),
+            confidence=np.array([0.9, 0.7]),
+        )
+
+
+COMMON = {"device": "cpu", "formats": ["yolo", "coco"], "batch_size": 2, "progress": False}
+
+
+def test_ray_writes_the_same_files_as_the_local_backend(local_ray, photos, checkpoints, tmp_path):
+    local = auto_annotate(
+        photos, det_model=Boxes(), sam_model=checkpoints.meta, output_dir=tmp_path / "local", **COMMON
+    )
+    on_ray = auto_annotate(
+        photos, det_model=Boxes(), sam_model=checkpoints.meta, output_dir=tmp_path / "ray", backend="ray", workers=2,
+        **COMMON,
+    )  # fmt: skip
+    expected = dataset_files(tmp_path / "local")
+    assert sum(name.startswith("labels/") for name in expected) == 4
+    assert dataset_files(tmp_path / "ray") == expected  # byte for byte
+    for field in ("images", "labelled", "no_detections", "skipped", "failed", "instances"):
+        assert getattr(on_ray, field) == getattr(local, field), field
+    assert [Path(p).name for p, _ in on_ray.failures] == ["broken.png"]
+
+    again = auto_annotate(
+        photos, det_model=Boxes(), sam_model=checkpoints.meta, output_dir=tmp_path / "ray", backend="ray", workers=2,
+        **COMMON,
+    )  # fmt: skip
+    assert again.skipped == 4 and again.processed == 0  # resume works the same way
+
+
+def test_a_killed_worker_loses_and_duplicates_nothing(local_ray, photos, checkpoints, tmp_path):
+    reference = auto_annotate(
+        photos, det_model=Boxes(), sam_model=checkpoints.meta, output_dir=tmp_path / "reference", **COMMON
+    )
+    marker = tmp_path / "killed-once"
+    summary = auto_annotate(
+        photos, det_model=Boxes(kill_marker=str(marker)), sam_model=checkpoints.meta, output_dir=tmp_path / "ray",
+        backend="ray", workers=2, **COMMON,
+    )  # fmt: skip
+    assert marker.exists(), "no worker was killed"
+    assert dataset_files(tmp_path / "ray") == dataset_files(tmp_path / "reference")
+    assert (summary.labelled, summary.no_detections, summary.failed) == (
+        reference.labelled, reference.no_detections, reference.failed,
+    )  # fmt: skip
+    assert summary.instances == reference.instances  # counted once, though a batch ran twice
+
+
+def test_a_model_built_in_process_cannot_go_to_ray(photos, small_model):
+    with pytest.raises(ValueError, match="checkpoint path"):
+        auto_annotate(photos, det_model=Boxes(), sam_model=small_model, backend="ray", progress=False)
+
+
+def test_missing_ray_says_how_to_install(photos, checkpoints, monkeypatch):
+    real_import = builtins.__import__
+
+    def without_ray(name, *args, **kwargs):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_ray)
+    with pytest.raises(ImportError, match=r"pip install -r requirements-ray\.txt"):
+        auto_annotate(photos, det_model=Boxes(), sam_model=checkpoints.meta, backend="ray", progress=False)
