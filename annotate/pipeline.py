@@ -12,6 +12,7 @@ the folder.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -205,17 +206,26 @@ def annotate_batch(
             outcomes.append(ImageOutcome(str(task.source), failure=str(image)))
         else:
             readable.append((task, image))
+    outcomes += _detect_segment_write(readable, detector, predictor, options, write=_write_outcome)
+    return outcomes
+
+
+def _detect_segment_write(readable, detector, predictor: ImagePredictor, options: WriteOptions, write) -> Iterator:
+    """For decoded images of one batch: one detector call, then per image one SAM 2 call and `write(...)`.
+
+    Yields a failed `ImageOutcome`, or what `write` returns (an outcome, or a Future of one when writing runs
+    in a background thread).
+    """
     for (task, image), detections in zip(readable, _detect(detector, readable), strict=True):
         if isinstance(detections, str):
-            outcomes.append(ImageOutcome(str(task.source), failure=detections))
+            yield ImageOutcome(str(task.source), failure=detections)
             continue
         try:
             low_res = _segment(predictor, image, detections)
         except Exception as error:  # one bad image must not stop the folder
-            outcomes.append(ImageOutcome(str(task.source), failure=f"SAM 2 failed: {type(error).__name__}: {error}"))
+            yield ImageOutcome(str(task.source), failure=f"SAM 2 failed: {type(error).__name__}: {error}")
             continue
-        outcomes.append(_write_outcome(task, image.shape[:2], detections, low_res, predictor.mask_threshold, options))
-    return outcomes
+        yield write(task, image.shape[:2], detections, low_res, predictor.mask_threshold, options)
 
 
 def _run_local(
@@ -237,18 +247,12 @@ def _run_local(
                     yield ImageOutcome(str(task.source), failure=str(image))
                 else:
                     readable.append((task, image))
-            for (task, image), detections in zip(readable, _detect(detector, readable), strict=True):
-                if isinstance(detections, str):
-                    yield ImageOutcome(str(task.source), failure=detections)
+            write = functools.partial(writer.submit, _write_outcome)
+            for result in _detect_segment_write(readable, detector, predictor, options, write=write):
+                if isinstance(result, ImageOutcome):
+                    yield result
                     continue
-                try:
-                    low_res = _segment(predictor, image, detections)
-                except Exception as error:  # one bad image must not stop the folder
-                    yield ImageOutcome(str(task.source), failure=f"SAM 2 failed: {type(error).__name__}: {error}")
-                    continue
-                writing.append(writer.submit(
-                    _write_outcome, task, image.shape[:2], detections, low_res, predictor.mask_threshold, options
-                ))  # fmt: skip
+                writing.append(result)
                 while len(writing) > 2 * batch_size:
                     yield writing.popleft().result()
         while writing:

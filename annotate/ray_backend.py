@@ -120,7 +120,7 @@ def ray_components(
                 "options": option_values, "threads": threads,
             },
             batch_size=1,
-            concurrency=workers,
+            compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=threads,
             num_gpus=gpus,
             # Ray Data restarts a dead actor and retries its batch by default (max_restarts=-1,

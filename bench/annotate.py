@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--size", choices=["t", "s", "b", "l"], default="t", help="SAM 2.1 size")
     parser.add_argument("--max-det", type=int, default=4, help="boxes per image")
     parser.add_argument("--device", default="", help="'' (auto), cpu, 0, cuda...")
+    parser.add_argument("--ray-workers", type=int, nargs="*", default=[], help="also run backend='ray' with N workers")
+    parser.add_argument("--skip-ultralytics", action="store_true")
     args = parser.parse_args()
 
     from ultralytics import YOLO
@@ -73,14 +75,32 @@ def main() -> None:
         ours_seconds = time.perf_counter() - start
         ours_lines = count_lines(root / "ours" / "labels")
 
-        start = time.perf_counter()
-        ultralytics_auto_annotate(
-            images, det_model=str(detector_file), sam_model=str(sam_file), output_dir=root / "theirs", **common
-        )
-        theirs_seconds = time.perf_counter() - start
-        theirs_lines = count_lines(root / "theirs")
-        theirs_threads = torch.get_num_threads()
-        torch.set_num_threads(threads)
+        ray_rows = []
+        if args.ray_workers:
+            import ray
+
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+                                               "YOLO_OFFLINE": "1"}})  # fmt: skip
+            for workers in args.ray_workers:
+                start = time.perf_counter()
+                auto_annotate(
+                    images, det_model=str(detector_file), sam_model=str(sam_file), output_dir=root / f"ray{workers}",
+                    progress=False, backend="ray", workers=workers, **common,
+                )  # fmt: skip
+                ray_rows.append((workers, time.perf_counter() - start, count_lines(root / f"ray{workers}" / "labels")))
+            ray.shutdown()
+
+        theirs_seconds, theirs_lines, theirs_threads = float("nan"), 0, threads
+        if not args.skip_ultralytics:
+            start = time.perf_counter()
+            ultralytics_auto_annotate(
+                images, det_model=str(detector_file), sam_model=str(sam_file), output_dir=root / "theirs", **common
+            )
+            theirs_seconds = time.perf_counter() - start
+            theirs_lines = count_lines(root / "theirs")
+            theirs_threads = torch.get_num_threads()
+            torch.set_num_threads(threads)
 
     detected = args.images * args.max_det
     print(
@@ -94,10 +114,14 @@ def main() -> None:
         f"| ours (annotate) | {ours_seconds:.1f} | {args.images / ours_seconds:.2f} | {ours_lines} / {detected} "
         f"| {threads} |"
     )
-    print(
-        f"| ultralytics.data.annotator | {theirs_seconds:.1f} | {args.images / theirs_seconds:.2f} | "
-        f"{theirs_lines} / {detected} | {theirs_threads} |"
-    )
+    for workers, seconds, lines in ray_rows:
+        print(f"| ours, backend='ray', {workers} worker(s) | {seconds:.1f} | {args.images / seconds:.2f} | "
+              f"{lines} / {detected} | - |")  # fmt: skip
+    if not args.skip_ultralytics:
+        print(
+            f"| ultralytics.data.annotator | {theirs_seconds:.1f} | {args.images / theirs_seconds:.2f} | "
+            f"{theirs_lines} / {detected} | {theirs_threads} |"
+        )
     print(f"\nspeed-up: {theirs_seconds / ours_seconds:.2f}x; same instance count: {ours_lines == theirs_lines}")
     if ours_lines != theirs_lines:
         print("(ultralytics drops an instance whose mask outline has < 3 points; ours writes its box instead)")

@@ -45,6 +45,9 @@ class VideoPredictor:
         non_overlap_masks: keep only the highest-scoring object on each pixel in the returned masks.
         memory_window: tracked-frame memories kept around the current frame (default: what the model can attend).
         feature_cache_frames: frames whose image features stay cached.
+        batch_objects: track objects that share a memory layout as one batch. Default: on a GPU (it amortises the
+            kernel launches of memory attention and the decoder), off on the CPU, where the same FLOPs in one batch
+            measured ~3% slower (tiny model, 3 objects, 2 cores: 5.54 vs 5.36 s per frame).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class VideoPredictor:
         non_overlap_masks: bool = False,
         memory_window: int | None = None,
         feature_cache_frames: int = 2,
+        batch_objects: bool | None = None,
     ) -> None:
         self.model = load_model(model)
         net = self.model.net
@@ -70,6 +74,7 @@ class VideoPredictor:
         if self.memory_window < attendable:
             raise ValueError(f"memory_window must be >= {attendable} (what the model attends to).")
         self.feature_cache_frames = max(1, feature_cache_frames)
+        self.batch_objects = self.model.device.type != "cpu" if batch_objects is None else batch_objects
 
     @property
     def image_size(self) -> int:
@@ -112,6 +117,7 @@ class VideoPredictor:
         with session.lock:
             session.objects.clear()
             session.feature_cache.clear()
+            session.vision_pos_enc = session.maskmem_pos_enc = None
             session.frames.close()
             session.closed = True
 
@@ -331,7 +337,8 @@ class VideoPredictor:
                     if output is not None:
                         masks[row] = output.pred_masks.to(session.device)
                     else:
-                        groups.setdefault(self._memory_layout(obj), []).append(row)
+                        layout = self._memory_layout(obj) if self.batch_objects else (row,)
+                        groups.setdefault(layout, []).append(row)
                 for rows in groups.values():
                     objs = [session.objects[row] for row in rows]
                     results = self._track(session, objs, frame_idx, False, None, None, reverse, run_mem_encoder=True)
@@ -363,20 +370,19 @@ class VideoPredictor:
     def _backbone(self, session: VideoSession, frame_idx: int) -> dict[str, list[torch.Tensor]]:
         """Image features of a frame, from the session's small cache or the image encoder."""
         cache = session.feature_cache
-        if frame_idx in cache:
-            cache.move_to_end(frame_idx)
-            return cache[frame_idx]
-        image = session.frames.model_input(frame_idx, self.image_size, session.device)
-        with self.model.inference():
-            backbone_out = self.model.net.forward_image(image)
-        features = {
-            "backbone_fpn": list(backbone_out["backbone_fpn"]),
-            "vision_pos_enc": list(backbone_out["vision_pos_enc"]),
-        }
-        cache[frame_idx] = features
-        while len(cache) > self.feature_cache_frames:
-            cache.popitem(last=False)
-        return features
+        if frame_idx not in cache:
+            image = session.frames.model_input(frame_idx, self.image_size, session.device)
+            with self.model.inference():
+                backbone_out = self.model.net.forward_image(image)
+            cache[frame_idx] = list(backbone_out["backbone_fpn"])
+            if session.vision_pos_enc is None:
+                # the positional encodings depend only on the feature shapes (~85 of a frame's ~100 MB at 1024):
+                # one copy per session instead of one per cached frame
+                session.vision_pos_enc = list(backbone_out["vision_pos_enc"])
+            while len(cache) > self.feature_cache_frames:
+                cache.popitem(last=False)
+        cache.move_to_end(frame_idx)
+        return {"backbone_fpn": cache[frame_idx], "vision_pos_enc": session.vision_pos_enc}
 
     def _features(self, session: VideoSession, frame_idx: int, batch_size: int):
         backbone_out = self._backbone(session, frame_idx)

@@ -100,7 +100,8 @@ class VideoSession:
 
     frames: the lazily decoded video; device: where the model runs; storage_device: where memories are kept
     (the CPU with offload_state_to_cpu); objects: tracked objects in the order they were added (their index is the
-    row of every mask batch); feature_cache: image features of the last few frames (frame -> backbone output).
+    row of every mask batch); feature_cache: image features of the last few frames (frame -> FPN levels);
+    vision_pos_enc: their positional encodings, the same for every frame (a session constant).
     """
 
     frames: VideoFrames
@@ -109,7 +110,8 @@ class VideoSession:
     offload_video_to_cpu: bool = False
     objects: list[ObjectTrack] = field(default_factory=list)
     maskmem_pos_enc: list[torch.Tensor] | None = None
-    feature_cache: OrderedDict[int, dict[str, list[torch.Tensor]]] = field(default_factory=OrderedDict)
+    feature_cache: OrderedDict[int, list[torch.Tensor]] = field(default_factory=OrderedDict)
+    vision_pos_enc: list[torch.Tensor] | None = None
     closed: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -148,8 +150,8 @@ class VideoSession:
                 total += sum(out.nbytes for out in store.values())
             total += sum(m.numel() * m.element_size() for m in obj.mask_inputs.values())
             total += sum(t.numel() * t.element_size() for p in obj.point_inputs.values() for t in p.values())
-        for backbone_out in self.feature_cache.values():
-            total += sum(t.numel() * t.element_size() for ts in backbone_out.values() for t in ts)
-        if self.maskmem_pos_enc is not None:
-            total += sum(t.numel() * t.element_size() for t in self.maskmem_pos_enc)
+        for levels in self.feature_cache.values():
+            total += sum(t.numel() * t.element_size() for t in levels)
+        for constant in (self.maskmem_pos_enc, self.vision_pos_enc):
+            total += sum(t.numel() * t.element_size() for t in constant or [])
         return total

@@ -184,9 +184,7 @@ def test_objects_with_one_memory_layout_are_tracked_as_one_batch(small_model, mo
     """Two objects prompted on the same frame go through one track_step per frame, with the results of two."""
 
     def track(batched: bool) -> list[torch.Tensor]:
-        predictor = VideoPredictor(small_model)
-        if not batched:
-            monkeypatch.setattr(VideoPredictor, "_memory_layout", staticmethod(lambda obj: id(obj)))
+        predictor = VideoPredictor(small_model, batch_objects=batched)
         calls: list[int] = []
         real_track_step = small_model.net.track_step
 
@@ -203,6 +201,8 @@ def test_objects_with_one_memory_layout_are_tracked_as_one_batch(small_model, mo
         assert calls == ([2] * 3 if batched else [1] * 6)  # frames 1..3 tracked; frame 0 is prompted
         monkeypatch.undo()
         return masks
+
+    assert VideoPredictor(small_model).batch_objects is False  # CPU default: one object at a time (measured faster)
 
     for batched, alone in zip(track(batched=True), track(batched=False), strict=True):
         torch.testing.assert_close(batched, alone, atol=1e-4, rtol=0)
