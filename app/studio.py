@@ -374,12 +374,15 @@ class Studio:
 
     def annotate_files(
         self, files: list[str] | None, detector: str, classes: str, conf: float, request: gr.Request,
-        progress=gr.Progress(),
+        progress=gr.Progress(track_tqdm=True),
     ) -> tuple[list, str]:  # fmt: skip
-        """Images (or a zip of images) -> a gallery of the masks and the dataset as a zip."""
-        return self._annotate(self.session(request), files, detector, classes, conf, progress)
+        """Images (or a zip of images) -> a gallery of the masks and the dataset as a zip (auto_annotate's tqdm bar
+        is the progress bar the user sees)."""
+        return self._annotate(self.session(request), files, detector, classes, conf, progress, show_tqdm=True)
 
-    def _annotate(self, user: UserSession, files, detector: str, classes: str, conf: float, progress):
+    def _annotate(
+        self, user: UserSession, files, detector: str, classes: str, conf: float, progress, show_tqdm: bool = False
+    ):
         if not files:
             raise gr.Error("Upload images or a zip of images first.")
         class_ids = _parse_classes(classes)
@@ -396,7 +399,7 @@ class Studio:
         progress(0.05, desc=f"Annotating {count} images")
         summary = auto_annotate(
             inputs, det_model=self._detector(detector), sam_model=self.model, conf=conf, classes=class_ids,
-            output_dir=folder / "dataset", formats=["yolo", "coco"], progress=False,
+            output_dir=folder / "dataset", formats=["yolo", "coco"], progress=show_tqdm,
         )  # fmt: skip
         dataset = Path(summary.output_dir)
         gallery = []

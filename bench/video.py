@@ -2,9 +2,10 @@
 
 Same untrained SAM 2.1 weights, same synthetic video, same box prompts on frame 0 (one object per box), same machine,
 one run. Each measurement runs in its own subprocess, so its memory figure is clean. Prints a Markdown table:
-frames per second of `propagate_in_video` (forward over the whole video) and the growth of the process's peak RSS
-from just before the video is opened to the end of tracking (Meta preloads every frame and keeps every frame's
-memories; ours decodes lazily and keeps a bounded window).
+frames per second of `propagate_in_video` (forward over the whole video), the growth of the process's peak RSS from
+just before the video is opened to the end of tracking, and the tensors the tracking state holds at the end (Meta's
+inference_state preloads every frame and keeps every frame's memories; our session decodes lazily and keeps a
+bounded window).
 
     python bench/video.py                               # 1024-input tiny model, 8 and 24 frames, CPU
     python bench/video.py --frames 8 32 --device cuda --size b
@@ -60,6 +61,22 @@ def make_video(folder: Path, frames: int) -> Path:
     return frame_dir
 
 
+def tensor_bytes(value, seen: set | None = None) -> int:
+    """Bytes of the distinct tensors reachable from a (nested) dict / list / tuple, e.g. Meta's inference_state."""
+    seen = set() if seen is None else seen
+    if torch.is_tensor(value):
+        key = (value.untyped_storage().data_ptr(), value.dtype)
+        if key in seen:
+            return 0
+        seen.add(key)
+        return value.untyped_storage().nbytes()
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v, seen) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(v, seen) for v in value)
+    return 0
+
+
 def worker(impl: str, objects: int, frame_dir: str, checkpoint: str, size: str, device: str) -> dict:
     """Track `objects` boxes through the video with one implementation; report FPS and peak-RSS growth."""
     threads = torch.get_num_threads()
@@ -75,6 +92,7 @@ def worker(impl: str, objects: int, frame_dir: str, checkpoint: str, size: str, 
             predictor.add_new_points_or_box(state, 0, obj_id, box=box)
         start = time.perf_counter()
         count = sum(1 for _ in predictor.propagate_in_video(state))
+        state_mb = state.tensor_bytes() / 2**20
     elif impl == "meta":
         from sam2.build_sam import build_sam2_video_predictor
 
@@ -94,6 +112,7 @@ def worker(impl: str, objects: int, frame_dir: str, checkpoint: str, size: str, 
                 predictor.add_new_points_or_box(state, 0, obj_id, box=box)
             start = time.perf_counter()
             count = sum(1 for _ in predictor.propagate_in_video(state))
+        state_mb = tensor_bytes(state) / 2**20
     else:
         from ultralytics.models.sam import SAM2VideoPredictor
 
@@ -106,8 +125,9 @@ def worker(impl: str, objects: int, frame_dir: str, checkpoint: str, size: str, 
         torch.set_num_threads(threads)
         count = sum(1 for _ in predictor(source=video, bboxes=boxes, stream=True))
         torch.set_num_threads(threads)
+        state_mb = float("nan")  # ultralytics keeps its state inside the predictor, not in a session object
     seconds = time.perf_counter() - start
-    return {"frames": count, "fps": count / seconds, "rss_growth_mb": peak_rss_mb() - before}
+    return {"frames": count, "fps": count / seconds, "rss_growth_mb": peak_rss_mb() - before, "state_mb": state_mb}
 
 
 def main() -> None:
@@ -149,13 +169,13 @@ def main() -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(f"\nSAM 2.1 {args.size} (untrained), 640x360 video, box prompts on frame 0, device {device}, "
           f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}\n")  # fmt: skip
-    print("| implementation | objects | frames | FPS | peak RSS growth (MB) |")
-    print("|---|---|---|---|---|")
+    print("| implementation | objects | frames | FPS | peak RSS growth (MB) | tracking state tensors (MB) |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
         if "error" in row:
             print(f"| {row['impl']} | {row['objects']} | {row['length']} | failed: {row['error']} | |")
         else:
-            cells = f"{row['fps']:.3f} | {row['rss_growth_mb']:.0f}"
+            cells = f"{row['fps']:.3f} | {row['rss_growth_mb']:.0f} | {row['state_mb']:.0f}"
             print(f"| {row['impl']} | {row['objects']} | {row['length']} | {cells} |")
 
 
