@@ -83,10 +83,6 @@ class _ModelRegistry:
                 model = self._models[key] = load()
             return model
 
-    def clear(self) -> None:
-        with self._lock:
-            self._models.clear()
-
 
 _REGISTRY = _ModelRegistry()
 

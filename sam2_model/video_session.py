@@ -88,11 +88,6 @@ class ObjectTrack:
             "non_cond_frame_outputs": {t: out.model_view(device) for t, out in self.non_cond.items()},
         }
 
-    def clear(self) -> None:
-        for store in (self.point_inputs, self.mask_inputs, self.cond, self.non_cond, self.temp_cond,
-                      self.temp_non_cond, self.tracked, self.masks):  # fmt: skip
-            store.clear()
-
 
 @dataclass
 class VideoSession:
