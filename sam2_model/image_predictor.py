@@ -158,11 +158,8 @@ class ImagePredictor:
             iou_predictions: (C,) float32 predicted IoU per mask, (B, C) for B objects.
             low_res_masks: Cx256x256 float32 logits clamped to [-32, 32], Bx Cx256x256 for B objects.
         """
-        self._require_image("predict")
-        if self._is_batch and len(self._features) > 1:
-            raise RuntimeError("Several images are set (set_image_batch): use predict_batch, or set_image for one.")
         return self._predict_one(
-            self._features[0], point_coords, point_labels, box, mask_input, multimask_output, return_logits,
+            self._single_image("predict"), point_coords, point_labels, box, mask_input, multimask_output, return_logits,
             normalize_coords,
         )  # fmt: skip
 
@@ -209,6 +206,15 @@ class ImagePredictor:
         if not self._features:
             raise RuntimeError(f"An image must be set with .set_image(...) before {call}(...).")
 
+    def _single_image(self, call: str) -> ImageFeatures:
+        """The one image `call` works on; an error when none is set, or when set_image_batch set several."""
+        self._require_image(call)
+        if self._is_batch and len(self._features) > 1:
+            raise RuntimeError(
+                f"Several images are set (set_image_batch): use predict_batch, or set_image before {call}."
+            )
+        return self._features[0]
+
     def predict_low_res(
         self,
         point_coords: np.ndarray | None = None,
@@ -223,9 +229,8 @@ class ImagePredictor:
         For many objects on large images (a dataset annotator): upsample each mask when it is needed with
         `transforms.low_res_to_mask` instead of holding B x C full-size masks at once. Same prompts as `predict`.
         """
-        self._require_image("predict_low_res")
-        return self._low_res(self._features[0], point_coords, point_labels, box, mask_input, multimask_output,
-                             normalize_coords)  # fmt: skip
+        features = self._single_image("predict_low_res")
+        return self._low_res(features, point_coords, point_labels, box, mask_input, multimask_output, normalize_coords)
 
     def _predict_one(
         self,

@@ -167,6 +167,8 @@ def test_batch_api(tiny_model, scene_image):
     assert [s.shape for s in scores] == [(1,), (1,)]
     with pytest.raises(RuntimeError, match="predict_batch"):
         predictor.predict(point_coords=[[1, 1]], point_labels=[1])
+    with pytest.raises(RuntimeError, match="predict_batch"):
+        predictor.predict_low_res(point_coords=[[1, 1]], point_labels=[1])
     with pytest.raises(ValueError, match="one per image"):
         predictor.predict_batch(box_batch=[None])
 
