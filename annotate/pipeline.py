@@ -24,11 +24,10 @@ from typing import Any
 import numpy as np
 import supervision as sv
 import torch
-from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
 from sam2_model import ImagePredictor, Sam2Model, load_model
-from sam2_model.formats import mask_to_rle
+from sam2_model.formats import mask_to_coco_annotation
 from sam2_model.transforms import low_res_to_mask
 
 from .detectors import YoloDetector, _names_dict, make_detector
@@ -349,14 +348,7 @@ def _write_image(
         class_ids.append(class_id)
         if want_coco:
             region = mask if from_mask else polygon_to_mask(polygon, (width, height))
-            rle = mask_to_rle(region)
-            encoded = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
-            annotation = {
-                "category_id": class_id,
-                "segmentation": rle,
-                "area": int(mask_utils.area(encoded)),
-                "bbox": [round(float(v), 2) for v in mask_utils.toBbox(encoded)],
-            }
+            annotation = mask_to_coco_annotation(region, class_id)
             if detections.confidence is not None:
                 annotation["score"] = round(float(detections.confidence[index]), 5)
             annotations.append(annotation)

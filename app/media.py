@@ -17,7 +17,7 @@ import supervision as sv
 from PIL import Image, ImageOps
 
 from annotate.formats import instance_polygon, polygon_to_yolo_line
-from sam2_model.formats import mask_to_rle
+from sam2_model.formats import mask_to_coco_annotation
 
 PALETTE = sv.ColorPalette.DEFAULT
 
@@ -105,11 +105,8 @@ def coco_json(
         for category_id, mask in instances:
             if not mask.any():
                 continue
-            x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": image_id, "category_id": int(category_id), "iscrowd": 0,
-                "segmentation": mask_to_rle(mask), "area": int(mask.sum()), "bbox": [x, y, w, h],
-            })  # fmt: skip
+            annotation = mask_to_coco_annotation(mask, category_id)
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "iscrowd": 0, **annotation})
     categories = [{"id": k, "name": v} for k, v in sorted(names.items())]
     target.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
     return target
