@@ -1,17 +1,19 @@
 """auto_annotate benchmark: ours against ultralytics.data.annotator.auto_annotate on the same folder and model files.
 
-Both runs get the same untrained YOLO11n detector file and the same untrained SAM 2.1 checkpoint (random weights:
+Every run gets the same untrained YOLO11n detector file and the same untrained SAM 2.1 checkpoint (random weights:
 no download; `conf=0` so the detector returns `max_det` boxes per image), the same synthetic images, the same
-machine, one process. Each call is timed whole, model loading included, as a user would run it. Prints a Markdown
-table with images per second and the instances each wrote (one label line per instance).
+machine, one invocation; each call runs in its own fresh process (`bench/isolated.py` says why) and is timed whole,
+model loading included, as a user would run it. Prints a Markdown table with images per second and the instances
+each wrote (one label line per instance).
 
     python bench/annotate.py                      # 16 images of 640x480, SAM 2.1 tiny, 4 boxes per image
-    python bench/annotate.py --images 64 --size b --device cuda
+    python bench/annotate.py --images 64 --size b --device 0 --ray-workers 1 2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -26,12 +28,39 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annotate import auto_annotate
+from bench.isolated import run_isolated
 from sam2_model.checkpoints import ModelSpec
 
 
 def count_lines(folder: Path) -> int:
     return sum(len(p.read_text().splitlines()) for p in folder.rglob("*.txt"))
+
+
+def worker(impl: str, root: Path, ray_workers: int, common: dict) -> dict:
+    """Run one whole auto_annotate call in this process; its seconds, label lines and torch threads afterwards."""
+    images, detector, sam = root / "images", str(root / "yolo11n.pt"), str(next(root.glob("sam2.1_*.pt")))
+    output = root / f"{impl}{ray_workers or ''}"
+    start = time.perf_counter()
+    if impl.startswith("ultralytics"):
+        from ultralytics.data.annotator import auto_annotate as ultralytics_auto_annotate
+
+        if impl == "ultralytics-threads":  # keep torch's thread count: its select_device lowers it to cpu_count - 1
+            torch.set_num_threads = lambda _: None
+        ultralytics_auto_annotate(images, det_model=detector, sam_model=sam, output_dir=output, **common)
+    else:
+        from annotate import auto_annotate
+
+        backend = {"backend": "ray", "workers": ray_workers} if impl == "ray" else {}
+        if impl == "ray":
+            import ray
+
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+                                               "YOLO_OFFLINE": "1"}})  # fmt: skip
+        auto_annotate(images, det_model=detector, sam_model=sam, output_dir=output, progress=False, **common, **backend)
+        output = output / "labels"
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "lines": count_lines(output), "threads": torch.get_num_threads()}
 
 
 def main() -> None:
@@ -44,12 +73,16 @@ def main() -> None:
     parser.add_argument("--device", default="", help="'' (auto), cpu, 0, cuda...")
     parser.add_argument("--ray-workers", type=int, nargs="*", default=[], help="also run backend='ray' with N workers")
     parser.add_argument("--skip-ultralytics", action="store_true")
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    common = {"device": args.device, "conf": 0.0, "max_det": args.max_det}
+    if args.worker:
+        impl, root, ray_workers = args.worker
+        print(json.dumps(worker(impl, Path(root), int(ray_workers), common)))
+        return
 
     from ultralytics import YOLO
-    from ultralytics.data.annotator import auto_annotate as ultralytics_auto_annotate
 
-    threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         images = root / "images"
@@ -59,48 +92,22 @@ def main() -> None:
             image = rng.integers(0, 255, (args.height, args.width, 3), dtype=np.uint8)
             cv2.rectangle(image, (50 + i, 60), (300, 280 + i), (30, 200, 90), -1)
             cv2.imwrite(str(images / f"{i:05d}.jpg"), image)
-        detector_file = root / "yolo11n.pt"
-        YOLO("yolo11n.yaml").save(detector_file)
-        sam_file = root / f"sam2.1_{args.size}.pt"  # the name tells ultralytics to build SAM 2.1
-        torch.manual_seed(0)
+        YOLO("yolo11n.yaml").save(root / "yolo11n.pt")
+        torch.manual_seed(0)  # "sam2.1" in the name tells ultralytics to build SAM 2.1
+        sam_file = root / f"sam2.1_{args.size}.pt"
         torch.save({"model": ModelSpec(args.size, "2.1").build_untrained().state_dict()}, sam_file)
-        torch.set_num_threads(threads)
-        common = {"device": args.device, "conf": 0.0, "max_det": args.max_det}
 
-        start = time.perf_counter()
-        summary = auto_annotate(
-            images, det_model=str(detector_file), sam_model=str(sam_file), output_dir=root / "ours", progress=False,
-            **common,
-        )  # fmt: skip
-        ours_seconds = time.perf_counter() - start
-        ours_lines = count_lines(root / "ours" / "labels")
-
-        ray_rows = []
-        if args.ray_workers:
-            import ray
-
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-                                               "YOLO_OFFLINE": "1"}})  # fmt: skip
-            for workers in args.ray_workers:
-                start = time.perf_counter()
-                auto_annotate(
-                    images, det_model=str(detector_file), sam_model=str(sam_file), output_dir=root / f"ray{workers}",
-                    progress=False, backend="ray", workers=workers, **common,
-                )  # fmt: skip
-                ray_rows.append((workers, time.perf_counter() - start, count_lines(root / f"ray{workers}" / "labels")))
-            ray.shutdown()
-
-        theirs_seconds, theirs_lines, theirs_threads = float("nan"), 0, threads
+        options = ["--device", args.device, "--max-det", str(args.max_det)]
+        runs = [("ours (annotate)", "ours", 0)]
+        runs += [(f"ours, backend='ray', {n} worker(s)", "ray", n) for n in args.ray_workers]
         if not args.skip_ultralytics:
-            start = time.perf_counter()
-            ultralytics_auto_annotate(
-                images, det_model=str(detector_file), sam_model=str(sam_file), output_dir=root / "theirs", **common
-            )
-            theirs_seconds = time.perf_counter() - start
-            theirs_lines = count_lines(root / "theirs")
-            theirs_threads = torch.get_num_threads()
-            torch.set_num_threads(threads)
+            threads = torch.get_num_threads()
+            runs.append((f"ultralytics, kept at {threads} torch threads (not its default)", "ultralytics-threads", 0))
+            runs.append(("ultralytics.data.annotator", "ultralytics", 0))
+        rows = []
+        for label, impl, workers in runs:
+            rows.append((label, run_isolated(__file__, [*options, "--worker", impl, str(root), str(workers)])))
+            print(label, rows[-1][1], file=sys.stderr, flush=True)
 
     detected = args.images * args.max_det
     print(
@@ -110,22 +117,18 @@ def main() -> None:
     )
     print("| auto_annotate | seconds | images/s | instances written (of detected) | torch threads after |")
     print("|---|---|---|---|---|")
-    print(
-        f"| ours (annotate) | {ours_seconds:.1f} | {args.images / ours_seconds:.2f} | {ours_lines} / {detected} "
-        f"| {threads} |"
-    )
-    for workers, seconds, lines in ray_rows:
-        print(f"| ours, backend='ray', {workers} worker(s) | {seconds:.1f} | {args.images / seconds:.2f} | "
-              f"{lines} / {detected} | - |")  # fmt: skip
-    if not args.skip_ultralytics:
-        print(
-            f"| ultralytics.data.annotator | {theirs_seconds:.1f} | {args.images / theirs_seconds:.2f} | "
-            f"{theirs_lines} / {detected} | {theirs_threads} |"
-        )
-    print(f"\nspeed-up: {theirs_seconds / ours_seconds:.2f}x; same instance count: {ours_lines == theirs_lines}")
-    if ours_lines != theirs_lines:
-        print("(ultralytics drops an instance whose mask outline has < 3 points; ours writes its box instead)")
-    print(summary)
+    for label, row in rows:
+        if "error" in row:
+            print(f"| {label} | failed: {row['error']} | | | |")
+        else:
+            rate = args.images / row["seconds"]
+            print(f"| {label} | {row['seconds']:.1f} | {rate:.2f} | {row['lines']} / {detected} | {row['threads']} |")
+    ours, theirs = rows[0][1], rows[-1][1]
+    if not args.skip_ultralytics and "error" not in ours and "error" not in theirs:
+        print(f"\nspeed-up: {theirs['seconds'] / ours['seconds']:.2f}x; same instance count: "
+              f"{ours['lines'] == theirs['lines']}")  # fmt: skip
+        if ours["lines"] != theirs["lines"]:
+            print("(ultralytics drops an instance whose mask outline has < 3 points; ours writes its box instead)")
 
 
 if __name__ == "__main__":

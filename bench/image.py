@@ -1,7 +1,7 @@
 """Image predictor benchmark: ours against Meta's SAM2ImagePredictor and ultralytics' SAM2Predictor.
 
 Same untrained weights (random init of the chosen size, saved once and loaded by all three), same images, same
-machine, one run. Prints a Markdown table:
+machine, one run; each predictor in its own process (`bench/isolated.py` says why). Prints a Markdown table:
 - set_image (new image): median seconds to embed an image never seen before;
 - set_image (seen image): median seconds to set an image that was set before (our cache; the others re-encode);
 - click: median seconds per single-click prediction on an embedded image (multimask, masks at image size).
@@ -13,6 +13,7 @@ machine, one run. Prints a Markdown table:
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -25,11 +26,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.isolated import run_isolated
 from sam2_model import ImagePredictor, load_model
 from sam2_model.checkpoints import ModelSpec
 from sam2_model.devices import select_device
 
 META_CONFIGS = {"t": "sam2.1_hiera_t", "s": "sam2.1_hiera_s", "b": "sam2.1_hiera_b+", "l": "sam2.1_hiera_l"}
+IMPLS = ("ours", "meta", "ultralytics")
 
 
 def timed(function: Callable[[], object], device: torch.device) -> float:
@@ -56,6 +59,55 @@ def measure(name: str, set_image, click, images: list[np.ndarray], repeats: int,
     }
 
 
+def worker(impl: str, checkpoint: str, args: argparse.Namespace) -> dict:
+    """Measure one implementation in this process."""
+    device = select_device(args.device)
+    threads = torch.get_num_threads()
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (args.height, args.width, 3), dtype=np.uint8) for _ in range(args.images)]
+    click_xy = np.array([[args.width // 2, args.height // 2]])
+    if impl == "ours":
+        ours = ImagePredictor(load_model(checkpoint, device=device))
+        return measure(
+            "ours (sam2_model.ImagePredictor)",
+            ours.set_image,
+            lambda: ours.predict(point_coords=click_xy, point_labels=[1]),
+            images,
+            args.repeats,
+            device,
+        )
+    if impl == "meta":
+        from sam2.build_sam import build_sam2
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        meta = SAM2ImagePredictor(
+            build_sam2(f"configs/sam2.1/{META_CONFIGS[args.size]}.yaml", ckpt_path=checkpoint, device=device)
+        )
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            return measure(
+                "Meta (sam2.SAM2ImagePredictor)",
+                meta.set_image,
+                lambda: meta.predict(point_coords=click_xy, point_labels=[1]),
+                images,
+                args.repeats,
+                device,
+            )
+    from ultralytics.models.sam import SAM2Predictor
+
+    overrides = {"task": "segment", "mode": "predict", "imgsz": 1024, "model": checkpoint, "save": False}
+    ultra = SAM2Predictor(overrides={**overrides, "device": str(device), "verbose": False, "half": False})
+    ultra.setup_model(verbose=False)
+    torch.set_num_threads(threads)  # ultralytics' select_device lowers the thread count on small machines
+    return measure(
+        "ultralytics (SAM2Predictor)",
+        lambda im: ultra.set_image(im[:, :, ::-1].copy()),  # it takes BGR
+        lambda: ultra(points=click_xy.tolist(), labels=[1]),
+        images,
+        args.repeats,
+        device,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=list(META_CONFIGS), default="t", help="model size (t, s, b=base_plus, l)")
@@ -64,67 +116,22 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--images", type=int, default=4, help="distinct images (the first one warms up)")
     parser.add_argument("--repeats", type=int, default=10, help="clicks timed per predictor")
+    parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(*args.worker, args)))
+        return
 
     device = select_device(args.device)
-    threads = torch.get_num_threads()
-    rng = np.random.default_rng(0)
-    images = [rng.integers(0, 255, (args.height, args.width, 3), dtype=np.uint8) for _ in range(args.images)]
-    click_xy = np.array([[args.width // 2, args.height // 2]])
-
+    options = ["--size", args.size, "--device", args.device, "--width", str(args.width), "--height",
+               str(args.height), "--images", str(args.images), "--repeats", str(args.repeats)]  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         # "sam2.1" in the file name makes ultralytics build the SAM 2.1 architecture for the same file
         checkpoint = Path(folder) / f"sam2.1_{args.size}.pt"
         torch.manual_seed(0)
         torch.save({"model": ModelSpec(args.size, "2.1").build_untrained().state_dict()}, checkpoint)
-        rows = []
-
-        ours = ImagePredictor(load_model(checkpoint, device=device))
-        rows.append(
-            measure(
-                "ours (sam2_model.ImagePredictor)",
-                ours.set_image,
-                lambda: ours.predict(point_coords=click_xy, point_labels=[1]),
-                images,
-                args.repeats,
-                device,
-            )
-        )
-
-        from sam2.build_sam import build_sam2
-        from sam2.sam2_image_predictor import SAM2ImagePredictor
-
-        meta = SAM2ImagePredictor(
-            build_sam2(f"configs/sam2.1/{META_CONFIGS[args.size]}.yaml", ckpt_path=str(checkpoint), device=device)
-        )
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            rows.append(
-                measure(
-                    "Meta (sam2.SAM2ImagePredictor)",
-                    meta.set_image,
-                    lambda: meta.predict(point_coords=click_xy, point_labels=[1]),
-                    images,
-                    args.repeats,
-                    device,
-                )
-            )
-
-        from ultralytics.models.sam import SAM2Predictor
-
-        overrides = {"task": "segment", "mode": "predict", "imgsz": 1024, "model": str(checkpoint), "save": False}
-        ultra = SAM2Predictor(overrides={**overrides, "device": str(device), "verbose": False, "half": False})
-        ultra.setup_model(verbose=False)
-        torch.set_num_threads(threads)  # ultralytics' select_device lowers the thread count on small machines
-        rows.append(
-            measure(
-                "ultralytics (SAM2Predictor)",
-                lambda im: ultra.set_image(im[:, :, ::-1].copy()),  # it takes BGR
-                lambda: ultra(points=click_xy.tolist(), labels=[1]),
-                images,
-                args.repeats,
-                device,
-            )
-        )
+        rows = [run_isolated(__file__, [*options, "--worker", impl, str(checkpoint)]) for impl in args.impls]
 
     print(
         f"\nSAM 2.1 {args.size}, {args.width}x{args.height} images, device {device}"
@@ -133,7 +140,10 @@ def main() -> None:
     )
     print("| predictor | set_image, new image (s) | set_image, seen image (s) | speed-up when seen | click (ms) |")
     print("|---|---|---|---|---|")
-    for row in rows:
+    for impl, row in zip(args.impls, rows, strict=True):
+        if "error" in row:
+            print(f"| {impl} | failed: {row['error']} | | | |")
+            continue
         print(
             f"| {row['name']} | {row['new']:.3f} | {row['seen']:.4f} | {row['new'] / row['seen']:.0f}x "
             f"| {row['click'] * 1000:.1f} |"

@@ -1,11 +1,11 @@
 """Video tracking benchmark: ours against Meta's SAM2VideoPredictor and ultralytics' SAM2VideoPredictor.
 
 Same untrained SAM 2.1 weights, same synthetic video, same box prompts on frame 0 (one object per box), same machine,
-one run. Each measurement runs in its own subprocess, so its memory figure is clean. Prints a Markdown table:
-frames per second of `propagate_in_video` (forward over the whole video), the growth of the process's peak RSS from
-just before the video is opened to the end of tracking, and the tensors the tracking state holds at the end (Meta's
-inference_state preloads every frame and keeps every frame's memories; our session decodes lazily and keeps a
-bounded window).
+one run. Each measurement runs in its own process (`bench/isolated.py`), so its memory figure is clean. Prints a
+Markdown table: frames per second of `propagate_in_video` (forward over the whole video), the growth of the process's
+peak RSS from just before the video is opened to the end of tracking, and the tensors the tracking state holds at the
+end (Meta's inference_state preloads every frame and keeps every frame's memories; our session decodes lazily and
+keeps a bounded window).
 
     python bench/video.py                               # 1024-input tiny model, 8 and 24 frames, CPU
     python bench/video.py --frames 8 32 --device cuda --size b
@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +26,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench.isolated import run_isolated  # noqa: E402
 
 META_CONFIGS = {"t": "sam2.1_hiera_t", "s": "sam2.1_hiera_s", "b": "sam2.1_hiera_b+", "l": "sam2.1_hiera_l"}
 BOXES = [[40, 40, 200, 180], [300, 100, 460, 260], [500, 20, 620, 150]]
@@ -146,7 +146,6 @@ def main() -> None:
 
     from sam2_model.checkpoints import ModelSpec
 
-    env = {**os.environ, "YOLO_OFFLINE": "1"}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = Path(tmp) / f"sam2.1_{args.size}.pt"  # the name tells ultralytics to build SAM 2.1
@@ -156,13 +155,8 @@ def main() -> None:
             frame_dir = make_video(Path(tmp), frames)
             for objects in args.objects:
                 for impl in args.impls:
-                    command = [sys.executable, __file__, "--size", args.size, "--device", args.device,
-                               "--worker", impl, str(objects), str(frame_dir), str(checkpoint)]  # fmt: skip
-                    result = subprocess.run(command, capture_output=True, text=True, env=env)
-                    try:
-                        row = json.loads(result.stdout.strip().splitlines()[-1])
-                    except (IndexError, json.JSONDecodeError):
-                        row = {"error": (result.stderr.strip().splitlines() or ["no output"])[-1][:80]}
+                    row = run_isolated(__file__, ["--size", args.size, "--device", args.device, "--worker", impl,
+                                                  str(objects), str(frame_dir), str(checkpoint)])  # fmt: skip
                     rows.append({"impl": impl, "objects": objects, "length": frames, **row})
                     print(rows[-1], file=sys.stderr, flush=True)
 

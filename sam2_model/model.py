@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import MODEL_ZOO, ModelSpec, load_weights, read_state_dict, resolve_checkpoint, spec_from_state_dict
-from .devices import autocast, enable_tf32, select_device
+from .devices import autocast, enable_tf32, keep_large_allocations_in_heap, select_device
 from .embedding_cache import EmbeddingCache
 
 DEFAULT_MODEL = "sam2.1_b.pt"
@@ -47,6 +47,7 @@ class Sam2Model:
         source: str,
         embedding_cache_bytes: int = DEFAULT_EMBEDDING_CACHE_BYTES,
     ) -> None:
+        _share_position_encodings(net)
         self.net = net.to(device).eval()
         self.spec = spec
         self.device = device
@@ -138,4 +139,34 @@ def load_model(
 
 def _make(net: torch.nn.Module, spec: ModelSpec, device: torch.device, source: str, cache_bytes: int) -> Sam2Model:
     enable_tf32(device)
+    if device.type == "cpu":
+        keep_large_allocations_in_heap()
     return Sam2Model(net, spec, device, source, cache_bytes)
+
+
+class _SharedPositionEncoding(torch.nn.Module):
+    """The image encoder's sine position encoding, returned as a broadcast view of one stored map per feature size.
+
+    Why: ultralytics' (like Meta's) `PositionEmbeddingSine` caches its map but returns `.repeat(batch, ...)` of it, a
+    fresh copy on every call: 88 MB per 1024x1024 encoding (the 256x256 level alone is 67 MB), ~6% of an encoding on
+    the CPU, for encodings that image prediction never reads and video tracking reads only. Same values, no copy.
+    Nothing downstream writes into these tensors (the video predictor already shares them across frames).
+    """
+
+    def __init__(self, sine: torch.nn.Module) -> None:
+        super().__init__()
+        self.sine = sine  # has no parameters or buffers: the checkpoint's keys are unchanged
+        self._maps: dict[tuple[int, int, torch.device, torch.dtype], torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        key = (x.shape[-2], x.shape[-1], x.device, x.dtype)
+        if key not in self._maps:
+            # stored in the features' dtype: the neck casts to it next, which is then a no-op instead of a copy
+            self._maps[key] = self.sine(x[:1])[0].to(x.dtype)
+        return self._maps[key].expand(x.shape[0], -1, -1, -1)
+
+
+def _share_position_encodings(net: torch.nn.Module) -> None:
+    neck = net.image_encoder.neck
+    if not isinstance(neck.position_encoding, _SharedPositionEncoding):
+        neck.position_encoding = _SharedPositionEncoding(neck.position_encoding)

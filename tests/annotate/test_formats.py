@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
+from ultralytics.data.converter import merge_multi_segment
+from ultralytics.utils.ops import masks2segments
 
+import annotate.formats
 from annotate.formats import (
     box_to_polygon,
     instance_polygon,
+    join_parts,
     mask_to_polygon,
     polygon_to_mask,
     polygon_to_yolo_line,
@@ -55,6 +60,39 @@ def test_a_mask_in_two_parts_is_one_polygon_covering_both():
     assert polygon.ndim == 2 and polygon.shape[1] == 2
     filled = polygon_to_mask(polygon, (W, H))
     assert filled[50, 50] and filled[120, 150]  # both parts inside
+
+
+def _many_part_masks() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    blobs = np.zeros((H, W), np.uint8)
+    for _ in range(6):
+        x, y, r = int(rng.integers(0, W)), int(rng.integers(0, H)), int(rng.integers(3, 30))
+        cv2.circle(blobs, (x, y), r, 1, -1)
+    return {
+        "speckle": rng.random((H, W)) > 0.7,  # what an untrained model (or a fence) gives: thousands of parts
+        "sparse_dots": rng.random((H, W)) > 0.995,  # single-pixel parts, many exact distance ties
+        "blobs": blobs.astype(bool),
+        **_shapes(),
+    }
+
+
+@pytest.mark.parametrize("name", list(_many_part_masks()))
+@pytest.mark.parametrize("budget", [1 << 22, 1])  # 1: each pair of parts compared alone
+def test_polygons_are_point_for_point_ultralytics_masks2segments(name, budget, monkeypatch):
+    monkeypatch.setattr(annotate.formats, "_MAX_POINT_PAIRS", budget)
+    mask = _many_part_masks()[name]
+    expected = masks2segments(mask[None].astype(np.uint8), strategy="all")[0]
+    ours = mask_to_polygon(mask)
+    assert ours.dtype == expected.dtype == np.float32
+    np.testing.assert_array_equal(ours, expected)
+
+
+def test_join_parts_matches_merge_multi_segment_on_simplified_parts():
+    contours, _ = cv2.findContours(_many_part_masks()["blobs"].astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_NONE)  # fmt: skip
+    parts = [cv2.approxPolyDP(c, 1.5, True).reshape(-1, 2) for c in contours]
+    assert len(parts) > 2
+    np.testing.assert_array_equal(join_parts(parts), np.concatenate(merge_multi_segment(parts)))
 
 
 def test_empty_mask_has_no_polygon():
