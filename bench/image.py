@@ -13,6 +13,7 @@ machine, one run; each predictor in its own process (`bench/isolated.py` says wh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -66,46 +67,30 @@ def worker(impl: str, checkpoint: str, args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (args.height, args.width, 3), dtype=np.uint8) for _ in range(args.images)]
     click_xy = np.array([[args.width // 2, args.height // 2]])
+    precision = contextlib.nullcontext()
     if impl == "ours":
-        ours = ImagePredictor(load_model(checkpoint, device=device))
-        return measure(
-            "ours (sam2_model.ImagePredictor)",
-            ours.set_image,
-            lambda: ours.predict(point_coords=click_xy, point_labels=[1]),
-            images,
-            args.repeats,
-            device,
-        )
-    if impl == "meta":
+        name, predictor = "ours (sam2_model.ImagePredictor)", ImagePredictor(load_model(checkpoint, device=device))
+        set_image, click = predictor.set_image, lambda: predictor.predict(point_coords=click_xy, point_labels=[1])
+    elif impl == "meta":
         from sam2.build_sam import build_sam2
         from sam2.sam2_image_predictor import SAM2ImagePredictor
 
-        meta = SAM2ImagePredictor(
-            build_sam2(f"configs/sam2.1/{META_CONFIGS[args.size]}.yaml", ckpt_path=checkpoint, device=device)
-        )
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            return measure(
-                "Meta (sam2.SAM2ImagePredictor)",
-                meta.set_image,
-                lambda: meta.predict(point_coords=click_xy, point_labels=[1]),
-                images,
-                args.repeats,
-                device,
-            )
-    from ultralytics.models.sam import SAM2Predictor
+        config = f"configs/sam2.1/{META_CONFIGS[args.size]}.yaml"
+        name, predictor = "Meta (sam2.SAM2ImagePredictor)", SAM2ImagePredictor(build_sam2(config, checkpoint, device))
+        set_image, click = predictor.set_image, lambda: predictor.predict(point_coords=click_xy, point_labels=[1])
+        precision = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")  # Meta's demos
+    else:
+        from ultralytics.models.sam import SAM2Predictor
 
-    overrides = {"task": "segment", "mode": "predict", "imgsz": 1024, "model": checkpoint, "save": False}
-    ultra = SAM2Predictor(overrides={**overrides, "device": str(device), "verbose": False, "half": False})
-    ultra.setup_model(verbose=False)
-    torch.set_num_threads(threads)  # ultralytics' select_device lowers the thread count on small machines
-    return measure(
-        "ultralytics (SAM2Predictor)",
-        lambda im: ultra.set_image(im[:, :, ::-1].copy()),  # it takes BGR
-        lambda: ultra(points=click_xy.tolist(), labels=[1]),
-        images,
-        args.repeats,
-        device,
-    )
+        overrides = {"task": "segment", "mode": "predict", "imgsz": 1024, "model": checkpoint, "save": False,
+                     "device": str(device), "verbose": False, "half": False}  # fmt: skip
+        name, predictor = "ultralytics (SAM2Predictor)", SAM2Predictor(overrides=overrides)
+        predictor.setup_model(verbose=False)
+        torch.set_num_threads(threads)  # ultralytics' select_device lowers the thread count on small machines
+        set_image = lambda im: predictor.set_image(im[:, :, ::-1].copy())  # noqa: E731 (it takes BGR)
+        click = lambda: predictor(points=click_xy.tolist(), labels=[1])  # noqa: E731
+    with precision:
+        return measure(name, set_image, click, images, args.repeats, device)
 
 
 def main() -> None:

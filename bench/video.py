@@ -127,7 +127,8 @@ def worker(impl: str, objects: int, frame_dir: str, checkpoint: str, size: str, 
         torch.set_num_threads(threads)
         state_mb = float("nan")  # ultralytics keeps its state inside the predictor, not in a session object
     seconds = time.perf_counter() - start
-    return {"frames": count, "fps": count / seconds, "rss_growth_mb": peak_rss_mb() - before, "state_mb": state_mb}
+    return {"frames": count, "fps": count / seconds, "rss_growth_mb": peak_rss_mb() - before, "state_mb": state_mb,
+            "threads": torch.get_num_threads()}  # fmt: skip
 
 
 def main() -> None:
@@ -163,13 +164,13 @@ def main() -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(f"\nSAM 2.1 {args.size} (untrained), 640x360 video, box prompts on frame 0, device {device}, "
           f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}\n")  # fmt: skip
-    print("| implementation | objects | frames | FPS | peak RSS growth (MB) | tracking state tensors (MB) |")
-    print("|---|---|---|---|---|---|")
+    print("| implementation | objects | frames | FPS | peak RSS growth (MB) | tracking state tensors (MB) | threads |")
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
         if "error" in row:
-            print(f"| {row['impl']} | {row['objects']} | {row['length']} | failed: {row['error']} | |")
+            print(f"| {row['impl']} | {row['objects']} | {row['length']} | failed: {row['error']} | | | |")
         else:
-            cells = f"{row['fps']:.3f} | {row['rss_growth_mb']:.0f} | {row['state_mb']:.0f}"
+            cells = f"{row['fps']:.3f} | {row['rss_growth_mb']:.0f} | {row['state_mb']:.0f} | {row['threads']}"
             print(f"| {row['impl']} | {row['objects']} | {row['length']} | {cells} |")
 
 

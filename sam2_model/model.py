@@ -115,6 +115,8 @@ def load_model(
     if isinstance(model, Sam2Model):
         return model
     torch_device = select_device(device)
+    if torch_device.type == "cpu":
+        keep_large_allocations_in_heap()  # before building: threads torch starts now then share the main heap
     if untrained:
         name = Path(str(model)).name
         if name not in MODEL_ZOO:
@@ -139,8 +141,6 @@ def load_model(
 
 def _make(net: torch.nn.Module, spec: ModelSpec, device: torch.device, source: str, cache_bytes: int) -> Sam2Model:
     enable_tf32(device)
-    if device.type == "cpu":
-        keep_large_allocations_in_heap()
     return Sam2Model(net, spec, device, source, cache_bytes)
 
 
