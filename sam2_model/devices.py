@@ -70,7 +70,7 @@ def keep_large_allocations_in_heap() -> bool:
     same fix as preloading jemalloc or tcmalloc, which Intel recommends for PyTorch on the CPU, without a native
     dependency. One arena for all threads, because glibc gives each new thread an arena of its own whose blocks over
     64 MB are always mmapped: the web app runs the model in Gradio's worker threads, where an encoding took 1.51 s
-    instead of 1.22 s without it. The costs: the process keeps up to 1 GiB of freed heap for reuse rather than
+    without it and ~1.25 s with it. The costs: the process keeps up to 1 GiB of freed heap for reuse rather than
     shrinking (its peak memory is unchanged), and threads share one malloc lock (model passes are serialised anyway).
 
     A process-wide switch (glibc has one allocator per process), applied by `load_model` for CPU models; threads

@@ -149,7 +149,7 @@ class _SharedPositionEncoding(torch.nn.Module):
 
     Why: ultralytics' (like Meta's) `PositionEmbeddingSine` caches its map but returns `.repeat(batch, ...)` of it, a
     fresh copy on every call: 88 MB per 1024x1024 encoding (the 256x256 level alone is 67 MB), ~6% of an encoding on
-    the CPU, for encodings that image prediction never reads and video tracking reads only. Same values, no copy.
+    the CPU, for maps that image prediction never reads and video tracking only reads. Same values, no copy.
     Nothing downstream writes into these tensors (the video predictor already shares them across frames).
     """
 
