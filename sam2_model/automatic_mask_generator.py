@@ -16,8 +16,9 @@ import torch
 from torchvision.ops.boxes import batched_nms, box_area
 from ultralytics.models.sam import amg
 
+from .embedding_cache import ImageFeatures
 from .formats import mask_to_rle, mask_to_uncompressed_rle, rle_area, rle_to_mask
-from .image_predictor import ImagePredictor
+from .image_predictor import ImagePredictor, decode_prompts
 from .model import Sam2Model
 from .transforms import coords_to_model_frame, masks_to_image_frame, to_rgb_uint8
 
@@ -107,14 +108,14 @@ class AutomaticMaskGenerator:
         if points_per_batch < 1:
             raise ValueError(f"points_per_batch must be >= 1, got {points_per_batch}.")
         if points_per_side is not None:
-            point_grids = amg.build_all_layer_point_grids(
-                points_per_side, crop_n_layers, crop_n_points_downscale_factor
-            )
-        elif len(point_grids) != crop_n_layers + 1:
+            grids = amg.build_all_layer_point_grids(points_per_side, crop_n_layers, crop_n_points_downscale_factor)
+        elif point_grids is not None and len(point_grids) == crop_n_layers + 1:
+            grids = point_grids
+        else:
             raise ValueError(
-                f"point_grids needs {crop_n_layers + 1} grids (crop_n_layers + 1), got {len(point_grids)}."
+                f"point_grids needs {crop_n_layers + 1} grids (crop_n_layers + 1), got {len(point_grids or [])}."
             )
-        self.point_grids = [np.asarray(grid, dtype=np.float32) for grid in point_grids]
+        self.point_grids = [np.asarray(grid, dtype=np.float32) for grid in grids]
         # As in Meta's SAM 2 generator, small regions are cleaned on the low-res logits by the predictor (Meta runs
         # this in a CUDA kernel and skips it on the CPU; ours runs on every device).
         self.predictor = ImagePredictor(
@@ -182,7 +183,7 @@ class AutomaticMaskGenerator:
         crop = image[y0:y1, x0:x1]
         crop_hw = crop.shape[:2]
         self.predictor.set_image(crop)
-        features = self.predictor._features[0]
+        features = self.predictor.image_features
         points = self.point_grids[layer] * np.array(crop_hw[::-1], dtype=np.float32)[None]
         parts = [
             self._process_batch(features, points[start : start + self.points_per_batch], crop_box, image.shape[:2])
@@ -198,14 +199,16 @@ class AutomaticMaskGenerator:
         found.crop_boxes = torch.tensor([crop_box] * len(found.rles), dtype=torch.float32).reshape(-1, 4)
         return found
 
-    def _decode(self, features, points_px: torch.Tensor, mask_input: torch.Tensor | None, multimask: bool):
-        """Single-click prompts (Nx2 pixels of the crop) -> (N*C x H x W logits, N*C iou, N*C x256x256 low-res)."""
-        model_points = coords_to_model_frame(points_px, features.orig_hw, self.predictor.model.image_size)
+    def _decode(
+        self, features: ImageFeatures, points_px: torch.Tensor, mask_input: torch.Tensor | None, multimask: bool
+    ):
+        """Single-click prompts (Nx2 pixels of the crop) -> (N*C x H x W logits, N*C iou, N*C x256x256 low-res), as
+        Meta's predictor: logits from the low-res masks after hole and speck filling, low-res ones as decoded."""
+        model = self.predictor.model
+        model_points = coords_to_model_frame(points_px, features.orig_hw, model.image_size)
         labels = torch.ones(len(points_px), 1, dtype=torch.int, device=points_px.device)
-        low_res, iou = self.predictor._decode(
-            features, model_points[:, None], labels, None, mask_input, None, multimask
-        )
-        logits = masks_to_image_frame(low_res, features.orig_hw)
+        low_res, iou = decode_prompts(model, features, model_points[:, None], labels, None, mask_input, multimask)
+        logits = masks_to_image_frame(self.predictor.fill_small_regions(low_res), features.orig_hw)
         return logits.flatten(0, 1), iou.flatten(0, 1), low_res.flatten(0, 1)
 
     def _process_batch(self, features, points: np.ndarray, crop_box: list[int], orig_hw) -> _Candidates:

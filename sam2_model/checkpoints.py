@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -70,7 +71,7 @@ class ModelSpec:
         return net.eval()
 
 
-def _switch_to_sam2_1(net: torch.nn.Module) -> None:
+def _switch_to_sam2_1(net: Any) -> None:
     """Turn an ultralytics SAM 2.0 network into SAM 2.1.
 
     ultralytics picks the SAM 2.1 flags from the checkpoint's *file name* (it must contain "sam2.1"); we recognise the
@@ -156,17 +157,25 @@ def _download(spec: ModelSpec, name: str, target: Path) -> Path:
         else:
             attempt_download_asset(target)
     except Exception as error:  # ultralytics raises ConnectionError, but also other OSError/ValueError subclasses
-        raise ConnectionError(_offline_message(name, url, target, error)) from error
+        raise ConnectionError(_download_failure(name, url, target, error)) from error
     if not target.is_file():
-        raise ConnectionError(_offline_message(name, url, target, "the download produced no file"))
+        raise ConnectionError(_download_failure(name, url, target, None))
     return target
 
 
-def _offline_message(name: str, url: str, target: Path, reason: object) -> str:
+def _download_failure(name: str, url: str, target: Path, error: BaseException | None) -> str:
+    """What went wrong with a download, its cause, and the fix: fetch the file elsewhere and pass its path."""
+    if error is None:
+        cause = "the download produced no file"
+    else:
+        text = str(error).strip().splitlines()
+        cause = f"{type(error).__name__}: {text[-1] if text else 'no details'}"
+    offline = isinstance(error, (ConnectionError, TimeoutError)) or "offline" in cause.lower()
     return (
-        f"Could not download the SAM 2 checkpoint {name} from {url} ({type(reason).__name__}: the machine may be "
-        f"offline). Download that URL on a machine with internet access, copy the file here (for example to "
-        f"{target}) and pass its path: --model /path/to/{name} (Python: load_model('/path/to/{name}'))."
+        f"Could not download the SAM 2 checkpoint {name} from {url} ({cause})"
+        f"{'; this machine may be offline' if offline else ''}. Download that URL on a machine with internet "
+        f"access, copy the file here (for example to {target}) and pass its path: --model /path/to/{name} "
+        f"(Python: load_model('/path/to/{name}'))."
     )
 
 

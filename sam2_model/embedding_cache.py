@@ -75,9 +75,20 @@ class EmbeddingCache:
                 return  # larger than the whole budget: caching it would evict everything for one entry
             self._entries[key] = features
             self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, evicted = self._entries.popitem(last=False)
-                self._bytes -= evicted.nbytes
+            self._evict()
+
+    def resize(self, max_bytes: int) -> None:
+        """Change the budget, evicting the least recently used entries that no longer fit."""
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}.")
+        with self._lock:
+            self.max_bytes = int(max_bytes)
+            self._evict()
+
+    def _evict(self) -> None:
+        while self._bytes > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= evicted.nbytes
 
     def clear(self) -> None:
         with self._lock:

@@ -64,16 +64,3 @@ def rle_area(rle: dict[str, Any]) -> int:
     return int(
         mask_utils.area({"size": rle["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts})
     )
-
-
-def mask_to_coco_annotation(mask: np.ndarray, category_id: int) -> dict[str, Any]:
-    """HxW mask -> the mask fields of a COCO instance: category_id, segmentation (compressed RLE), area (pixels) and
-    bbox (xywh pixels, pycocotools' box of the RLE)."""
-    rle = mask_to_rle(mask)
-    encoded = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
-    return {
-        "category_id": int(category_id),
-        "segmentation": rle,
-        "area": int(mask_utils.area(encoded)),
-        "bbox": [round(float(v), 2) for v in mask_utils.toBbox(encoded)],
-    }

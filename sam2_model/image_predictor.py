@@ -6,7 +6,6 @@ mask_input, multimask_output, return_logits, normalize_coords)`, with the same s
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from PIL import Image
 
 from .embedding_cache import ImageFeatures, image_key
 from .model import Sam2Model, load_model
+from .prompts import as_boxes, as_numpy, as_point_prompt
 from .transforms import (
     coords_to_model_frame,
     fill_holes_and_sprinkles,
@@ -51,6 +51,45 @@ def encode_images(model: Sam2Model, images: list[np.ndarray]) -> list[ImageFeatu
     ]
 
 
+def decode_prompts(
+    model: Sam2Model,
+    features: ImageFeatures,
+    points: torch.Tensor | None,
+    labels: torch.Tensor | None,
+    boxes: torch.Tensor | None,
+    mask_input: torch.Tensor | None,
+    multimask_output: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One mask-decoder call for B prompts on one image (Meta's `_predict` math) -> (BxCx256x256 float32 logits,
+    BxC float32 predicted IoU), C = 3 with multimask_output else 1.
+
+    points: BxNx2 and labels BxN in the model's input frame (`transforms.coords_to_model_frame`); boxes: Bx2x2 in
+    that frame; mask_input: Bx1x256x256 (or 1x1x256x256 shared by all prompts) low-res logits.
+    """
+    if boxes is not None:
+        box_labels = torch.tensor([[2, 3]], dtype=torch.int, device=boxes.device).repeat(boxes.shape[0], 1)
+        if points is not None and labels is not None:
+            points, labels = torch.cat([boxes, points], dim=1), torch.cat([box_labels, labels], dim=1)
+        else:
+            points, labels = boxes, box_labels
+    net = model.net
+    with model.inference():
+        sparse, dense = net.sam_prompt_encoder(
+            points=None if points is None else (points, labels), boxes=None, masks=mask_input
+        )
+        batched = points is not None and points.shape[0] > 1
+        low_res, iou, _, _ = net.sam_mask_decoder(
+            image_embeddings=features.image_embed,
+            image_pe=net.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+            repeat_image=batched,
+            high_res_features=list(features.high_res_feats),
+        )
+    return low_res.float(), iou.float()
+
+
 class ImagePredictor:
     """Predict masks for one image (or a batch) from clicks, boxes and mask prompts.
 
@@ -75,7 +114,6 @@ class ImagePredictor:
         self.mask_threshold = float(mask_threshold)
         self.max_hole_area = float(max_hole_area)
         self.max_sprinkle_area = float(max_sprinkle_area)
-        self._lock = threading.Lock()
         self.reset_predictor()
 
     @property
@@ -126,6 +164,12 @@ class ImagePredictor:
                 cache.put(keys[i], features)
                 found[i] = features
         return found  # type: ignore[return-value]
+
+    @property
+    def image_features(self) -> ImageFeatures:
+        """The encoder's features of the one image set (for tools built on the predictor, such as the automatic
+        mask generator); RuntimeError when none or several are set."""
+        return self._single_image("image_features")
 
     def get_image_embedding(self) -> torch.Tensor:
         """The current image's embedding, 1x256x64x64 (for a 1024 model)."""
@@ -224,13 +268,17 @@ class ImagePredictor:
         multimask_output: bool = True,
         normalize_coords: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`predict` without the full-size masks: B x C x256x256 float32 logits (unclamped) and B x C IoU scores.
+        """`predict` without the full-size masks: B x C x256x256 float32 logits (unclamped, with `max_hole_area` and
+        `max_sprinkle_area` applied: the logits `predict`'s masks come from) and B x C IoU scores.
 
         For many objects on large images (a dataset annotator): upsample each mask when it is needed with
         `transforms.low_res_to_mask` instead of holding B x C full-size masks at once. Same prompts as `predict`.
         """
         features = self._single_image("predict_low_res")
-        return self._low_res(features, point_coords, point_labels, box, mask_input, multimask_output, normalize_coords)
+        low_res, iou = self._low_res(
+            features, point_coords, point_labels, box, mask_input, multimask_output, normalize_coords
+        )
+        return self.fill_small_regions(low_res), iou
 
     def _predict_one(
         self,
@@ -246,7 +294,8 @@ class ImagePredictor:
         low_res, iou = self._low_res(
             features, point_coords, point_labels, box, mask_input, multimask_output, normalize_coords
         )
-        masks = masks_to_image_frame(low_res, features.orig_hw)
+        # Meta fills holes and removes specks before upsampling, and returns the low-res logits as they came
+        masks = masks_to_image_frame(self.fill_small_regions(low_res), features.orig_hw)
         if not return_logits:
             masks = masks > self.mask_threshold
         low_res = torch.clamp(low_res, -32.0, 32.0)
@@ -265,47 +314,24 @@ class ImagePredictor:
         for start in range(0, prompt_count, MAX_PROMPTS_PER_CALL):
             part = slice(start, start + MAX_PROMPTS_PER_CALL)
             chunks.append(
-                self._decode(
+                decode_prompts(
+                    self.model,
                     features,
                     None if points is None else points[part],
                     None if labels is None else labels[part],
                     None if boxes is None else boxes[part],
-                    None if masks_in is None or shared_mask_in is not None else masks_in[part],
-                    shared_mask_in,
+                    shared_mask_in if shared_mask_in is not None or masks_in is None else masks_in[part],
                     multimask_output,
                 )
             )
         low_res = chunks[0][0] if len(chunks) == 1 else torch.cat([c[0] for c in chunks])
         iou = chunks[0][1] if len(chunks) == 1 else torch.cat([c[1] for c in chunks])
-        low_res = fill_holes_and_sprinkles(low_res, self.mask_threshold, self.max_hole_area, self.max_sprinkle_area)
         return low_res, iou
 
-    def _decode(self, features, points, labels, boxes, masks_in, shared_mask_in, multimask_output: bool):
-        """One mask-decoder call for a chunk of B prompts -> (Bx C x256x256 logits, BxC iou)."""
-        if boxes is not None:
-            box_labels = torch.tensor([[2, 3]], dtype=torch.int, device=boxes.device).repeat(boxes.shape[0], 1)
-            if points is not None:
-                points, labels = torch.cat([boxes, points], dim=1), torch.cat([box_labels, labels], dim=1)
-            else:
-                points, labels = boxes, box_labels
-        net = self.model.net
-        with self.model.inference():
-            sparse, dense = net.sam_prompt_encoder(
-                points=None if points is None else (points, labels),
-                boxes=None,
-                masks=masks_in if masks_in is not None else shared_mask_in,
-            )
-            batched = points is not None and points.shape[0] > 1
-            low_res, iou, _, _ = net.sam_mask_decoder(
-                image_embeddings=features.image_embed,
-                image_pe=net.sam_prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=multimask_output,
-                repeat_image=batched,
-                high_res_features=list(features.high_res_feats),
-            )
-        return low_res.float(), iou.float()
+    def fill_small_regions(self, low_res: torch.Tensor) -> torch.Tensor:
+        """Meta's mask post-processing on low-res logits (..., 256, 256): holes up to `max_hole_area` pixels become
+        foreground and specks up to `max_sprinkle_area` background (nothing when both are 0, the default)."""
+        return fill_holes_and_sprinkles(low_res, self.mask_threshold, self.max_hole_area, self.max_sprinkle_area)
 
     def _prompts_to_tensors(self, orig_hw, point_coords, point_labels, box, mask_input, normalize_coords):
         """Validate prompts and return (BxNx2 points, BxN labels, Bx2x2 boxes, Bx1x256x256 masks) in the model frame."""
@@ -314,36 +340,15 @@ class ImagePredictor:
         if point_coords is not None or point_labels is not None:
             if point_coords is None or point_labels is None:
                 raise ValueError("point_coords and point_labels go together: give both (Nx2 (x, y) and N labels).")
-            coords = np.asarray(point_coords, dtype=np.float32)
-            label_array = np.asarray(point_labels)
-            if coords.ndim == 2:
-                coords, label_array = coords[None], label_array[None] if label_array.ndim == 1 else label_array
-            if coords.ndim != 3 or coords.shape[-1] != 2:
-                raise ValueError(f"point_coords must be Nx2 (x, y) pixels (or BxNx2), got shape {coords.shape}.")
-            if label_array.shape != coords.shape[:2]:
-                raise ValueError(
-                    f"point_coords and point_labels disagree: point_coords has shape {np.shape(point_coords)} "
-                    f"but point_labels has shape {np.shape(point_labels)}; give one label per point."
-                )
-            if not np.isfinite(coords).all():
-                raise ValueError("point_coords contains NaN or infinite values; give finite (x, y) pixel positions.")
-            if not np.isin(label_array, (-1, 0, 1, 2, 3)).all():
-                raise ValueError(
-                    f"point_labels must be 1 (foreground) or 0 (background), got {np.unique(label_array)}."
-                )
+            coords, label_array = as_point_prompt(point_coords, point_labels)
             points = coords_to_model_frame(torch.from_numpy(coords).to(device), orig_hw, size, normalize_coords)
-            labels = torch.as_tensor(label_array.astype(np.int32), device=device)
+            labels = torch.from_numpy(label_array).to(device)
         if box is not None:
-            box_array = np.asarray(box, dtype=np.float32)
-            if box_array.shape[-1:] != (4,) or box_array.ndim > 2:
-                raise ValueError(f"box must be xyxy pixels, shape (4,) or Bx4, got shape {box_array.shape}.")
-            if not np.isfinite(box_array).all():
-                raise ValueError("box contains NaN or infinite values; give finite xyxy pixel coordinates.")
             boxes = coords_to_model_frame(
-                torch.from_numpy(box_array.reshape(-1, 2, 2)).to(device), orig_hw, size, normalize_coords
+                torch.from_numpy(as_boxes(box).reshape(-1, 2, 2)).to(device), orig_hw, size, normalize_coords
             )
         if mask_input is not None:
-            mask_array = np.asarray(mask_input, dtype=np.float32)
+            mask_array = as_numpy(mask_input, np.float32)
             if mask_array.ndim == 3:
                 mask_array = mask_array[None]
             expected = 4 * self.model.net.sam_image_embedding_size

@@ -17,6 +17,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -48,7 +49,8 @@ class Sam2Model:
         embedding_cache_bytes: int = DEFAULT_EMBEDDING_CACHE_BYTES,
     ) -> None:
         _share_position_encodings(net)
-        self.net = net.to(device).eval()
+        # ultralytics' SAM2Model: its submodules and flags are reached by name (nn.Module's attributes are untyped)
+        self.net: Any = net.to(device).eval()
         self.spec = spec
         self.device = device
         self.source = source
@@ -93,7 +95,7 @@ def load_model(
     device: str | torch.device | None = None,
     *,
     untrained: bool = False,
-    embedding_cache_bytes: int = DEFAULT_EMBEDDING_CACHE_BYTES,
+    embedding_cache_bytes: int | None = None,
 ) -> Sam2Model:
     """Load a SAM 2 model once per process and return the shared `Sam2Model`.
 
@@ -105,7 +107,9 @@ def load_model(
         device: "auto"/None (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N" or "mps".
         untrained: build the network with random weights instead of loading any file (tests, smoke runs); `model`
             must then be a known name, which selects the architecture.
-        embedding_cache_bytes: budget of the image-embedding cache shared by this model's image predictors.
+        embedding_cache_bytes: budget of the image-embedding cache shared by this model's image predictors. None
+            keeps the model's budget (512 MiB for a newly loaded one); a number also resizes the cache of a model
+            this process loaded before (it is the same shared model).
 
     Raises:
         FileNotFoundError: a path that does not exist.
@@ -113,7 +117,30 @@ def load_model(
         ConnectionError: a known checkpoint could not be downloaded (offline); the message says how to pass a file.
     """
     if isinstance(model, Sam2Model):
-        return model
+        if device is not None and not _same_device(select_device(device), model.device):
+            raise ValueError(
+                f"The model given is already loaded on {model.device}, not on {device}: pass its name or checkpoint "
+                "path to load it there, or leave the device unset."
+            )
+        loaded = model
+    else:
+        loaded = _load(model, device, untrained)
+    if embedding_cache_bytes is not None:
+        loaded.embedding_cache.resize(embedding_cache_bytes)
+    return loaded
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """cuda and cuda:0 are the same GPU when it is the current one."""
+    current = torch.cuda.current_device() if a.type == "cuda" and torch.cuda.is_available() else 0
+
+    def index(device: torch.device) -> int:
+        return current if device.index is None else device.index
+
+    return a.type == b.type and index(a) == index(b)
+
+
+def _load(model: str | Path, device: str | torch.device | None, untrained: bool) -> Sam2Model:
     torch_device = select_device(device)
     if torch_device.type == "cpu":
         keep_large_allocations_in_heap()  # before building: threads torch starts now then share the main heap
@@ -124,7 +151,7 @@ def load_model(
         spec = MODEL_ZOO[name]
         return _REGISTRY.get_or_load(
             (f"untrained:{spec.asset_name}", str(torch_device)),
-            lambda: _make(spec.build_untrained(), spec, torch_device, "untrained", embedding_cache_bytes),
+            lambda: _make(spec.build_untrained(), spec, torch_device, "untrained"),
         )
 
     path = resolve_checkpoint(model)
@@ -134,14 +161,14 @@ def load_model(
         spec = spec_from_state_dict(state, source=str(path))
         net = spec.build_untrained()
         load_weights(net, state, source=str(path))
-        return _make(net, spec, torch_device, str(path), embedding_cache_bytes)
+        return _make(net, spec, torch_device, str(path))
 
     return _REGISTRY.get_or_load((str(path.resolve()), str(torch_device)), load)
 
 
-def _make(net: torch.nn.Module, spec: ModelSpec, device: torch.device, source: str, cache_bytes: int) -> Sam2Model:
+def _make(net: torch.nn.Module, spec: ModelSpec, device: torch.device, source: str) -> Sam2Model:
     enable_tf32(device)
-    return Sam2Model(net, spec, device, source, cache_bytes)
+    return Sam2Model(net, spec, device, source)
 
 
 class _SharedPositionEncoding(torch.nn.Module):
@@ -166,7 +193,7 @@ class _SharedPositionEncoding(torch.nn.Module):
         return self._maps[key].expand(x.shape[0], -1, -1, -1)
 
 
-def _share_position_encodings(net: torch.nn.Module) -> None:
+def _share_position_encodings(net: Any) -> None:
     neck = net.image_encoder.neck
     if not isinstance(neck.position_encoding, _SharedPositionEncoding):
         neck.position_encoding = _SharedPositionEncoding(neck.position_encoding)

@@ -11,6 +11,11 @@ memories of the last `num_maskmem - 1` tracked frames and to the object pointers
 compact RLE. Image features are cached for the last `feature_cache_frames` frames only.
 Consequence: a correction more than `memory_window` frames away from where tracking last ran sees the conditioning
 frames' memories only, where Meta's predictor would also use the stale memories of its earlier pass.
+
+Edits during propagation: while a `propagate_in_video` generator runs on a session, prompts, removals and resets on
+that session raise RuntimeError ("tracking in progress"), so the ids it yields always match its mask rows; reads
+(`VideoSession.mask`, `objects`, ...) are always allowed. Closing the session makes a running generator raise
+RuntimeError at its next frame.
 """
 
 from __future__ import annotations
@@ -18,18 +23,22 @@ from __future__ import annotations
 import warnings
 from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import ArrayLike
 
-from .formats import mask_to_rle
 from .model import Sam2Model, load_model
-from .transforms import fill_holes_and_sprinkles
+from .prompts import as_boxes, as_numpy, as_point_prompt
 from .video_frames import VideoFrames
-from .video_session import FrameOutput, ObjectTrack, VideoSession
+from .video_session import FramePrompt, ObjectTrack, VideoSession
+from .video_tracker import NO_OBJ_SCORE, VideoTracker
 
-NO_OBJ_SCORE = -1024.0  # Meta's logit for "no mask here" (objects without output on a frame)
+__all__ = ["NO_OBJ_SCORE", "VideoPredictor"]
+
+PromptInput = ArrayLike | torch.Tensor
 
 
 class VideoPredictor:
@@ -65,20 +74,26 @@ class VideoPredictor:
         # The video model encodes clicked frames' masks binarised (Meta's video predictor config). The flag is read
         # only by the memory encoder, which only video tracking uses; every video predictor sets the same value.
         net.binarize_mask_from_pts_for_mem_enc = True
-        self.fill_hole_area = fill_hole_area
+        self.tracker = VideoTracker(self.model, fill_hole_area, non_overlap_masks, feature_cache_frames)
         self.add_all_frames_to_correct_as_cond = add_all_frames_to_correct_as_cond
-        self.non_overlap_masks = non_overlap_masks
         stride = net.memory_temporal_stride_for_eval
         attendable = max(net.max_obj_ptrs_in_encoder, net.num_maskmem * stride)
         self.memory_window = attendable if memory_window is None else memory_window
         if self.memory_window < attendable:
             raise ValueError(f"memory_window must be >= {attendable} (what the model attends to).")
-        self.feature_cache_frames = max(1, feature_cache_frames)
         self.batch_objects = self.model.device.type != "cpu" if batch_objects is None else batch_objects
 
     @property
     def image_size(self) -> int:
         return self.model.image_size
+
+    @property
+    def fill_hole_area(self) -> int:
+        return self.tracker.fill_hole_area
+
+    @property
+    def non_overlap_masks(self) -> bool:
+        return self.tracker.non_overlap_masks
 
     # ----------------------------------------------------------------------------------------------- sessions
     def init_state(
@@ -91,31 +106,31 @@ class VideoPredictor:
     ) -> VideoSession:
         """Open a video (file, folder of JPEG/PNG frames, or HxWx3 uint8 RGB arrays) for tracking.
 
-        Frames are decoded lazily. `offload_state_to_cpu` keeps memories on the CPU (less GPU memory);
-        `offload_video_to_cpu` and `async_loading_frames` are accepted for Meta compatibility (frames are never
-        preloaded here). Raises ValueError naming the video when it is unreadable or empty.
+        `offload_state_to_cpu` keeps memories on the CPU (less GPU memory). `offload_video_to_cpu` and
+        `async_loading_frames` are Meta's ways to bound the memory of preloaded frames; here frames are never
+        preloaded (each is decoded on the CPU when the tracker needs it, and only that frame goes to the device), so
+        both are always in effect and the flags change nothing. `max_frames` refuses longer videos (ValueError).
+        Raises ValueError naming the video when it is unreadable or empty.
         """
         frames = VideoFrames(video, max_frames=max_frames)
         device = self.model.device
         session = VideoSession(
-            frames=frames,
-            device=device,
-            storage_device=torch.device("cpu") if offload_state_to_cpu else device,
-            offload_video_to_cpu=offload_video_to_cpu,
+            frames=frames, device=device, storage_device=torch.device("cpu") if offload_state_to_cpu else device
         )
-        self._backbone(session, 0)  # warm up on frame 0, as Meta does
+        self.tracker.backbone(session, 0)  # warm up on frame 0, as Meta does
         return session
 
     def reset_state(self, session: VideoSession) -> None:
         """Remove every object, prompt and result; the session can take new prompts."""
-        session.require_open()
         with session.lock:
-            session.objects.clear()
+            session.require_editable()
+            session.tracks.clear()
 
     def close_state(self, session: VideoSession) -> None:
-        """Free the session (memories, cached features, decoded frames); later calls raise RuntimeError."""
+        """Free the session (memories, cached features, decoded frames); later calls raise RuntimeError, and so does
+        a propagation running on it, at its next frame."""
         with session.lock:
-            session.objects.clear()
+            session.tracks.clear()
             session.feature_cache.clear()
             session.vision_pos_enc = session.maskmem_pos_enc = None
             session.frames.close()
@@ -127,180 +142,207 @@ class VideoPredictor:
         inference_state: VideoSession,
         frame_idx: int,
         obj_id: Hashable,
-        points: np.ndarray | torch.Tensor | None = None,
-        labels: np.ndarray | torch.Tensor | None = None,
+        points: PromptInput | None = None,
+        labels: PromptInput | None = None,
         clear_old_points: bool = True,
         normalize_coords: bool = True,
-        box: np.ndarray | torch.Tensor | None = None,
+        box: PromptInput | None = None,
     ) -> tuple[int, list[Hashable], torch.Tensor]:
         """Add clicks (Nx2 (x, y) pixels, N labels 1/0) and/or a box (xyxy pixels) for `obj_id` on a frame.
 
+        With normalize_coords=False, coordinates are fractions of the frame's width and height instead of pixels.
         A new `obj_id` adds an object, on any frame, at any time. Returns (frame_idx, obj_ids, mask logits of every
-        object on that frame, Nx1xHxW at the video's resolution).
+        object on that frame, Nx1xHxW float32 at the video's resolution).
         """
         session = inference_state
-        session.require_open()
+        session.require_editable()
         session.frames.check_index(frame_idx)
         if (points is not None) != (labels is not None):
             raise ValueError("points and labels go together: give both (Nx2 (x, y) and N labels) or neither.")
         if points is None and box is None:
             raise ValueError("Give at least one prompt: points with labels, or a box.")
-        coords = torch.zeros(0, 2) if points is None else torch.as_tensor(np.asarray(points), dtype=torch.float32)
-        point_labels = (
-            torch.zeros(0, dtype=torch.int32)
-            if labels is None
-            else torch.as_tensor(np.asarray(labels), dtype=torch.int32)
+        coords, point_labels = (
+            (np.zeros((1, 0, 2), np.float32), np.zeros((1, 0), np.int32))
+            if points is None
+            else as_point_prompt(points, labels)
         )
-        coords = coords.reshape(1, -1, 2) if coords.dim() <= 2 else coords
-        point_labels = point_labels.reshape(1, -1) if point_labels.dim() <= 1 else point_labels
-        if coords.shape[:2] != point_labels.shape:
-            raise ValueError(
-                f"points and labels disagree: points has shape {tuple(np.shape(points))}, labels has shape "
-                f"{tuple(np.shape(labels))}; give one label per point."
-            )
-        if not torch.isfinite(coords).all():
-            raise ValueError("points contain NaN or infinite values.")
+        if coords.shape[0] != 1:
+            raise ValueError(f"points must be Nx2 (x, y) for one object, got shape {coords.shape}.")
+        box_xyxy = None
         if box is not None:
             if not clear_old_points:
                 raise ValueError(
                     "A box must come before any click on a frame: use clear_old_points=True with a box "
                     "(then add clicks with clear_old_points=False)."
                 )
-            box_tensor = torch.as_tensor(np.asarray(box), dtype=torch.float32)
-            if box_tensor.numel() != 4 or not torch.isfinite(box_tensor).all():
-                raise ValueError(f"box must be 4 finite numbers (xyxy pixels), got {box!r}.")
-            coords = torch.cat([box_tensor.reshape(1, 2, 2), coords], dim=1)
-            point_labels = torch.cat([torch.tensor([[2, 3]], dtype=torch.int32), point_labels], dim=1)
-        if normalize_coords:
-            coords = coords / torch.tensor([session.video_width, session.video_height], dtype=torch.float32)
-        coords = (coords * self.image_size).to(session.device)
-        point_labels = point_labels.to(session.device)
+            boxes = as_boxes(box)
+            if len(boxes) != 1:
+                raise ValueError(f"Give one box (xyxy) per call, got {len(boxes)}.")
+            box_xyxy = boxes[0]
+            coords = np.concatenate([box_xyxy.reshape(1, 2, 2), coords], axis=1)
+            point_labels = np.concatenate([np.array([[2, 3]], np.int32), point_labels], axis=1)
+        frame_wh = np.array([session.video_width, session.video_height], np.float32)
+        fractions = coords / frame_wh if normalize_coords else coords
+        pixels = coords if normalize_coords else coords * frame_wh
+        model_coords = torch.from_numpy(fractions * self.image_size).to(session.device)
+        model_labels = torch.from_numpy(point_labels).to(session.device)
 
         with session.lock:
-            obj = self._object(session, obj_id, create=True)
-            old = obj.point_inputs.get(frame_idx) if not clear_old_points else None
+            session.require_editable()
+            track = self._track_for(session, obj_id)
+            old = track.point_inputs.get(frame_idx) if not clear_old_points else None
+            old_prompt = track.prompts.get(frame_idx) if not clear_old_points else None
             if old is not None:
-                coords = torch.cat([old["point_coords"], coords], dim=1)
-                point_labels = torch.cat([old["point_labels"], point_labels], dim=1)
-            point_inputs = {"point_coords": coords, "point_labels": point_labels}
-            obj.point_inputs[frame_idx] = point_inputs
-            obj.mask_inputs.pop(frame_idx, None)
-            return self._run_prompt(session, obj, frame_idx, point_inputs=point_inputs, mask_inputs=None)
+                model_coords = torch.cat([old["point_coords"], model_coords], dim=1)
+                model_labels = torch.cat([old["point_labels"], model_labels], dim=1)
+            clicks = point_labels[0] < 2
+            new_points, new_labels = pixels[0][clicks], point_labels[0][clicks]
+            if old_prompt is not None and not old_prompt.mask:
+                new_points = np.concatenate([old_prompt.points, new_points])
+                new_labels = np.concatenate([old_prompt.labels, new_labels])
+                box_xyxy = old_prompt.box
+            point_inputs = {"point_coords": model_coords, "point_labels": model_labels}
+            track.point_inputs[frame_idx] = point_inputs
+            track.mask_inputs.pop(frame_idx, None)
+            track.prompts[frame_idx] = FramePrompt(new_points, new_labels, box_xyxy)
+            return self._run_prompt(session, track, frame_idx, point_inputs=point_inputs, mask_inputs=None)
 
-    def add_new_points(self, *args, **kwargs):
+    def add_new_points(self, *args: Any, **kwargs: Any) -> tuple[int, list[Hashable], torch.Tensor]:
         """Deprecated alias of `add_new_points_or_box` (as in Meta's predictor)."""
         warnings.warn("add_new_points is deprecated; use add_new_points_or_box", DeprecationWarning, stacklevel=2)
         return self.add_new_points_or_box(*args, **kwargs)
 
     def add_new_mask(
-        self, inference_state: VideoSession, frame_idx: int, obj_id: Hashable, mask: np.ndarray | torch.Tensor
+        self, inference_state: VideoSession, frame_idx: int, obj_id: Hashable, mask: PromptInput
     ) -> tuple[int, list[Hashable], torch.Tensor]:
         """Give `obj_id`'s mask (HxW bool, any size) on a frame; same return as `add_new_points_or_box`."""
         session = inference_state
-        session.require_open()
+        session.require_editable()
         session.frames.check_index(frame_idx)
-        mask_tensor = torch.as_tensor(np.asarray(mask)).bool()
+        mask_tensor = torch.from_numpy(as_numpy(mask, np.float32)) != 0  # any nonzero value is the object
         if mask_tensor.dim() != 2:
             raise ValueError(f"mask must be HxW, got shape {tuple(mask_tensor.shape)}.")
         mask_inputs = mask_tensor[None, None].float().to(session.device)
         if mask_inputs.shape[-2:] != (self.image_size, self.image_size):
             mask_inputs = F.interpolate(
-                mask_inputs, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False,
+                mask_inputs,
+                size=(self.image_size, self.image_size),
+                mode="bilinear",
+                align_corners=False,
                 antialias=True,
-            )  # fmt: skip
+            )
             mask_inputs = (mask_inputs >= 0.5).float()
         with session.lock:
-            obj = self._object(session, obj_id, create=True)
-            obj.mask_inputs[frame_idx] = mask_inputs
-            obj.point_inputs.pop(frame_idx, None)
-            return self._run_prompt(session, obj, frame_idx, point_inputs=None, mask_inputs=mask_inputs)
+            session.require_editable()
+            track = self._track_for(session, obj_id)
+            track.mask_inputs[frame_idx] = mask_inputs
+            track.point_inputs.pop(frame_idx, None)
+            empty = np.zeros((0, 2), np.float32)
+            track.prompts[frame_idx] = FramePrompt(empty, np.zeros(0, np.int32), None, mask=True)
+            return self._run_prompt(session, track, frame_idx, point_inputs=None, mask_inputs=mask_inputs)
 
-    def _run_prompt(self, session, obj: ObjectTrack, frame_idx: int, point_inputs, mask_inputs):
-        is_init_cond_frame = frame_idx not in obj.tracked
-        reverse = False if is_init_cond_frame else obj.tracked[frame_idx]
+    def _run_prompt(
+        self,
+        session: VideoSession,
+        track: ObjectTrack,
+        frame_idx: int,
+        point_inputs: dict[str, torch.Tensor] | None,
+        mask_inputs: torch.Tensor | None,
+    ) -> tuple[int, list[Hashable], torch.Tensor]:
+        is_init_cond_frame = frame_idx not in track.tracked
+        reverse = False if is_init_cond_frame else track.tracked[frame_idx]
         is_cond = is_init_cond_frame or self.add_all_frames_to_correct_as_cond
         prev_sam_mask_logits = None
         if point_inputs is not None:
-            previous = obj.output_at(frame_idx, is_cond)
+            previous = track.output_at(frame_idx, is_cond)
             if previous is not None:
                 prev_sam_mask_logits = previous.pred_masks.to(session.device).clamp(-32.0, 32.0)
-        [(output, _)] = self._track(
-            session, [obj], frame_idx, is_init_cond_frame, point_inputs, mask_inputs, reverse,
-            run_mem_encoder=False, prev_sam_mask_logits=prev_sam_mask_logits,
-        )  # fmt: skip
-        (obj.temp_cond if is_cond else obj.temp_non_cond)[frame_idx] = output
-        return frame_idx, session.obj_ids, self._frame_masks(session, frame_idx, is_cond)
+        [(output, _)] = self.tracker.track(
+            session,
+            [track],
+            frame_idx,
+            is_init_cond_frame=is_init_cond_frame,
+            reverse=reverse,
+            run_mem_encoder=False,
+            point_inputs=point_inputs,
+            mask_inputs=mask_inputs,
+            prev_sam_mask_logits=prev_sam_mask_logits,
+        )
+        (track.temp_cond if is_cond else track.temp_non_cond)[frame_idx] = output
+        return frame_idx, session.obj_ids, self.tracker.frame_masks(session, frame_idx, is_cond)
 
     def clear_all_prompts_in_frame(
         self, inference_state: VideoSession, frame_idx: int, obj_id: Hashable, need_output: bool = True
     ) -> tuple[int, list[Hashable], torch.Tensor] | None:
         """Remove `obj_id`'s clicks, box and mask on a frame (its tracked result there stays until re-tracked)."""
         session = inference_state
-        session.require_open()
+        session.require_editable()
         session.frames.check_index(frame_idx)
         with session.lock:
-            obj = session.objects[session.index_of(obj_id)]
-            obj.point_inputs.pop(frame_idx, None)
-            obj.mask_inputs.pop(frame_idx, None)
-            obj.temp_cond.pop(frame_idx, None)
-            obj.temp_non_cond.pop(frame_idx, None)
-            output = obj.cond.pop(frame_idx, None)
+            session.require_editable()
+            track = session.track(obj_id)
+            track.point_inputs.pop(frame_idx, None)
+            track.mask_inputs.pop(frame_idx, None)
+            track.prompts.pop(frame_idx, None)
+            track.temp_cond.pop(frame_idx, None)
+            track.temp_non_cond.pop(frame_idx, None)
+            output = track.cond.pop(frame_idx, None)
             if output is not None:
                 # Meta keeps the frame's result as a tracked (non-conditioning) memory and forgets it was tracked
-                obj.non_cond[frame_idx] = output
-                obj.tracked.pop(frame_idx, None)
-            if not need_output:
-                return None
-            is_cond = any(frame_idx in o.temp_cond for o in session.objects)
-            return frame_idx, session.obj_ids, self._frame_masks(session, frame_idx, is_cond)
+                track.non_cond[frame_idx] = output
+                track.tracked.pop(frame_idx, None)
+            track.masks.pop(frame_idx, None)  # the newest mask there is now the tracked one, if any (stored below)
+            is_cond = any(frame_idx in t.temp_cond for t in session.tracks)
+            masks = self.tracker.frame_masks(session, frame_idx, is_cond)
+            return (frame_idx, session.obj_ids, masks) if need_output else None
 
     def remove_object(
         self, inference_state: VideoSession, obj_id: Hashable, strict: bool = True, need_output: bool = True
     ) -> tuple[list[Hashable], list[tuple[int, torch.Tensor]]]:
         """Stop tracking `obj_id`. Returns (remaining obj_ids, [(frame_idx, masks)] for its prompted frames).
 
-        An unknown id raises KeyError listing the known ids (Meta ignores it unless strict; we never hide typos).
+        An unknown id raises KeyError listing the known ids when `strict` (our default: typos are not hidden); with
+        strict=False it changes nothing and returns (obj_ids, []), as Meta's predictor does by default.
         """
         session = inference_state
-        session.require_open()
         with session.lock:
+            session.require_editable()
+            if obj_id not in session.obj_ids and not strict:
+                return session.obj_ids, []
             index = session.index_of(obj_id)
-            obj = session.objects[index]
-            prompted = sorted(set(obj.point_inputs) | set(obj.mask_inputs))
-            del session.objects[index]
+            prompted = session.tracks[index].prompted_frames()
+            del session.tracks[index]
             updated = []
-            if need_output and session.objects:
+            if need_output and session.tracks:
                 for frame_idx in prompted:
-                    is_cond = any(frame_idx in o.temp_cond for o in session.objects)
-                    updated.append((frame_idx, self._frame_masks(session, frame_idx, is_cond)))
+                    is_cond = any(frame_idx in t.temp_cond for t in session.tracks)
+                    updated.append((frame_idx, self.tracker.frame_masks(session, frame_idx, is_cond)))
             return session.obj_ids, updated
 
     # -------------------------------------------------------------------------------------------- propagation
     def propagate_in_video_preflight(self, inference_state: VideoSession) -> None:
         """Encode the memories of new prompts and make them conditioning frames (called by propagate_in_video)."""
         session = inference_state
-        session.require_open()
-        if not session.objects:
-            raise RuntimeError("No object has prompts: add points, a box or a mask with add_new_points_or_box first.")
-        for obj in session.objects:
-            for is_cond, pending in ((False, obj.temp_non_cond), (True, obj.temp_cond)):
-                for frame_idx, output in pending.items():
-                    if output.maskmem_features is None:
-                        high_res = F.interpolate(
-                            output.pred_masks.to(session.device), size=(self.image_size, self.image_size),
-                            mode="bilinear", align_corners=False,
-                        )  # fmt: skip
-                        output.maskmem_features, output.maskmem_pos_enc = self._encode_memory(
-                            session, frame_idx, high_res, output.object_score_logits
-                        )
-                    (obj.cond if is_cond else obj.non_cond)[frame_idx] = output
-                pending.clear()
-            if not obj.cond:
+        with session.lock:
+            session.require_editable()
+            if not session.tracks:
                 raise RuntimeError(
-                    f"Object {obj.obj_id!r} has no prompts: add points, a box or a mask for it, or remove_object it."
+                    "No object has prompts: add points, a box or a mask with add_new_points_or_box first."
                 )
-            for frame_idx in obj.cond:
-                obj.non_cond.pop(frame_idx, None)
+            for track in session.tracks:
+                for is_cond, pending in ((False, track.temp_non_cond), (True, track.temp_cond)):
+                    for frame_idx, output in pending.items():
+                        if output.maskmem_features is None:
+                            self.tracker.encode_memory(session, frame_idx, output)
+                        (track.cond if is_cond else track.non_cond)[frame_idx] = output
+                    pending.clear()
+                if not track.cond:
+                    raise RuntimeError(
+                        f"Object {track.obj_id!r} has no prompts: add points, a box or a mask for it, or "
+                        "remove_object it."
+                    )
+                for frame_idx in track.cond:
+                    track.non_cond.pop(frame_idx, None)
 
     def propagate_in_video(
         self,
@@ -309,205 +351,71 @@ class VideoPredictor:
         max_frame_num_to_track: int | None = None,
         reverse: bool = False,
     ) -> Iterator[tuple[int, list[Hashable], torch.Tensor]]:
-        """Track every object through the video, yielding (frame_idx, obj_ids, Nx1xHxW mask logits at the video's
-        resolution) frame by frame; forward from the first prompted frame by default, or backward (`reverse`)."""
+        """Track every object through the video, yielding (frame_idx, obj_ids, Nx1xHxW float32 mask logits at the
+        video's resolution) frame by frame; forward from the first prompted frame by default, or backward (`reverse`).
+
+        Edits to the session are refused from the first frame until the generator ends or is closed.
+        """
         session = inference_state
         with session.lock:
             self.propagate_in_video_preflight(session)
-            num_frames = session.num_frames
             if start_frame_idx is None:
-                start_frame_idx = min(t for obj in session.objects for t in obj.cond)
+                start_frame_idx = min(t for track in session.tracks for t in track.cond)
             session.frames.check_index(start_frame_idx)
-            if max_frame_num_to_track is None:
-                max_frame_num_to_track = num_frames
-            if reverse:
-                end = max(start_frame_idx - max_frame_num_to_track, 0)
-                order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
-            else:
-                end = min(start_frame_idx + max_frame_num_to_track, num_frames - 1)
-                order = range(start_frame_idx, end + 1)
+            order = self._processing_order(session.num_frames, start_frame_idx, max_frame_num_to_track, reverse)
             obj_ids = session.obj_ids
-        for frame_idx in order:
-            with session.lock:  # per frame: other calls on this session may interleave between frames
-                session.require_open()
-                masks: list[torch.Tensor | None] = [None] * len(session.objects)
-                groups: dict[tuple, list[int]] = {}
-                for row, obj in enumerate(session.objects):
-                    output = obj.cond.get(frame_idx)
-                    if output is not None:
-                        masks[row] = output.pred_masks.to(session.device)
-                    else:
-                        layout = self._memory_layout(obj) if self.batch_objects else (row,)
-                        groups.setdefault(layout, []).append(row)
-                for rows in groups.values():
-                    objs = [session.objects[row] for row in rows]
-                    results = self._track(session, objs, frame_idx, False, None, None, reverse, run_mem_encoder=True)
-                    for row, obj, (output, low_res) in zip(rows, objs, results, strict=True):
-                        obj.non_cond[frame_idx] = output
-                        masks[row] = low_res
-                for obj in session.objects:
-                    obj.tracked[frame_idx] = reverse
-                video_masks = self._to_video_resolution(session, torch.cat(masks))
-                self._keep_bounded(session, frame_idx, video_masks)
-            yield frame_idx, obj_ids, video_masks
-
-    @staticmethod
-    def _memory_layout(obj: ObjectTrack) -> tuple:
-        """Objects with memories on the same frames attend to the same memory layout: they can share one batch."""
-        return tuple(sorted(obj.cond)), tuple(sorted(obj.non_cond))
-
-    # -------------------------------------------------------------------------------------------------- model
-    def _object(self, session: VideoSession, obj_id: Hashable, create: bool) -> ObjectTrack:
+            session.propagating = True
         try:
-            return session.objects[session.index_of(obj_id)]
-        except KeyError:
-            if not create:
-                raise
-            obj = ObjectTrack(obj_id=obj_id)
-            session.objects.append(obj)
-            return obj
-
-    def _backbone(self, session: VideoSession, frame_idx: int) -> dict[str, list[torch.Tensor]]:
-        """Image features of a frame, from the session's small cache or the image encoder."""
-        cache = session.feature_cache
-        if frame_idx not in cache:
-            image = session.frames.model_input(frame_idx, self.image_size, session.device)
-            with self.model.inference():
-                backbone_out = self.model.net.forward_image(image)
-            cache[frame_idx] = list(backbone_out["backbone_fpn"])
-            if session.vision_pos_enc is None:
-                # the positional encodings depend only on the feature shapes (~85 of a frame's ~100 MB at 1024):
-                # one copy per session instead of one per cached frame
-                session.vision_pos_enc = list(backbone_out["vision_pos_enc"])
-            while len(cache) > self.feature_cache_frames:
-                cache.popitem(last=False)
-        cache.move_to_end(frame_idx)
-        return {"backbone_fpn": cache[frame_idx], "vision_pos_enc": session.vision_pos_enc}
-
-    def _features(self, session: VideoSession, frame_idx: int, batch_size: int):
-        backbone_out = self._backbone(session, frame_idx)
-        expanded = {
-            "backbone_fpn": [f.expand(batch_size, -1, -1, -1) for f in backbone_out["backbone_fpn"]],
-            "vision_pos_enc": [p.expand(batch_size, -1, -1, -1) for p in backbone_out["vision_pos_enc"]],
-        }
-        _, vision_feats, vision_pos_embeds, feat_sizes = self.model.net._prepare_backbone_features(expanded)
-        return vision_feats, vision_pos_embeds, feat_sizes
-
-    def _track(
-        self, session, objs: list[ObjectTrack], frame_idx, is_init_cond_frame, point_inputs, mask_inputs, reverse,
-        run_mem_encoder, prev_sam_mask_logits=None,
-    ) -> list[tuple[FrameOutput, torch.Tensor]]:  # fmt: skip
-        """Objects on one frame through the tracker, as one batch -> per object (stored output, 1x1x256x256 logits).
-
-        The objects must share a memory layout (`_memory_layout`): their memories are stacked frame by frame.
-        """
-        batch = len(objs)
-        vision_feats, vision_pos_embeds, feat_sizes = self._features(session, frame_idx, batch)
-        with self.model.inference():
-            out = self.model.net.track_step(
-                frame_idx=frame_idx,
-                is_init_cond_frame=is_init_cond_frame,
-                current_vision_feats=vision_feats,
-                current_vision_pos_embeds=vision_pos_embeds,
-                feat_sizes=feat_sizes,
-                point_inputs=point_inputs,
-                mask_inputs=mask_inputs,
-                output_dict=self._batched_memories(session, objs),
-                num_frames=session.num_frames,
-                track_in_reverse=reverse,
-                run_mem_encoder=run_mem_encoder,
-                prev_sam_mask_logits=prev_sam_mask_logits,
-            )
-        low_res = out["pred_masks"].float()
-        if self.fill_hole_area > 0:
-            low_res = fill_holes_and_sprinkles(low_res, 0.0, self.fill_hole_area, 0, hole_value=0.1)
-        maskmem = out["maskmem_features"]
-        if maskmem is not None:
-            maskmem = maskmem.to(torch.bfloat16).to(session.storage_device)
-        pos_enc = self._pos_enc_constant(session, out["maskmem_pos_enc"])
-        results = []
-        for i in range(batch):
-            output = FrameOutput(
-                pred_masks=low_res[i : i + 1].to(session.storage_device),
-                obj_ptr=out["obj_ptr"][i : i + 1].float(),
-                object_score_logits=out["object_score_logits"][i : i + 1].float(),
-                maskmem_features=None if maskmem is None else maskmem[i : i + 1].clone(),
-                maskmem_pos_enc=pos_enc,
-            )
-            results.append((output, low_res[i : i + 1]))
-        return results
+            for frame_idx in order:
+                with session.lock:  # per frame: reads and other sessions interleave between frames
+                    session.require_open()
+                    video_masks = self._propagate_frame(session, frame_idx, reverse)
+                yield frame_idx, obj_ids, video_masks
+        finally:
+            session.propagating = False
 
     @staticmethod
-    def _batched_memories(session: VideoSession, objs: list[ObjectTrack]) -> dict[str, dict[int, dict]]:
-        """The objects' outputs stacked along the batch, in the dict layout ultralytics' SAM2Model reads."""
-        if len(objs) == 1:
-            return objs[0].model_output_dict(session.device)
-        views = [obj.model_output_dict(session.device) for obj in objs]
-        stacked: dict[str, dict[int, dict]] = {}
-        for key in ("cond_frame_outputs", "non_cond_frame_outputs"):
-            stacked[key] = {}
-            for t in views[0][key]:
-                frames = [view[key][t] for view in views]
-                merged = {name: torch.cat([f[name] for f in frames]) for name in ("pred_masks", "obj_ptr",
-                          "object_score_logits")}  # fmt: skip
-                merged["maskmem_features"] = (
-                    None
-                    if frames[0]["maskmem_features"] is None
-                    else torch.cat([f["maskmem_features"] for f in frames])
-                )
-                pos_enc = frames[0]["maskmem_pos_enc"]
-                merged["maskmem_pos_enc"] = (
-                    None if pos_enc is None else [p.expand(len(objs), -1, -1, -1) for p in pos_enc]
-                )
-                stacked[key][t] = merged
-        return stacked
+    def _processing_order(num_frames: int, start: int, max_frames: int | None, reverse: bool) -> range:
+        """Meta's frame order: from `start` through at most `max_frames` more frames, towards 0 when reversed."""
+        max_frames = num_frames if max_frames is None else max_frames
+        if reverse:
+            end = max(start - max_frames, 0)
+            return range(start, end - 1, -1) if start > 0 else range(0)
+        return range(start, min(start + max_frames, num_frames - 1) + 1)
 
-    def _encode_memory(self, session, frame_idx, high_res_masks, object_score_logits):
-        vision_feats, _, feat_sizes = self._features(session, frame_idx, 1)
-        with self.model.inference():
-            features, pos_enc = self.model.net._encode_new_memory(
-                current_vision_feats=vision_feats,
-                feat_sizes=feat_sizes,
-                pred_masks_high_res=high_res_masks,
-                object_score_logits=object_score_logits.to(session.device),
-                is_mask_from_pts=True,
-            )
-        return features.to(torch.bfloat16).to(session.storage_device), self._pos_enc_constant(session, pos_enc)
-
-    @staticmethod
-    def _pos_enc_constant(session: VideoSession, pos_enc: list[torch.Tensor] | None) -> list[torch.Tensor] | None:
-        """The memory positional encoding is the same for every frame and object: keep one copy per session."""
-        if pos_enc is None:
-            return None
-        if session.maskmem_pos_enc is None:
-            session.maskmem_pos_enc = [p[0:1].clone() for p in pos_enc]
-        return session.maskmem_pos_enc
-
-    # ------------------------------------------------------------------------------------------------ outputs
-    def _to_video_resolution(self, session: VideoSession, low_res: torch.Tensor) -> torch.Tensor:
-        masks = low_res.to(session.device).float()
-        if masks.shape[-2:] != (session.video_height, session.video_width):
-            masks = F.interpolate(
-                masks, (session.video_height, session.video_width), mode="bilinear", align_corners=False
-            )
-        if self.non_overlap_masks and masks.shape[0] > 1:
-            masks = self.model.net._apply_non_overlapping_constraints(masks)
-        return masks
-
-    def _frame_masks(self, session: VideoSession, frame_idx: int, is_cond: bool) -> torch.Tensor:
-        """Every object's current logits on a frame (NO_OBJ_SCORE where an object has none), video resolution."""
-        height, width = session.video_height, session.video_width
-        masks = torch.full((len(session.objects), 1, height, width), NO_OBJ_SCORE, device=session.device)
-        for row, obj in enumerate(session.objects):
-            output = obj.output_at(frame_idx, is_cond)
+    def _propagate_frame(self, session: VideoSession, frame_idx: int, reverse: bool) -> torch.Tensor:
+        """Every object on one frame: a prompted frame's stored output, else a tracking step (batched by memory
+        layout when `batch_objects`). Returns the video-resolution logits and keeps the session bounded."""
+        masks: list[torch.Tensor | None] = [None] * len(session.tracks)
+        groups: dict[tuple, list[int]] = {}
+        for row, track in enumerate(session.tracks):
+            output = track.cond.get(frame_idx)
             if output is not None:
-                masks[row : row + 1] = self._to_video_resolution(session, output.pred_masks)
-        return masks
+                masks[row] = output.pred_masks.to(session.device)
+            else:
+                layout = self.tracker.memory_layout(track) if self.batch_objects else (row,)
+                groups.setdefault(layout, []).append(row)
+        for rows in groups.values():
+            tracks = [session.tracks[row] for row in rows]
+            results = self.tracker.track(
+                session, tracks, frame_idx, is_init_cond_frame=False, reverse=reverse, run_mem_encoder=True
+            )
+            for row, track, (output, low_res) in zip(rows, tracks, results, strict=True):
+                track.non_cond[frame_idx] = output
+                masks[row] = low_res
+        video_masks = self.tracker.to_video_resolution(session, torch.cat([m for m in masks if m is not None]))
+        self.tracker.store_masks(session, frame_idx, video_masks, list(range(len(session.tracks))))
+        for track in session.tracks:
+            track.tracked[frame_idx] = reverse
+            # forget memories the model can no longer attend to from here
+            for t in [t for t in track.non_cond if abs(t - frame_idx) > self.memory_window]:
+                del track.non_cond[t]
+        return video_masks
 
-    def _keep_bounded(self, session: VideoSession, frame_idx: int, video_masks: torch.Tensor) -> None:
-        """Store the frame's masks compactly and drop memories the model can no longer attend to."""
-        binary = (video_masks[:, 0] > 0).cpu().numpy()
-        for row, obj in enumerate(session.objects):
-            obj.masks[frame_idx] = mask_to_rle(binary[row])
-            for t in [t for t in obj.non_cond if abs(t - frame_idx) > self.memory_window]:
-                del obj.non_cond[t]
+    def _track_for(self, session: VideoSession, obj_id: Hashable) -> ObjectTrack:
+        """`obj_id`'s track, added at the end when the id is new."""
+        if obj_id in session.obj_ids:
+            return session.track(obj_id)
+        track = ObjectTrack(obj_id=obj_id)
+        session.tracks.append(track)
+        return track

@@ -87,6 +87,20 @@ def test_offline_download_fails_fast_with_the_fix(isolated_weights_dir):
     assert not any(isolated_weights_dir.iterdir()), "a failed download must not leave a partial file"
 
 
+def test_a_failed_download_names_its_cause(isolated_weights_dir, monkeypatch):
+    import ultralytics.utils.downloads
+
+    def denied(file, repo="ultralytics/assets", release="v8.3.0", **kwargs):
+        raise PermissionError(13, "Permission denied: '/weights/sam2.1_t.pt'")
+
+    monkeypatch.setattr(ultralytics.utils.downloads, "attempt_download_asset", denied)
+    with pytest.raises(ConnectionError) as error:
+        resolve_checkpoint("sam2.1_t.pt")
+    message = str(error.value)
+    assert "PermissionError: [Errno 13] Permission denied" in message and "offline" not in message
+    assert "--model /path/to/sam2.1_t.pt" in message
+
+
 def test_offline_download_of_meta_name_names_meta_url():
     with pytest.raises(ConnectionError, match=r"dl\.fbaipublicfiles\.com/segment_anything_2/092824/sam2\.1_hiera_tiny"):
         resolve_checkpoint("sam2.1_hiera_tiny.pt")

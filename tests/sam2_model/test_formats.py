@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from sam2_model.formats import mask_to_coco_annotation, mask_to_rle, mask_to_uncompressed_rle, rle_area, rle_to_mask
+from sam2_model.formats import mask_to_rle, mask_to_uncompressed_rle, rle_area, rle_to_mask
 
 
 def _masks():
@@ -47,12 +47,3 @@ def test_bad_rle_inputs():
         rle_to_mask({"size": [2, 2], "counts": [1, 2]})
     with pytest.raises(ValueError, match="size"):
         rle_to_mask({"counts": [4]})
-
-
-@pytest.mark.parametrize("mask", _masks()[1:])
-def test_coco_annotation_of_a_mask(mask):
-    annotation = mask_to_coco_annotation(mask, 3)
-    ys, xs = np.nonzero(mask)
-    assert annotation["category_id"] == 3 and annotation["area"] == mask.sum()
-    assert annotation["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
-    np.testing.assert_array_equal(rle_to_mask(annotation["segmentation"]), mask)

@@ -24,3 +24,28 @@ def test_checkpoint_keys_are_unchanged(small_model):
 
     fresh = ModelSpec("t", "2.1").build_untrained()
     assert small_model.net.state_dict().keys() == fresh.state_dict().keys()
+
+
+def test_a_second_load_can_resize_the_shared_embedding_cache(checkpoints):
+    from sam2_model import load_model
+
+    model = load_model(checkpoints.meta, device="cpu")
+    budget = model.embedding_cache.max_bytes
+    try:
+        assert load_model(checkpoints.meta, device="cpu", embedding_cache_bytes=10 * 2**20) is model
+        assert model.embedding_cache.max_bytes == 10 * 2**20
+        assert load_model(checkpoints.meta, device="cpu").embedding_cache.max_bytes == 10 * 2**20  # None keeps it
+    finally:
+        model.embedding_cache.resize(budget)
+
+
+def test_a_loaded_model_is_not_moved_silently(small_model, monkeypatch):
+    import pytest
+
+    import sam2_model.model
+    from sam2_model import load_model
+
+    assert load_model(small_model, "cpu") is small_model
+    monkeypatch.setattr(sam2_model.model, "select_device", lambda device: torch.device("cuda", 1))  # as if a GPU
+    with pytest.raises(ValueError, match="already loaded on cpu, not on cuda:1"):
+        load_model(small_model, "cuda:1")

@@ -53,7 +53,8 @@ def test_prompts_and_propagation_shapes(predictor):
     assert backward == [2, 1, 0]
     limited = [f for f, _, _ in predictor.propagate_in_video(session, start_frame_idx=1, max_frame_num_to_track=2)]
     assert limited == [1, 2, 3]
-    assert sorted(session.objects[0].masks) == [0, 1, 2, 3, 4]  # compact masks of every tracked frame
+    assert session.tracked_frames("car") == [0, 1, 2, 3, 4]
+    assert all(session.mask(f, "car").shape == (48, 64) for f in range(5))  # every tracked frame's mask is kept
 
 
 def test_objects_can_be_added_after_tracking_and_removed(predictor):
@@ -78,7 +79,7 @@ def test_add_new_mask_and_clear_prompts(predictor):
     list(predictor.propagate_in_video(session))
     predictor.add_new_points_or_box(session, 1, "m", points=[[10, 15]], labels=[0], clear_old_points=False)
     frame_idx, _, _ = predictor.clear_all_prompts_in_frame(session, 1, "m")
-    assert frame_idx == 1 and 1 not in session.objects[0].point_inputs
+    assert frame_idx == 1 and session.prompt(1, "m") is None and session.prompted_frames("m") == [0]
 
 
 def test_folder_and_video_file_inputs(predictor, tmp_path):
@@ -169,8 +170,8 @@ def test_session_memory_stops_growing_after_the_first_window(predictor):
     sizes = [session.tensor_bytes() for _ in predictor.propagate_in_video(session)]
     window = predictor.memory_window + 2
     assert max(sizes[window:]) == sizes[window], "tensor memory grew after the first window"
-    assert all(len(obj.non_cond) <= predictor.memory_window + 1 for obj in session.objects)
-    assert all(len(obj.masks) == len(frames) for obj in session.objects)  # every frame's mask kept, compactly
+    assert all(len(track.non_cond) <= predictor.memory_window + 1 for track in session.tracks)  # tracker internals
+    assert all(len(track.masks) == len(frames) for track in session.tracks)  # every frame's mask kept, compactly
     assert sizes[-1] < 2 * sizes[window // 2]
 
 
