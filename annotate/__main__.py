@@ -1,9 +1,17 @@
-"""`python -m annotate DATA [options]`: the command-line face of `auto_annotate`."""
+"""`python -m annotate DATA [options]`: the command-line face of `auto_annotate`.
+
+Arguments are parsed before torch and ultralytics are imported, so `--help` and usage errors answer at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from .exporters import formats
+from .settings import DetectorSettings
+
+_DEFAULTS = DetectorSettings()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,15 +22,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("data", help="folder of images (searched recursively)")
     parser.add_argument("--det-model", default="yolo11x.pt", help="YOLO model name or path [yolo11x.pt]")
     parser.add_argument("--sam-model", default="sam2.1_b.pt", help="SAM 2 name, Meta file name or path [sam2.1_b.pt]")
-    parser.add_argument("--device", default="", help="'' (auto), cpu, cuda, cuda:N, N or mps")
-    parser.add_argument("--conf", type=float, default=0.25, help="detector confidence threshold [0.25]")
-    parser.add_argument("--iou", type=float, default=0.45, help="detector NMS IoU threshold [0.45]")
-    parser.add_argument("--imgsz", type=int, default=640, help="detector input size [640]")
-    parser.add_argument("--max-det", type=int, default=300, help="maximum detections per image [300]")
+    parser.add_argument("--device", default=_DEFAULTS.device, help="'' (auto), cpu, cuda, cuda:N, N or mps")
+    parser.add_argument(
+        "--conf", type=float, default=_DEFAULTS.conf, help=f"detector confidence threshold [{_DEFAULTS.conf}]"
+    )
+    parser.add_argument(
+        "--iou", type=float, default=_DEFAULTS.iou, help=f"detector NMS IoU threshold [{_DEFAULTS.iou}]"
+    )
+    parser.add_argument("--imgsz", type=int, default=_DEFAULTS.imgsz, help=f"detector input size [{_DEFAULTS.imgsz}]")
+    parser.add_argument(
+        "--max-det", type=int, default=_DEFAULTS.max_det, help=f"maximum detections per image [{_DEFAULTS.max_det}]"
+    )
     parser.add_argument("--classes", type=int, nargs="+", help="class ids to keep (default: all)")
     parser.add_argument("--output", help="dataset folder [<DATA>_auto_annotate_labels beside DATA]")
-    parser.add_argument("--format", nargs="+", default=["yolo"], choices=["yolo", "coco"], dest="formats",
-                        help="output formats; yolo labels are always written [yolo]")  # fmt: skip
+    parser.add_argument(
+        "--format",
+        nargs="+",
+        default=["yolo"],
+        choices=formats(),
+        dest="formats",
+        help="output formats; yolo labels are always written [yolo]",
+    )
     parser.add_argument("--overwrite", action="store_true", help="redo images finished by an earlier run")
     parser.add_argument("--batch-size", type=int, default=8, help="images per detector call [8]")
     parser.add_argument("--workers", type=int, default=4, help="image decoding threads [4]")
@@ -31,15 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--names", nargs="+", help="class names in class-id order (default: the detector's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
-        "--ray", nargs="?", const="local", metavar="ADDRESS",
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
         help="run on Ray: a local Ray for the run, or the cluster at ADDRESS (e.g. auto); needs requirements-ray.txt",
-    )  # fmt: skip
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from annotate import auto_annotate
+    from .pipeline import auto_annotate
 
     try:
         summary = auto_annotate(

@@ -5,14 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol, cast
 
 import numpy as np
 import supervision as sv
 import torch
 
+from .settings import DetectorSettings
 
-def _names_dict(names: Mapping[int, str] | Sequence[str] | None) -> dict[int, str]:
+
+class Detector(Protocol):
+    """Images -> detections, with class names by id; `batched` when one call on many images is faster."""
+
+    @property
+    def names(self) -> dict[int, str]: ...
+
+    @property
+    def batched(self) -> bool: ...
+
+    def __call__(self, images: list[np.ndarray]) -> list[sv.Detections]: ...
+
+
+def names_dict(names: Mapping[int, str] | Sequence[str] | None) -> dict[int, str]:
+    """Class names as {id: name}, from a mapping or a sequence in id order (None: no names)."""
     if names is None:
         return {}
     if isinstance(names, Mapping):
@@ -22,32 +37,29 @@ def _names_dict(names: Mapping[int, str] | Sequence[str] | None) -> dict[int, st
 
 @dataclass
 class YoloDetector:
-    """An ultralytics YOLO model run in batches with auto_annotate's detection settings."""
+    """An ultralytics YOLO model run in batches with the run's `DetectorSettings`."""
 
     model: Any  # ultralytics.YOLO
-    conf: float = 0.25
-    iou: float = 0.45
-    imgsz: int = 640
-    max_det: int = 300
-    classes: list[int] | None = None
-    device: str = ""
+    settings: DetectorSettings = field(default_factory=DetectorSettings)
+    batched: ClassVar[bool] = True
 
     @property
     def names(self) -> dict[int, str]:
-        return _names_dict(self.model.names)
+        return names_dict(self.model.names)
 
     def __call__(self, images: list[np.ndarray]) -> list[sv.Detections]:
         """HxWx3 uint8 RGB images -> one `Detections` per image."""
+        settings = self.settings
         threads = torch.get_num_threads()
         try:
             results = self.model.predict(
                 [np.ascontiguousarray(image[:, :, ::-1]) for image in images],  # ultralytics takes BGR arrays
-                conf=self.conf,
-                iou=self.iou,
-                imgsz=self.imgsz,
-                max_det=self.max_det,
-                classes=self.classes,
-                device=self.device or None,
+                conf=settings.conf,
+                iou=settings.iou,
+                imgsz=settings.imgsz,
+                max_det=settings.max_det,
+                classes=None if settings.classes is None else list(settings.classes),
+                device=settings.device or None,
                 verbose=False,
             )
         finally:
@@ -62,8 +74,9 @@ class CallableDetector:
     """A user's function: HxWx3 uint8 RGB image -> `supervision.Detections`, called image by image."""
 
     function: Callable[[np.ndarray], sv.Detections]
-    classes: list[int] | None = None
+    classes: tuple[int, ...] | None = None
     names: dict[int, str] = field(default_factory=dict)
+    batched: ClassVar[bool] = False
 
     def __call__(self, images: list[np.ndarray]) -> list[sv.Detections]:
         return [self.detect(image) for image in images]
@@ -75,33 +88,28 @@ class CallableDetector:
                 f"The detector returned {type(detections).__name__}; it must return supervision.Detections "
                 "(xyxy pixels, class_id, confidence), e.g. sv.Detections.from_ultralytics(result)."
             )
-        if len(detections) and detections.class_id is None:
+        if not len(detections):
+            return detections
+        if detections.class_id is None:
             raise ValueError("The detector's Detections have no class_id: set class_id (one int per box).")
-        if self.classes is not None and len(detections):
-            detections = detections[np.isin(detections.class_id, self.classes)]
+        if self.classes is not None:
+            detections = cast(sv.Detections, detections[np.isin(detections.class_id, self.classes)])
         return detections
 
 
 def make_detector(
-    det_model: str | Path | Any | Callable[[np.ndarray], sv.Detections],
-    *,
-    device: str = "",
-    conf: float = 0.25,
-    iou: float = 0.45,
-    imgsz: int = 640,
-    max_det: int = 300,
-    classes: list[int] | None = None,
+    det_model: str | Path | Any | Callable[[np.ndarray], sv.Detections], settings: DetectorSettings
 ) -> YoloDetector | CallableDetector:
     """Wrap `det_model` (a YOLO name or path, a loaded YOLO, or a callable) as a batch detector."""
     from ultralytics.engine.model import Model
 
-    settings = {"conf": conf, "iou": iou, "imgsz": imgsz, "max_det": max_det, "classes": classes, "device": device}
     if isinstance(det_model, Model):
-        return YoloDetector(det_model, **settings)
+        return YoloDetector(det_model, settings)
     if isinstance(det_model, (str, Path)):
-        return YoloDetector(load_yolo(det_model), **settings)
+        return YoloDetector(load_yolo(det_model), settings)
     if callable(det_model):
-        return CallableDetector(det_model, classes=classes, names=_names_dict(getattr(det_model, "names", None)))
+        names = names_dict(getattr(det_model, "names", None))
+        return CallableDetector(det_model, classes=settings.classes, names=names)
     raise ValueError(
         f"det_model must be a YOLO model name or path, a loaded ultralytics YOLO, or a callable "
         f"(RGB image -> supervision.Detections); got {type(det_model).__name__}."

@@ -1,7 +1,12 @@
-"""Finding and reading the images of a folder, and where each one's label goes."""
+"""Finding and reading the images of a folder, and where each one goes in the dataset.
+
+`read_image` is the one guarded image opener of the project (the annotator and the app's uploads): it checks the
+size from the file's header before decoding anything, so a small file that would decode to gigapixels costs nothing.
+"""
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,18 +21,35 @@ from ultralytics.data.utils import IMG_FORMATS
 MAX_IMAGE_PIXELS = 200_000_000
 
 
+class ImageReadError(ValueError):
+    """An image that cannot be used. `reason` says why without the file's path (safe to show to a web user);
+    the message names the file too."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class ImageTask:
     """One image of the run.
 
-    source: the image file. relative: its path under the input folder. image_link: where the dataset shows it
-    (``images/<relative>``, renamed when two images share a stem). label: its YOLO label file (``labels/...txt``).
+    source: the image file. key: its unique name in the dataset, a relative POSIX path without suffix
+    (``sub/photo``): per-image outputs are named after it. image_link: where the dataset shows the image
+    (``images/<relative path>``, renamed when two images share a stem).
     """
 
     source: Path
-    relative: Path
+    key: str
     image_link: Path
-    label: Path
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": str(self.source), "key": self.key, "image_link": str(self.image_link)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, str]) -> ImageTask:
+        return cls(Path(values["source"]), values["key"], Path(values["image_link"]))
 
 
 def find_images(folder: Path) -> list[Path]:
@@ -44,7 +66,7 @@ def _hidden(path: Path, root: Path) -> bool:
 
 
 def plan_tasks(folder: Path, images: list[Path], output_dir: Path) -> list[ImageTask]:
-    """Map each image to its dataset link and label file, so that two images never share a label file.
+    """Map each image to its dataset key and link, so that two images never share a label file.
 
     ultralytics finds an image's label by swapping ``images/`` for ``labels/`` and the suffix for ``.txt``, so
     ``a.jpg`` and ``a.png`` in one folder would share ``a.txt``: such images keep their suffix in the name
@@ -63,28 +85,49 @@ def plan_tasks(folder: Path, images: list[Path], output_dir: Path) -> list[Image
         tasks.append(
             ImageTask(
                 source=image,
-                relative=relative,
+                key=(relative.parent / stem).as_posix(),
                 image_link=output_dir / "images" / relative.parent / f"{stem}{relative.suffix}",
-                label=output_dir / "labels" / relative.parent / f"{stem}.txt",
             )
         )
     return tasks
 
 
-def read_image(path: Path) -> np.ndarray:
+def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode an image file as HxWx3 uint8 RGB with its EXIF orientation applied (as ultralytics does).
 
-    Raises ValueError naming the file for an empty, truncated, corrupt or oversized image.
+    Grayscale, palette, RGBA and CMYK images are converted; 16-bit images are scaled to 8 bits (not clipped).
+    Raises ImageReadError naming the file for an empty, truncated, corrupt or non-image file, and for one over
+    `max_pixels` pixels (checked from the header, before decoding).
     """
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path}: empty file (0 bytes)")
+    path = Path(path)
     try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise ValueError(f"{path}: {image.width}x{image.height} is over the {MAX_IMAGE_PIXELS:,}-pixel limit")
-            image.load()  # decode now: a truncated file fails here, not later in the model
-            return np.array(ImageOps.exif_transpose(image).convert("RGB"))
-    except ValueError:
+        if path.stat().st_size == 0:
+            raise ImageReadError(path, "the file is empty (0 bytes): it could not be read as an image")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # `max_pixels` decides, not PIL's warning
+            with Image.open(path) as image:
+                if image.width * image.height > max_pixels:
+                    raise ImageReadError(
+                        path,
+                        f"the image is {image.width}x{image.height} pixels; the limit is {max_pixels:,} pixels "
+                        "(use a smaller image)",
+                    )
+                image.load()  # decode now: a truncated file fails here, not later in the model
+                return _to_rgb(ImageOps.exif_transpose(image))
+    except ImageReadError:
         raise
-    except Exception as error:  # PIL raises UnidentifiedImageError, OSError (truncated), DecompressionBombError...
-        raise ValueError(f"{path}: not a readable image ({type(error).__name__}: {error})") from error
+    except Image.DecompressionBombError as error:  # PIL's own hard limit, at twice its warning size
+        raise ImageReadError(path, f"the image is too large to decode safely: {error}") from error
+    except Exception as error:  # PIL raises UnidentifiedImageError, OSError (truncated), SyntaxError, ...
+        raise ImageReadError(
+            path, f"the file could not be read as an image: corrupt, truncated or not an image ({type(error).__name__})"
+        ) from error
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    """Any PIL mode -> HxWx3 uint8 RGB; 16- and 32-bit integer modes are scaled from 0..65535 to 0..255."""
+    if image.mode.startswith("I"):  # I;16, I;16B, I;16L and I (PNG's 16-bit gray): PIL's convert would clip at 255
+        values = np.asarray(image, dtype=np.int64)
+        gray = (np.clip(values, 0, 65535) // 257).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    return np.array(image.convert("RGB"))

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+SUMMARY_FILE = "summary.json"
+
 
 @dataclass
 class AnnotationSummary:
@@ -13,7 +15,8 @@ class AnnotationSummary:
 
     images: image files found; labelled: written this run with at least one instance; no_detections: written this
     run with an empty label file; skipped: already done by an earlier run (resume); failed: could not be read or
-    processed (see `failures`); instances: instances written this run, by class name.
+    processed (see `failures`); instances: instances written this run, by class name; files: each format's main
+    file (``data.yaml`` for "yolo", ``annotations.json`` for "coco", the ``masks`` folder for "masks").
     """
 
     images: int = 0
@@ -24,9 +27,7 @@ class AnnotationSummary:
     instances: dict[str, int] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (image path, reason)
     output_dir: str = ""
-    labels_dir: str = ""
-    data_yaml: str = ""
-    coco_json: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -37,8 +38,24 @@ class AnnotationSummary:
     def images_per_second(self) -> float:
         return self.processed / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def labels_dir(self) -> str:
+        """The YOLO labels folder."""
+        return str(Path(self.output_dir) / "labels") if self.output_dir else ""
+
+    @property
+    def data_yaml(self) -> str:
+        """The ultralytics dataset file."""
+        return self.files.get("yolo", "")
+
+    @property
+    def coco_json(self) -> str | None:
+        """The COCO file, when "coco" was among the formats."""
+        return self.files.get("coco")
+
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "images_per_second": round(self.images_per_second, 3)}, indent=2)
+        paths = {"labels_dir": self.labels_dir, "data_yaml": self.data_yaml, "coco_json": self.coco_json}
+        return json.dumps({**asdict(self), **paths, "images_per_second": round(self.images_per_second, 3)}, indent=2)
 
     def write(self, path: Path) -> None:
         from .writers import write_atomic

@@ -277,3 +277,30 @@ def test_output_inside_the_input_folder_is_not_read_as_input(folder, tiny_model)
     )
     assert first.images == second.images == 4 and second.skipped == 4
     shutil.rmtree(folder / "out")
+
+
+def test_done_is_recorded_by_the_run_and_every_format_is_resumable(folder, tiny_model):
+    first = auto_annotate(
+        folder, det_model=SquareAndDiscDetector(), sam_model=tiny_model, formats=["masks"], progress=False
+    )
+    output = Path(first.output_dir)
+    assert first.files["masks"] == str(output / "masks") and first.data_yaml  # yolo is always among the formats
+    pngs = sorted(p.name for p in (output / "masks" / "nested" / "deeper" / "b").iterdir())
+    assert pngs == ["0.png", "1.png"] and list((output / "masks" / "black").iterdir()) == []
+    # a label file alone does not make an image done: the run's record does (here one is lost, as in a crash
+    # between writing the formats and recording the image)
+    (output / ".auto_annotate" / "done" / "a_png.done").unlink()
+    detector = SquareAndDiscDetector()
+    second = auto_annotate(folder, det_model=detector, sam_model=tiny_model, formats=["masks"], progress=False)
+    assert (second.skipped, second.processed, detector.calls) == (3, 1, 1)
+    # a format missing for some images (its folder deleted) redoes exactly those
+    shutil.rmtree(output / "masks" / "nested")
+    third = auto_annotate(folder, det_model=detector, sam_model=tiny_model, formats=["masks"], progress=False)
+    assert (third.skipped, third.processed) == (3, 1)
+    assert (output / "masks" / "nested" / "deeper" / "b" / "1.png").exists()
+
+
+def test_unknown_format_is_refused_before_any_work(folder, tiny_model):
+    with pytest.raises(ValueError, match="Unknown output format 'tiff': choose from yolo, coco, masks"):
+        auto_annotate(folder, det_model=SquareAndDiscDetector(), sam_model=tiny_model, formats=["tiff"])
+    assert not (folder.parent / "photos_auto_annotate_labels").exists()

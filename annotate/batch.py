@@ -1,0 +1,158 @@
+"""The unit of work of every backend: a batch of images read, detected, segmented and written.
+
+`BatchAnnotator` holds one detector, one SAM 2 image predictor and the run's exporters. The local backend runs its
+stages overlapped in threads; a Ray worker runs whole batches. The same batch through the same steps gives the same
+files, whichever backend ran it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import supervision as sv
+import torch
+
+from sam2_model import ImagePredictor
+from sam2_model.transforms import low_res_to_mask
+
+from .detectors import Detector
+from .exporters import ImageEntry, Instance
+from .images import ImageReadError, ImageTask, read_image
+from .run_record import RunRecord
+from .settings import OutputSettings
+from .writers import link_file
+
+logger = logging.getLogger("annotate")
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    """What became of one image: the class ids written (empty: no detections), or why it failed."""
+
+    source: str
+    class_ids: tuple[int, ...] = ()
+    failure: str | None = None
+
+
+class BatchAnnotator:
+    """One detector, one SAM 2 predictor and the run's exporters, annotating batches of images."""
+
+    def __init__(self, detector: Detector, predictor: ImagePredictor, settings: OutputSettings) -> None:
+        self.detector = detector
+        self.predictor = predictor
+        self.settings = settings
+        self.exporters = settings.exporters()
+        self.record = RunRecord(settings.output)
+
+    def annotate(self, tasks: Sequence[ImageTask]) -> list[ImageOutcome]:
+        """One batch, start to end: read, one detector call, one SAM 2 call per image, atomic writes."""
+        outcomes, readable = [], []
+        for task in tasks:
+            image = read_task(task)
+            if isinstance(image, ImageReadError):
+                outcomes.append(ImageOutcome(str(task.source), failure=str(image)))
+            else:
+                readable.append((task, image))
+        for task, image, result in self.detect_and_segment(readable):
+            outcomes.append(result if isinstance(result, ImageOutcome) else self.write(task, image.shape, *result))
+        return outcomes
+
+    def detect_and_segment(
+        self, readable: Sequence[tuple[ImageTask, np.ndarray]]
+    ) -> Iterator[tuple[ImageTask, np.ndarray, ImageOutcome | tuple[sv.Detections, torch.Tensor | None]]]:
+        """Decoded images of one batch -> per image a failed outcome, or (detections, Nx256x256 low-res logits)."""
+        for (task, image), detections in zip(readable, self.detect([image for _, image in readable]), strict=True):
+            if isinstance(detections, str):
+                yield task, image, ImageOutcome(str(task.source), failure=detections)
+                continue
+            try:
+                low_res = self.segment(image, detections)
+            except Exception as error:  # one bad image must not stop the folder; the failure names it
+                failure = f"SAM 2 failed: {type(error).__name__}: {error}"
+                yield task, image, ImageOutcome(str(task.source), failure=failure)
+                continue
+            yield task, image, (detections, low_res)
+
+    def detect(self, images: list[np.ndarray]) -> list[sv.Detections | str]:
+        """Detections per image, or the reason the detector failed on that image.
+
+        One batched call; when it fails, the images are retried one by one (so one bad image fails alone) and the
+        batch's error is logged."""
+        if getattr(self.detector, "batched", False) and len(images) > 1:
+            try:
+                return list(self.detector(images))
+            except Exception as error:
+                logger.warning(
+                    "The detector failed on a batch of %d images (%s: %s); retrying them one by one.",
+                    len(images),
+                    type(error).__name__,
+                    error,
+                )
+        results: list[sv.Detections | str] = []
+        for image in images:
+            try:
+                results.append(self.detector([image])[0])
+            except Exception as error:
+                results.append(f"detector failed: {type(error).__name__}: {error}")
+        return results
+
+    def segment(self, image: np.ndarray, detections: sv.Detections) -> torch.Tensor | None:
+        """All boxes of one image in one SAM 2 call on one embedding -> Nx256x256 low-res logits (None: no boxes)."""
+        if len(detections) == 0:
+            return None
+        self.predictor.set_image(image)
+        low_res, _ = self.predictor.predict_low_res(box=detections.xyxy.astype(np.float32), multimask_output=False)
+        return low_res[:, 0].cpu()
+
+    def write(
+        self, task: ImageTask, image_shape: tuple[int, ...], detections: sv.Detections, low_res: torch.Tensor | None
+    ) -> ImageOutcome:
+        """Write one image in every format, link it into the dataset, then record it as done."""
+        try:
+            instances = list(self.instances(image_shape[:2], detections, low_res))
+            height, width = image_shape[:2]
+            file_name = task.image_link.relative_to(self.settings.output).as_posix()
+            entry = ImageEntry(task.key, file_name, width, height)
+            for exporter in self.exporters:
+                exporter.write(entry, instances)
+            link_file(task.source, task.image_link)
+            self.record.mark_done(task.key)
+        except Exception as error:  # disk full, permissions: this image fails, the run goes on
+            return ImageOutcome(str(task.source), failure=f"writing failed: {type(error).__name__}: {error}")
+        return ImageOutcome(str(task.source), class_ids=tuple(i.class_id for i in instances))
+
+    def instances(
+        self, image_hw: tuple[int, ...], detections: sv.Detections, low_res: torch.Tensor | None
+    ) -> Iterable[Instance]:
+        """One instance per detection: its SAM 2 mask at the image's size, or its box when the mask is unusable."""
+        height, width = int(image_hw[0]), int(image_hw[1])
+        threshold = self.predictor.mask_threshold
+        class_ids = detections.class_id
+        if class_ids is None:
+            if len(detections):
+                raise ValueError("The detector's Detections have no class_id: set class_id (one int per box).")
+            return
+        for index in range(len(detections)):
+            mask = None if low_res is None else low_res_to_mask(low_res[index], (height, width), threshold)
+            yield Instance.from_mask(
+                int(class_ids[index]),
+                mask,
+                detections.xyxy[index],
+                min_area=self.settings.min_mask_area,
+                simplify=self.settings.simplify,
+                score=None if detections.confidence is None else float(detections.confidence[index]),
+                resolution_wh=(width, height),
+            )
+
+
+def read_task(task: ImageTask) -> np.ndarray | ImageReadError:
+    """The task's image, or the error that says why it cannot be read (the run records it and goes on)."""
+    try:
+        return read_image(task.source)
+    except ImageReadError as error:
+        return error
+    except OSError as error:  # the file vanished or cannot be opened
+        return ImageReadError(task.source, f"{type(error).__name__}: {error}")
