@@ -8,13 +8,17 @@ concurrency id "model"; UI-only events are private, and programs use the named e
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
+from annotate.settings import DetectorSettings
 from sam2_model import Sam2Model
 
+from .detector_pool import DetectorPool
+from .image_tab import BOX, NEGATIVE, POSITIVE
 from .settings import Limits
-from .studio import BOX, DETECTORS, NEGATIVE, POSITIVE, Studio
+from .studio import Studio
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
@@ -28,12 +32,14 @@ except ImportError:
         return function
 
 
-def build_demo(model: Sam2Model, limits: Limits | None = None) -> gr.Blocks:
-    """The studio on `model` (loaded once by the caller and shared by every user)."""
-    studio = Studio(model, limits)
+def build_demo(model: Sam2Model, limits: Limits | None = None, detectors: DetectorPool | None = None) -> gr.Blocks:
+    """The studio on `model` (loaded once by the caller and shared by every user); `detectors`: the pool the
+    Auto-annotate tab borrows from (default: ultralytics' YOLO11 detectors, downloaded on first use)."""
+    studio = Studio(model, limits, detectors)
     limits = studio.limits
-    model_events = {"concurrency_id": "model", "concurrency_limit": limits.model_concurrency}
-    private = {"api_visibility": "private"}
+    image_tab, video_tab, annotate_tab, api = studio.image, studio.video, studio.annotate, studio.api
+    model_events: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": limits.model_concurrency}
+    private: dict[str, Any] = {"api_visibility": "private"}
     # delete_cache: Gradio's copies of uploads and results older than an hour are removed every 30 minutes
     with gr.Blocks(title="SAM 2 studio", delete_cache=(1800, 3600)) as demo:
         demo.studio = studio  # for tests and embedding apps
@@ -63,15 +69,15 @@ def build_demo(model: Sam2Model, limits: Limits | None = None) -> gr.Blocks:
                     export = gr.Button("Export masks, COCO and YOLO labels")
                     exported = gr.File(label="Downloads", file_count="multiple")
             view = [canvas, candidates, objects, active]
-            image_input.upload(gpu(studio.image_upload), image_input, view, **model_events, **private)
-            canvas.select(gpu(studio.image_click), mode, view, **model_events, **private)
-            candidates.select(studio.image_pick_candidate, None, view, **private)
-            new_object.click(studio.image_new_object, None, view, **private)
-            active.submit(studio.image_select_object, active, view, **private)
-            undo.click(gpu(studio.image_undo), None, view, **model_events, **private)
-            remove.click(studio.image_remove_object, None, view, **private)
-            clear.click(studio.image_clear, None, view, **private)
-            export.click(studio.image_export, None, exported, **private)
+            image_input.upload(gpu(image_tab.upload), image_input, view, **model_events, **private)
+            canvas.select(gpu(image_tab.click), mode, view, **model_events, **private)
+            candidates.select(image_tab.pick_candidate, None, view, **private)
+            new_object.click(image_tab.new_object, None, view, **private)
+            active.submit(image_tab.select_object, active, view, **private)
+            undo.click(gpu(image_tab.undo), None, view, **model_events, **private)
+            remove.click(image_tab.remove_object, None, view, **private)
+            clear.click(image_tab.clear, None, view, **private)
+            export.click(image_tab.export, None, exported, **private)
 
         with gr.Tab("Video"):
             with gr.Row():
@@ -89,27 +95,31 @@ def build_demo(model: Sam2Model, limits: Limits | None = None) -> gr.Blocks:
                     slider = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="frame_slider")
                     tracked_video = gr.Video(label="Tracked", elem_id="tracked_video", format="mp4")
                     video_files = gr.File(label="Masks (PNG zip) and COCO JSON", file_count="multiple")
-            video_input.upload(gpu(studio.video_upload), video_input, [frame, slider, video_status], **model_events,
+            video_input.upload(gpu(video_tab.upload), video_input, [frame, slider, video_status], **model_events,
                                **private)  # fmt: skip
-            slider.release(studio.video_show_frame, slider, frame, **private)
-            video_object.submit(studio.video_set_object, video_object, video_status, **private)
-            frame.select(gpu(studio.video_click), [slider, video_mode], [frame, video_status], **model_events,
+            slider.release(video_tab.show_frame, slider, frame, **private)
+            video_object.submit(video_tab.set_object, video_object, video_status, **private)
+            frame.select(gpu(video_tab.click), [slider, video_mode], [frame, video_status], **model_events,
                          **private)  # fmt: skip
-            track.click(gpu(studio.video_track), None, [frame, tracked_video, video_files], **model_events, **private)
-            video_remove.click(studio.video_remove_object, None, [frame, video_status], **private)
+            track.click(gpu(video_tab.track), None, [frame, tracked_video, video_files], **model_events, **private)
+            video_remove.click(video_tab.remove_object, None, [frame, video_status], **private)
 
         with gr.Tab("Auto-annotate"):
             with gr.Row():
                 with gr.Column():
                     files = gr.File(label="Images, or a zip of images", file_count="multiple", elem_id="annotate_files")
-                    detector = gr.Dropdown(DETECTORS, value="yolo11n.pt", label="Detector (downloaded on first use)")
+                    detector = gr.Dropdown(
+                        studio.detectors.names,
+                        value=studio.detectors.names[0],
+                        label="Detector (downloaded on first use)",
+                    )
                     classes = gr.Textbox(label="Class ids to keep (comma-separated; empty keeps all)", value="")
-                    conf = gr.Slider(0.0, 1.0, value=0.25, step=0.01, label="Detector confidence")
+                    conf = gr.Slider(0.0, 1.0, value=DetectorSettings.conf, step=0.01, label="Detector confidence")
                     run = gr.Button("Annotate", variant="primary")
                 with gr.Column():
                     gallery = gr.Gallery(label="Masks", columns=3, format="png")
                     dataset = gr.File(label="Dataset (images, labels, data.yaml, COCO JSON)")
-            run.click(gpu(studio.annotate_files), [files, detector, classes, conf], [gallery, dataset], **model_events,
+            run.click(gpu(annotate_tab.run), [files, detector, classes, conf], [gallery, dataset], **model_events,
                       **private)  # fmt: skip
 
         with gr.Row(visible=False):  # named API for programs (gradio_client)
@@ -128,11 +138,11 @@ def build_demo(model: Sam2Model, limits: Limits | None = None) -> gr.Blocks:
             api_classes = gr.Textbox()
             api_dataset = gr.File()
             api_segment, api_track, api_annotate = gr.Button(), gr.Button(), gr.Button()
-        api_segment.click(gpu(studio.api_segment_image), [api_image, api_points, api_box],
+        api_segment.click(gpu(api.segment_image), [api_image, api_points, api_box],
                           [api_mask, api_overlay, api_scores], api_name="segment_image", **model_events)  # fmt: skip
-        api_track.click(gpu(studio.api_track_video), [api_video, api_prompts], [api_tracked, api_masks],
+        api_track.click(gpu(api.track_video), [api_video, api_prompts], [api_tracked, api_masks],
                         api_name="track_video", **model_events)  # fmt: skip
-        api_annotate.click(gpu(studio.api_auto_annotate), [api_files, api_detector, api_classes], api_dataset,
+        api_annotate.click(gpu(api.auto_annotate), [api_files, api_detector, api_classes], api_dataset,
                            api_name="auto_annotate", **model_events)  # fmt: skip
         demo.unload(studio.close_session)
     return demo

@@ -27,7 +27,7 @@ class ImageObject:
     candidates: the multimask candidates (3xHxW bool) of the last prediction and their scores; choice: the shown one.
     """
 
-    points: list[tuple[int, int, int]] = field(default_factory=list)
+    points: list[tuple[float, float, int]] = field(default_factory=list)
     box: list[float] | None = None
     candidates: np.ndarray | None = None
     scores: list[float] = field(default_factory=list)
@@ -50,21 +50,18 @@ class ImageState:
 
 @dataclass
 class VideoState:
-    """The video tab of one user: the tracking session and the frames' masks after the last Track."""
+    """The video tab of one user: the tracking session (prompts, objects and masks live there), the video's frame
+    rate, and the object that clicks go to."""
 
     session: VideoSession | None = None
     predictor: VideoPredictor | None = None
     fps: float = 25.0
     active_obj: int = 1
-    prompts: dict[int, dict[int, list[tuple[int, int, int]]]] = field(default_factory=dict)  # obj -> frame -> points
-    tracked: bool = False
 
     def close(self) -> None:
         if self.session is not None and self.predictor is not None:
             self.predictor.close_state(self.session)
         self.session = None
-        self.prompts.clear()
-        self.tracked = False
 
 
 @dataclass
@@ -126,6 +123,11 @@ class SessionRegistry:
         for session in sessions:
             session.close()
         return len(sessions)
+
+    def live(self) -> list[UserSession]:
+        """The sessions alive now (a snapshot)."""
+        with self._lock:
+            return list(self._sessions.values())
 
     def __len__(self) -> int:
         return len(self._sessions)

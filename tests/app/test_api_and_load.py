@@ -14,6 +14,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from app.demo import build_demo
+from app.detector_pool import DetectorPool
 from app.settings import Limits
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -27,8 +28,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(small_model, yolo_detector):
-    demo = build_demo(small_model, Limits(max_sessions=16))
-    demo.studio._detectors["yolo11n.pt"] = yolo_detector  # no download in tests
+    detectors = DetectorPool(["yolo11n.pt"], loader=lambda name: yolo_detector)  # no download in tests
+    demo = build_demo(small_model, Limits(max_sessions=16), detectors)
     port = free_port()
     demo.queue(max_size=32).launch(
         server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, show_error=True, max_file_size="20mb"

@@ -79,7 +79,7 @@ def test_image_click_reaches_the_server_and_draws_the_overlay(app_url, page, tmp
     target = (350, 290)  # the ball in example_scene.jpg (640x426)
     scale = click_image_pixel(page, "#image_canvas", *target)
     expect(page.locator("#image_objects")).to_contain_text("1 click(s)")
-    sessions = list(demo.studio.sessions._sessions.values())
+    sessions = demo.studio.sessions.live()
     assert len(sessions) == 1
     x, y, label = sessions[0].image.objects[0].points[0]
     tolerance = 1 + 1 / scale  # a click lands within one CSS pixel

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
+from app.detector_pool import DetectorPool
+from app.image_tab import BOX, NEGATIVE, POSITIVE
 from app.settings import Limits
-from app.studio import BOX, NEGATIVE, POSITIVE, Studio
+from app.studio import Studio
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -32,9 +34,15 @@ def click(x: int, y: int) -> gr.SelectData:
     return gr.SelectData(None, {"index": [x, y], "value": None})
 
 
+def session_of(studio: Studio, request):
+    with studio.user_session(request) as user:
+        return user
+
+
 @pytest.fixture
-def studio(small_model) -> Studio:
-    return Studio(small_model, Limits(max_sessions=4, max_video_frames=30, max_annotate_images=10))
+def studio(small_model, yolo_detector) -> Studio:
+    detectors = DetectorPool(["yolo11n.pt"], loader=lambda name: yolo_detector)  # no download in tests
+    return Studio(small_model, Limits(max_sessions=4, max_video_frames=30, max_annotate_images=10), detectors)
 
 
 @pytest.fixture
@@ -45,48 +53,48 @@ def image_file(tmp_path, scene_image) -> str:
 
 
 def test_image_tab_clicks_boxes_objects_and_candidates(studio, image_file, scene_image):
-    overlay, gallery, objects, active = studio.image_upload(image_file, request(), progress=no_progress)
+    overlay, gallery, objects, active = studio.image.upload(image_file, request(), progress=no_progress)
     np.testing.assert_array_equal(overlay, scene_image)  # nothing drawn before a click
     assert active == 1
 
-    overlay, gallery, objects, _ = studio.image_click(POSITIVE, click(80, 90), request())
+    overlay, gallery, objects, _ = studio.image.click(POSITIVE, click(80, 90), request())
     assert overlay.shape == scene_image.shape and len(gallery) == 3  # one click: three candidates
     assert "1 click(s)" in objects
-    user = studio.session(request())
+    user = session_of(studio, request())
     assert user.image.objects[0].points == [(80, 90, 1)]  # the pixel the user clicked
 
-    studio.image_click(NEGATIVE, click(200, 30), request())
+    studio.image.click(NEGATIVE, click(200, 30), request())
     assert user.image.objects[0].points[-1] == (200, 30, 0)
-    assert len(studio._image_view(user)[1]) == 1  # several prompts: one mask
+    assert len(studio.image.view(user)[1]) == 1  # several prompts: one mask
 
-    studio.image_pick_candidate(gr.SelectData(None, {"index": 0, "value": None}), request())
-    *_, active = studio.image_new_object(request())
+    studio.image.pick_candidate(gr.SelectData(None, {"index": 0, "value": None}), request())
+    *_, active = studio.image.new_object(request())
     assert active == 2
-    studio.image_click(BOX, click(180, 110), request())  # first corner: no mask yet
+    studio.image.click(BOX, click(180, 110), request())  # first corner: no mask yet
     assert user.image.objects[1].box is None and user.image.box_corner == (180, 110)
-    studio.image_click(BOX, click(280, 210), request())
+    studio.image.click(BOX, click(280, 210), request())
     assert user.image.objects[1].box == [180, 110, 280, 210]
     assert user.image.objects[1].mask.shape == scene_image.shape[:2]
 
-    studio.image_undo(request())
+    studio.image.undo(request())
     assert user.image.objects[1].box is None and user.image.objects[1].mask is None
-    studio.image_remove_object(request())
+    studio.image.remove_object(request())
     assert len(user.image.objects) == 1
-    studio.image_clear(request())
+    studio.image.clear(request())
     assert user.image.objects[0].points == []
 
 
 def test_image_export_files(studio, image_file, scene_image):
-    studio.image_upload(image_file, request(), progress=no_progress)
+    studio.image.upload(image_file, request(), progress=no_progress)
     with pytest.raises(gr.Error, match="Nothing to export"):
-        studio.image_export(request())
-    studio.image_click(BOX, click(30, 40), request())
-    studio.image_click(BOX, click(150, 140), request())
-    user = studio.session(request())
+        studio.image.export(request())
+    studio.image.click(BOX, click(30, 40), request())
+    studio.image.click(BOX, click(150, 140), request())
+    user = session_of(studio, request())
     mask = user.image.objects[0].mask
     if not mask.any():  # untrained weights may give an empty mask: set one so the export has content
         user.image.objects[0].candidates[0, 40:140, 30:150] = True
-    zip_path, coco_path, yolo_path = studio.image_export(request())
+    zip_path, coco_path, yolo_path = studio.image.export(request())
     with zipfile.ZipFile(zip_path) as archive:
         png = cv2.imdecode(np.frombuffer(archive.read("object_1.png"), np.uint8), cv2.IMREAD_UNCHANGED)
     assert png.shape == scene_image.shape[:2] and set(np.unique(png)) <= {0, 255}
@@ -105,26 +113,26 @@ def test_bad_uploads_get_a_friendly_error(studio, tmp_path, content, match):
     path = tmp_path / "upload.png"
     path.write_bytes(content)
     with pytest.raises(gr.Error, match=match) as error:
-        studio.image_upload(str(path), request(), progress=no_progress)
+        studio.image.upload(str(path), request(), progress=no_progress)
     assert str(tmp_path) not in str(error.value)  # no server path in the message
 
 
 def test_oversized_image_names_the_limit(small_model, image_file):
     studio = Studio(small_model, Limits(max_image_pixels=1000))
     with pytest.raises(gr.Error, match="limit is 1,000 pixels"):
-        studio.image_upload(image_file, request(), progress=no_progress)
+        studio.image.upload(image_file, request(), progress=no_progress)
 
 
 def test_sessions_are_isolated_bounded_and_freed(studio, image_file):
-    studio.image_upload(image_file, request("a"), progress=no_progress)
-    studio.image_click(POSITIVE, click(80, 90), request("a"))
-    studio.image_upload(image_file, request("b"), progress=no_progress)
-    assert studio.session(request("b")).image.objects[0].points == []  # b does not see a's clicks
+    studio.image.upload(image_file, request("a"), progress=no_progress)
+    studio.image.click(POSITIVE, click(80, 90), request("a"))
+    studio.image.upload(image_file, request("b"), progress=no_progress)
+    assert session_of(studio, request("b")).image.objects[0].points == []  # b does not see a's clicks
     for name in ("c", "d"):
-        studio.session(request(name))
+        session_of(studio, request(name))
     with pytest.raises(gr.Error, match="maximum of 4 sessions"):
-        studio.session(request("e"))
-    workdir = studio.session(request("a")).workdir
+        session_of(studio, request("e"))
+    workdir = session_of(studio, request("a")).workdir
     workdir.joinpath("x").write_text("x")
     studio.close_session(request("a"))
     assert not workdir.exists() and len(studio.sessions) == 3
@@ -146,13 +154,13 @@ def write_video(path: Path, frames: int = 4) -> Path:
 
 def test_video_tab_click_track_and_outputs(studio, tmp_path):
     video = write_video(tmp_path / "clip.mp4")
-    frame, slider, status = studio.video_upload(str(video), request(), progress=no_progress)
+    frame, slider, status = studio.video.upload(str(video), request(), progress=no_progress)
     assert frame.shape == (64, 96, 3) and slider["maximum"] == 3 and "4 frames" in status
-    frame, status = studio.video_click(0, POSITIVE, click(50, 45), request())
+    frame, status = studio.video.click(0, POSITIVE, click(50, 45), request())
     assert "object 1: frames [0]" in status
-    studio.video_set_object(2, request())
-    studio.video_click(2, POSITIVE, click(20, 40), request())  # a second object, prompted on a later frame
-    outputs = list(studio.video_track(request(), progress=no_progress))
+    studio.video.set_object(2, request())
+    studio.video.click(2, POSITIVE, click(20, 40), request())  # a second object, prompted on a later frame
+    outputs = list(studio.video.track(request(), progress=no_progress))
     preview = outputs[0][0]
     assert preview.shape == (64, 96, 3)
     _, overlay_path, (masks_path, coco_path) = outputs[-1]
@@ -164,52 +172,53 @@ def test_video_tab_click_track_and_outputs(studio, tmp_path):
         assert len(archive.namelist()) == 8  # 4 frames x 2 objects
     coco = COCO(coco_path)
     assert len(coco.getImgIds()) == 4
-    assert studio.video_show_frame(3, request()).shape == (64, 96, 3)
-    studio.video_remove_object(request())
-    assert studio.session(request()).video.session.obj_ids == [1]
+    assert studio.video.show_frame(3, request()).shape == (64, 96, 3)
+    studio.video.remove_object(request())
+    assert session_of(studio, request()).video.session.obj_ids == [1]
 
 
 def test_video_limits_and_bad_files(small_model, tmp_path):
     studio = Studio(small_model, Limits(max_video_frames=3))
     with pytest.raises(gr.Error, match="limit is 3"):
-        studio.video_upload(str(write_video(tmp_path / "long.mp4", frames=5)), request(), progress=no_progress)
+        studio.video.upload(str(write_video(tmp_path / "long.mp4", frames=5)), request(), progress=no_progress)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\0\0\0\x18ftypmp42" + b"garbage" * 20)
     with pytest.raises(gr.Error, match="could not be read as a video") as error:
-        studio.video_upload(str(broken), request(), progress=no_progress)
+        studio.video.upload(str(broken), request(), progress=no_progress)
     assert str(tmp_path) not in str(error.value)
     with pytest.raises(gr.Error, match="Click on an object"):
-        list(studio.video_track(request("nobody"), progress=no_progress))
+        list(studio.video.track(request("nobody"), progress=no_progress))
 
 
 def test_auto_annotate_tab_with_a_zip(studio, tmp_path, scene_image, yolo_detector):
-    studio._detectors["yolo11n.pt"] = yolo_detector
     archive = tmp_path / "upload.zip"
     _, jpg = cv2.imencode(".jpg", scene_image[:, :, ::-1])
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("photos/a.jpg", jpg.tobytes())
         zf.writestr("photos/b.jpg", jpg.tobytes())
+        zf.writestr("photos/c[1].jpg", jpg.tobytes())  # glob-special characters in a name
         zf.writestr("../escape.jpg", jpg.tobytes())  # zip-slip: must not be written outside
         zf.writestr("notes.txt", "not an image")
-    gallery, dataset_zip = studio.annotate_files([str(archive)], "yolo11n.pt", "", 0.0, request(), progress=no_progress)
-    assert len(gallery) == 2
+    gallery, dataset_zip = studio.annotate.run([str(archive)], "yolo11n.pt", "", 0.0, request(), progress=no_progress)
+    assert [caption for _, caption in gallery] == ["a", "b", "c[1]"]
     with zipfile.ZipFile(dataset_zip) as dataset:
         names = dataset.namelist()
     assert "data.yaml" in names and "annotations.json" in names
-    assert sum(n.startswith("labels/") and n.endswith(".txt") for n in names) == 2
+    assert sum(n.startswith("labels/") and n.endswith(".txt") for n in names) == 3
+    assert not [n for n in names if n.startswith(".")]  # no working files of the run in the download
     assert not (tmp_path.parent / "escape.jpg").exists()
     with pytest.raises(gr.Error, match="Classes must be"):
-        studio.annotate_files([str(archive)], "yolo11n.pt", "cats", 0.0, request(), progress=no_progress)
+        studio.annotate.run([str(archive)], "yolo11n.pt", "cats", 0.0, request(), progress=no_progress)
     with pytest.raises(gr.Error, match="Unknown detector"):
-        studio.annotate_files([str(archive)], "evil.pt", "", 0.0, request(), progress=no_progress)
+        studio.annotate.run([str(archive)], "evil.pt", "", 0.0, request(), progress=no_progress)
 
 
 def test_named_api_segment_image(studio, image_file, scene_image):
-    mask, overlay, scores = studio.api_segment_image(image_file, json.dumps([[80, 90, 1], [200, 30, 0]]), "null")
+    mask, overlay, scores = studio.api.segment_image(image_file, json.dumps([[80, 90, 1], [200, 30, 0]]), "null")
     assert mask.shape == scene_image.shape[:2] and mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
     assert overlay.shape == scene_image.shape and len(scores["scores"]) == 1
-    mask, _, scores = studio.api_segment_image(image_file, "[]", json.dumps([30, 40, 150, 140]))
+    mask, _, scores = studio.api.segment_image(image_file, "[]", json.dumps([30, 40, 150, 140]))
     assert mask.shape == scene_image.shape[:2]
     for points, box, match in [("nonsense", None, "JSON"), ("[]", "null", "at least one"), ("[[1, 2]]", None, "JSON")]:
         with pytest.raises(gr.Error, match=match):
-            studio.api_segment_image(image_file, points, box)
+            studio.api.segment_image(image_file, points, box)
