@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+import sam2_model  # noqa: F401  (first: it keeps ultralytics from installing packages; see its ultralytics_settings)
+
 if TYPE_CHECKING:
     from .pipeline import auto_annotate
     from .settings import DetectorSettings, OutputSettings

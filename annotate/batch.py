@@ -53,7 +53,7 @@ class BatchAnnotator:
         for task in tasks:
             image = read_task(task)
             if isinstance(image, ImageReadError):
-                outcomes.append(ImageOutcome(str(task.source), failure=str(image)))
+                outcomes.append(ImageOutcome(str(task.source), failure=image.reason))
             else:
                 readable.append((task, image))
         for task, image, result in self.detect_and_segment(readable):

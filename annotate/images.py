@@ -6,6 +6,7 @@ size from the file's header before decoding anything, so a small file that would
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass
@@ -116,11 +117,18 @@ def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarr
                 return _to_rgb(ImageOps.exif_transpose(image))
     except ImageReadError:
         raise
-    except Image.DecompressionBombError as error:  # PIL's own hard limit, at twice its warning size
-        raise ImageReadError(path, f"the image is too large to decode safely: {error}") from error
-    except Exception as error:  # PIL raises UnidentifiedImageError, OSError (truncated), SyntaxError, ...
+    except Image.DecompressionBombError as error:  # PIL's own hard limit (at twice its warning size), at open
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(found.group(1)):,} pixels" if found else "more pixels than can be decoded safely"
+        reason = f"the image has {size}; the limit is {max_pixels:,} pixels (use a smaller image)"
+        raise ImageReadError(path, reason) from error
+    except (Image.UnidentifiedImageError, ImportError) as error:
+        # ImportError: ultralytics' patched Image.open tries an optional HEIF plugin on unknown files
+        reason = "the file could not be read as an image: not an image, or a format we cannot read (use JPEG or PNG)"
+        raise ImageReadError(path, reason) from error
+    except Exception as error:  # PIL raises OSError (truncated), SyntaxError, ValueError, ... on broken files
         raise ImageReadError(
-            path, f"the file could not be read as an image: corrupt, truncated or not an image ({type(error).__name__})"
+            path, f"the image could not be read: the file is corrupt or truncated ({type(error).__name__})"
         ) from error
 
 

@@ -52,7 +52,7 @@ class LocalBackend:
                 readable = []
                 for task, image in (next(decoded) for _ in batch):
                     if isinstance(image, ImageReadError):
-                        yield ImageOutcome(str(task.source), failure=str(image))
+                        yield ImageOutcome(str(task.source), failure=image.reason)
                     else:
                         readable.append((task, image))
                 for task, image, result in annotator.detect_and_segment(readable):

@@ -112,7 +112,9 @@ def auto_annotate(
         runner = LocalBackend(det_model, sam_model, detector, output, workers)
     names = {**runner.names, **names_dict(class_names)}
 
-    summary = AnnotationSummary(images=len(plan.tasks), skipped=plan.skipped, output_dir=str(output.output))
+    summary = AnnotationSummary(
+        images=len(plan.tasks), skipped=plan.skipped, input_dir=str(data), output_dir=str(output.output)
+    )
     instances: Counter[str] = Counter()
     batches = [plan.todo[i : i + batch_size] for i in range(0, len(plan.todo), batch_size)]
     with tqdm(total=len(plan.todo), disable=not progress, unit="img", desc="auto_annotate") as bar:

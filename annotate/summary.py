@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,11 @@ class AnnotationSummary:
     images: image files found; labelled: written this run with at least one instance; no_detections: written this
     run with an empty label file; skipped: already done by an earlier run (resume); failed: could not be read or
     processed (see `failures`); instances: instances written this run, by class name; files: each format's main
-    file (``data.yaml`` for "yolo", ``annotations.json`` for "coco", the ``masks`` folder for "masks").
+    file (``data.yaml`` for "yolo", ``annotations.json`` for "coco", the ``masks`` folder for "masks");
+    input_dir, output_dir: the image folder and the dataset folder.
+
+    ``summary.json`` holds no absolute path: the dataset's files are named relative to the dataset folder, failed
+    images relative to the image folder, so the dataset can be moved or shared as it is.
     """
 
     images: int = 0
@@ -26,6 +31,7 @@ class AnnotationSummary:
     failed: int = 0
     instances: dict[str, int] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (image path, reason)
+    input_dir: str = ""
     output_dir: str = ""
     files: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
@@ -54,8 +60,26 @@ class AnnotationSummary:
         return self.files.get("coco")
 
     def to_json(self) -> str:
-        paths = {"labels_dir": self.labels_dir, "data_yaml": self.data_yaml, "coco_json": self.coco_json}
-        return json.dumps({**asdict(self), **paths, "images_per_second": round(self.images_per_second, 3)}, indent=2)
+        """The summary as ``summary.json`` holds it: paths relative to the dataset and image folders."""
+        values = asdict(self)
+        values.update(
+            input_dir=Path(self.input_dir).name,
+            output_dir=".",
+            files={name: self._relative(path) for name, path in self.files.items()},
+            failures=[(self._relative(path), self._relative(reason)) for path, reason in self.failures],
+            labels_dir="labels",
+            data_yaml=self._relative(self.data_yaml),
+            coco_json=None if self.coco_json is None else self._relative(self.coco_json),
+            images_per_second=round(self.images_per_second, 3),
+        )
+        return json.dumps(values, indent=2)
+
+    def _relative(self, text: str) -> str:
+        """`text` with the dataset and image folders' absolute paths taken out of it."""
+        for folder in (self.output_dir, self.input_dir):
+            if folder:
+                text = text.replace(f"{folder}{os.sep}", "").replace(folder, ".")
+        return text
 
     def write(self, path: Path) -> None:
         from .writers import write_atomic

@@ -2,3 +2,5 @@
 
 Nothing heavy is imported here, so `python app.py --help` answers at once.
 """
+
+import sam2_model  # noqa: F401  (first: keeps ultralytics from installing packages)

@@ -15,7 +15,7 @@ from annotate.images import find_images
 from .exports import fresh_folder, zip_dataset
 from .media import draw_overlay
 from .sessions import UserSession
-from .uploads import collect_uploads
+from .uploads import UploadError, collect_uploads
 
 if TYPE_CHECKING:
     from .studio import Studio
@@ -59,16 +59,17 @@ class AnnotateTab:
         class_ids = parse_classes(classes)
         if detector not in self.studio.detectors.names:
             raise gr.Error(f"Unknown detector {detector!r}; choose one of {', '.join(self.studio.detectors.names)}.")
+        if not isinstance(conf, (int, float)) or not 0.0 <= conf <= 1.0:
+            raise gr.Error(f"The detector confidence must be a number between 0 and 1, got {conf!r}.")
         folder = fresh_folder(user.workdir / "annotate")
         inputs = folder / "images"
         inputs.mkdir()
-        collect_uploads([str(f) for f in files], inputs)
-        count = len(find_images(inputs))
-        limit = self.studio.limits.max_annotate_images
+        try:
+            count = collect_uploads([str(f) for f in files], inputs, self.studio.limits)
+        except UploadError as error:
+            raise gr.Error(str(error)) from error
         if count == 0:
             raise gr.Error("No images found in the upload (jpg, png, webp, bmp, tif...).")
-        if count > limit:
-            raise gr.Error(f"{count} images uploaded; the limit is {limit} per run.")
         progress(0.05, desc=f"Annotating {count} images")
         try:
             with self.studio.detectors.borrow(detector) as yolo:

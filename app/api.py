@@ -6,7 +6,6 @@ Sessionless: each call gets a one-shot session, not counted among live users, fr
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import threading
 from collections.abc import Iterator
@@ -18,13 +17,23 @@ import numpy as np
 from annotate.settings import DetectorSettings
 
 from .media import draw_overlay
+from .prompts import (
+    BOX_USAGE,
+    POINTS_USAGE,
+    PROMPTS_USAGE,
+    PromptError,
+    check_box,
+    check_points,
+    check_video_prompts,
+    parse_json,
+)
 from .sessions import ImageObject, UserSession
 
 if TYPE_CHECKING:
     from .studio import Studio
 
 API_FILES_TTL_S = 600  # an API call's result files outlive the call this long (Gradio copies them right away)
-PROMPTS_USAGE = 'prompts must be a JSON list like [{"frame": 0, "obj_id": 1, "points": [[x, y, 1]]}].'
+MAX_VIDEO_PROMPTS = 256  # prompt items per /track_video call
 
 
 def no_progress(*_args: Any, **_kwargs: Any) -> None:
@@ -42,19 +51,21 @@ class NamedApi:
     ) -> tuple[np.ndarray, np.ndarray, dict]:
         """/segment_image: image file, points [[x, y, label], ...] and box [x0, y0, x1, y1] (JSON, image pixels) ->
         (binary mask PNG 0/255 at the image's size, overlay PNG, scores)."""
+        try:  # the cheap checks first: a bad prompt costs no image decoding
+            points_value = parse_json(points_json or None, POINTS_USAGE)
+            box_value = parse_json(box_json or None, BOX_USAGE)
+        except PromptError as error:
+            raise gr.Error(str(error)) from error
         image = self.studio.open_image(image_path)
+        size = (image.shape[1], image.shape[0])
         try:
-            points = json.loads(points_json) if points_json else []
-            box = json.loads(box_json) if box_json and box_json.strip() != "null" else None
-            obj = ImageObject(points=[(float(x), float(y), int(label)) for x, y, label in points], box=box)
-        except (ValueError, TypeError) as error:
-            raise gr.Error("points must be JSON [[x, y, label], ...] and box JSON [x0, y0, x1, y1] or null.") from error
+            points = check_points(points_value, size, self.studio.limits.max_prompt_points)
+            obj = ImageObject(points=points, box=check_box(box_value, size))
+        except PromptError as error:
+            raise gr.Error(str(error)) from error
         if not obj.points and obj.box is None:
             raise gr.Error("Give at least one point or a box.")
-        try:
-            self.studio.image.segment(image, obj)
-        except ValueError as error:
-            raise gr.Error(str(error)) from error
+        self.studio.image.segment(image, obj)
         mask = obj.mask
         if mask is None:
             raise gr.Error("Give at least one point or a box.")
@@ -65,25 +76,29 @@ class NamedApi:
         """/track_video: video file and prompts JSON [{"frame": 0, "obj_id": 1, "points": [[x, y, label]],
         "box": [x0, y0, x1, y1] or null}] -> (overlay video, masks zip)."""
         try:
-            prompts = json.loads(prompts_json)
-        except (TypeError, ValueError) as error:
-            raise gr.Error(PROMPTS_USAGE) from error
-        if not isinstance(prompts, list) or not prompts or not all(isinstance(p, dict) for p in prompts):
-            raise gr.Error(PROMPTS_USAGE)
+            value = parse_json(prompts_json, PROMPTS_USAGE)
+        except PromptError as error:
+            raise gr.Error(str(error)) from error
+        if not isinstance(value, list) or not value:
+            raise gr.Error(f"{PROMPTS_USAGE}.")
         video = self.studio.video
         with one_shot_session() as user:
             video.open_video(user, video_path, no_progress)
+            session = video.session_of(user)
+            try:
+                prompts = check_video_prompts(
+                    value,
+                    session.num_frames,
+                    (session.video_width, session.video_height),
+                    self.studio.limits.max_prompt_points,
+                    MAX_VIDEO_PROMPTS,
+                )
+            except PromptError as error:
+                raise gr.Error(str(error)) from error
             for prompt in prompts:
-                points = prompt.get("points") or []
-                try:
-                    frame, obj_id, box = int(prompt.get("frame", 0)), int(prompt.get("obj_id", 1)), prompt.get("box")
-                    coords, labels = [p[:2] for p in points] or None, [p[2] for p in points] or None
-                except (TypeError, ValueError, IndexError) as error:
-                    raise gr.Error(f"Bad prompt {json.dumps(prompt)}: {PROMPTS_USAGE}") from error
-                try:
-                    video.add_prompt(user, frame, obj_id, points=coords, labels=labels, box=box)
-                except gr.Error as error:
-                    raise gr.Error(f"Bad prompt {json.dumps(prompt)}: {error.message}") from error
+                coords = [[x, y] for x, y, _ in prompt.points] or None
+                labels = [label for _, _, label in prompt.points] or None
+                video.add_prompt(user, prompt.frame, prompt.obj_id, points=coords, labels=labels, box=prompt.box)
             *_, last = video.run_tracking(user, no_progress)
             return last[1], last[2][0]
 

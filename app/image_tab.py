@@ -11,6 +11,7 @@ from sam2_model import ImagePredictor
 
 from .exports import image_exports
 from .media import draw_overlay
+from .prompts import PromptError, click_position, object_number
 from .sessions import ImageObject, UserSession
 
 if TYPE_CHECKING:
@@ -44,7 +45,10 @@ class ImageTab:
             if not state.objects:
                 state.objects.append(ImageObject())
                 state.active = 0
-            x, y = (int(v) for v in evt.index)
+            try:
+                x, y = click_position(evt.index, (state.image.shape[1], state.image.shape[0]))
+            except PromptError as error:
+                raise gr.Error(str(error)) from error
             obj = state.objects[state.active]
             if mode == BOX:
                 if state.box_corner is None:
@@ -53,6 +57,10 @@ class ImageTab:
                 (x0, y0), state.box_corner = state.box_corner, None
                 obj.box = [min(x0, x), min(y0, y), max(x0, x), max(y0, y)]
             else:
+                limit = self.studio.limits.max_prompt_points
+                if len(obj.points) >= limit:
+                    raise gr.Error(f"This object has {limit} clicks, the most one object can have: undo some, or "
+                                   "start a new object.")  # fmt: skip
                 obj.points.append((x, y, 1 if mode == POSITIVE else 0))
             self.segment(state.image, obj)
             return self.view(user)
@@ -60,12 +68,16 @@ class ImageTab:
     def pick_candidate(self, evt: gr.SelectData, request: gr.Request) -> ImageView:
         with self.studio.user_session(request) as user:
             obj = user.image.objects[user.image.active] if user.image.objects else None
-            if obj is not None and obj.candidates is not None and 0 <= evt.index < len(obj.candidates):
-                obj.choice = int(evt.index)
+            candidates = 0 if obj is None or obj.candidates is None else len(obj.candidates)
+            if obj is not None and isinstance(evt.index, int) and 0 <= evt.index < candidates:
+                obj.choice = evt.index
             return self.view(user)
 
     def new_object(self, request: gr.Request) -> ImageView:
         with self.studio.user_session(request) as user:
+            limit = self.studio.limits.max_objects
+            if len(user.image.objects) >= limit:
+                raise gr.Error(f"An image can have at most {limit} objects here: remove one first.")
             user.image.objects.append(ImageObject())
             user.image.active = len(user.image.objects) - 1
             user.image.box_corner = None
@@ -74,7 +86,11 @@ class ImageTab:
     def select_object(self, number: float | None, request: gr.Request) -> ImageView:
         with self.studio.user_session(request) as user:
             if user.image.objects and number is not None:
-                user.image.active = int(np.clip(int(number) - 1, 0, len(user.image.objects) - 1))
+                try:
+                    chosen = object_number(number, self.studio.limits.max_objects)
+                except PromptError as error:
+                    raise gr.Error(str(error)) from error
+                user.image.active = min(chosen, len(user.image.objects)) - 1
             return self.view(user)
 
     def undo(self, request: gr.Request) -> ImageView:

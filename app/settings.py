@@ -19,8 +19,13 @@ class Limits:
     max_upload_mb: int = 50
     max_image_pixels: int = 25_000_000
     max_video_frames: int = 300
+    max_video_pixels: int = 1920 * 1080
     max_video_seconds: float = 60.0
     max_annotate_images: int = 100
+    max_zip_entries: int = 1000
+    max_expanded_mb: int = 500
+    max_prompt_points: int = 64
+    max_objects: int = 32
     max_sessions: int = 32
     idle_timeout_s: float = 1800.0
     max_queue: int = 64
@@ -31,8 +36,13 @@ _LIMIT_ENV = {
     "max_upload_mb": "SAM2_MAX_UPLOAD_MB",
     "max_image_pixels": "SAM2_MAX_IMAGE_PIXELS",
     "max_video_frames": "SAM2_MAX_VIDEO_FRAMES",
+    "max_video_pixels": "SAM2_MAX_VIDEO_PIXELS",
     "max_video_seconds": "SAM2_MAX_VIDEO_SECONDS",
     "max_annotate_images": "SAM2_MAX_ANNOTATE_IMAGES",
+    "max_zip_entries": "SAM2_MAX_ZIP_ENTRIES",
+    "max_expanded_mb": "SAM2_MAX_EXPANDED_MB",
+    "max_prompt_points": "SAM2_MAX_PROMPT_POINTS",
+    "max_objects": "SAM2_MAX_OBJECTS",
     "max_sessions": "SAM2_MAX_SESSIONS",
     "idle_timeout_s": "SAM2_IDLE_TIMEOUT_S",
     "max_queue": "SAM2_MAX_QUEUE",

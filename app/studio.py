@@ -46,14 +46,24 @@ class Studio:
         self.annotate = AnnotateTab(self)
         self.api = NamedApi(self)
 
-    @contextlib.contextmanager
-    def user_session(self, request: gr.Request | None) -> Iterator[UserSession]:
-        """The caller's session, locked for the handler's work (one request of a user at a time touches it)."""
+    def open_session(self, request: gr.Request | None) -> None:
+        """The page's load event: the only event that creates a user's server-side session."""
         try:
-            user = self.sessions.get(getattr(request, "session_hash", None))
+            self.sessions.open(getattr(request, "session_hash", None))
         except SessionLimitError as error:
             raise gr.Error(str(error)) from error
-        with user.lock:
+
+    def find_session(self, request: gr.Request | None) -> UserSession:
+        """The caller's session (opened when the page loaded); gr.Error asking to reload when there is none."""
+        try:
+            return self.sessions.get(getattr(request, "session_hash", None))
+        except SessionLimitError as error:
+            raise gr.Error(str(error)) from error
+
+    @contextlib.contextmanager
+    def user_session(self, request: gr.Request | None) -> Iterator[UserSession]:
+        """The caller's session, in use and locked for the handler's work (one request of a tab at a time)."""
+        with self.find_session(request).in_use() as user, user.lock:
             yield user
 
     def close_session(self, request: gr.Request | None) -> None:

@@ -1,4 +1,8 @@
-"""Uploaded files for auto-annotation: images, and the images inside zips, copied under names we choose."""
+"""Uploaded files for auto-annotation: images, and the images inside zips, copied under names we choose.
+
+Everything is decided from the zip's directory before a byte is extracted: how many entries, how long their names,
+how much they expand to and by what ratio. A zip bomb is refused at the cost of reading its directory.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,81 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-MAX_MEMBER_BYTES = 10**8  # one zip member larger than this is skipped
+from ultralytics.data.utils import IMG_FORMATS
+
+from .settings import Limits
+
+MAX_NAME_CHARS = 255  # longer names are refused (file systems refuse them too)
+BOMB_RATIO = 100  # a member larger than BOMB_MIN_BYTES that expands more than this is refused
+BOMB_MIN_BYTES = 1 << 20
 
 
-def collect_uploads(files: Sequence[str], target: Path) -> None:
-    """Copy uploaded images, and the images inside uploaded zips, into `target` (our own file names: an upload's
-    name never becomes a path outside `target`)."""
+class UploadError(ValueError):
+    """An upload we refuse; the message names the limit and is safe to show to the user."""
+
+
+def is_image_name(name: str) -> bool:
+    return PurePosixPath(name).suffix.lower().lstrip(".") in IMG_FORMATS
+
+
+def collect_uploads(files: Sequence[str], target: Path, limits: Limits) -> int:
+    """Copy uploaded images, and the images inside uploaded zips, into `target` (our own file names: no name from
+    an upload becomes a path outside `target`). Other files are ignored. Returns the number of images.
+
+    Raises UploadError, before writing anything, for too many images, a zip with too many entries, overlong names,
+    too many bytes once expanded, or a member that expands like a zip bomb; and for an unreadable zip.
+    """
+    plan: list[tuple[Path, zipfile.ZipInfo | None, Path]] = []  # (upload, member or None, destination)
+    expanded = 0
     for index, file in enumerate(files):
         path = Path(file)
         if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                for member in archive.infolist():
-                    name = PurePosixPath(member.filename)
-                    unsafe = name.is_absolute() or ".." in name.parts
-                    if member.is_dir() or unsafe or member.file_size > MAX_MEMBER_BYTES:
-                        continue  # zip-slip and zip-bomb guard
-                    safe = target / f"zip{index}" / Path(*name.parts)
-                    safe.parent.mkdir(parents=True, exist_ok=True)
-                    with archive.open(member) as source, open(safe, "wb") as destination:
-                        shutil.copyfileobj(source, destination)
-        else:
-            shutil.copy(path, target / f"upload_{index:04d}{path.suffix.lower()}")
+            members = _zip_members(path, limits)
+            expanded += sum(info.file_size for info in members)
+            for info in members:
+                plan.append((path, info, target / f"zip{index}" / Path(*PurePosixPath(info.filename).parts)))
+        elif is_image_name(path.name):
+            expanded += path.stat().st_size
+            plan.append((path, None, target / f"upload_{index:04d}{path.suffix.lower()}"))
+        if len(plan) > limits.max_annotate_images:
+            raise UploadError(
+                f"The upload holds more than {limits.max_annotate_images} images; the limit is "
+                f"{limits.max_annotate_images} per run."
+            )
+    if expanded > limits.max_expanded_mb * 2**20:
+        raise UploadError(f"The upload expands to {expanded / 2**20:.0f} MB; the limit is {limits.max_expanded_mb} MB.")
+    for source, member, destination in plan:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if member is None:
+            shutil.copy(source, destination)
+            continue
+        with zipfile.ZipFile(source) as archive, archive.open(member) as data, open(destination, "wb") as out:
+            shutil.copyfileobj(data, out)  # zipfile stops at the declared size and checks the CRC
+    return len(plan)
+
+
+def _zip_members(path: Path, limits: Limits) -> list[zipfile.ZipInfo]:
+    """The image members of a zip to extract, after checking the whole directory against the limits."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise UploadError("A zip file could not be read (corrupt or not a zip).") from error
+    if len(entries) > limits.max_zip_entries:
+        raise UploadError(f"A zip holds {len(entries)} entries; the limit is {limits.max_zip_entries}.")
+    members = []
+    for entry in entries:
+        name = PurePosixPath(entry.filename)
+        if len(entry.filename) > MAX_NAME_CHARS * 4 or any(len(part) > MAX_NAME_CHARS for part in name.parts):
+            raise UploadError(f"A zip holds a file name longer than {MAX_NAME_CHARS} characters; rename it.")
+        if entry.is_dir() or name.is_absolute() or ".." in name.parts or not is_image_name(entry.filename):
+            continue  # folders, paths that would leave the upload folder, other files
+        if entry.flag_bits & 0x1:
+            raise UploadError("A zip holds an encrypted image; upload it without a password.")
+        if entry.file_size > BOMB_MIN_BYTES and entry.file_size > BOMB_RATIO * max(entry.compress_size, 1):
+            raise UploadError(
+                f"A zip member expands {entry.file_size / max(entry.compress_size, 1):.0f} times (more than "
+                f"{BOMB_RATIO} times is refused as a zip bomb)."
+            )
+        members.append(entry)
+    return members

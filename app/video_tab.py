@@ -5,7 +5,9 @@ Prompts, objects and masks live in the user's `VideoSession`; this tab reads the
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,7 @@ from sam2_model import VideoSession
 from .exports import video_exports
 from .image_tab import NEGATIVE
 from .media import draw_overlay, write_h264
+from .prompts import PromptError, click_position, frame_number, object_number
 from .sessions import UserSession
 
 if TYPE_CHECKING:
@@ -49,9 +52,12 @@ class VideoTab:
         fps, seconds = video_rate_and_length(path)
         if seconds is not None and seconds > limits.max_video_seconds:
             raise gr.Error(f"The video lasts {seconds:.0f} s; the limit is {limits.max_video_seconds:.0f} s.")
+        user.video.cancel.set()  # a tracking of the previous video stops at its next frame
         user.video.close()
         try:
-            session = self.predictor.init_state(path, max_frames=limits.max_video_frames)
+            session = self.predictor.init_state(
+                path, max_frames=limits.max_video_frames, max_frame_pixels=limits.max_video_pixels
+            )
         except ValueError as error:
             message = str(error).replace(str(path), "the video")
             if "limit" not in message:
@@ -64,24 +70,36 @@ class VideoTab:
 
     def show_frame(self, frame_idx: float, request: gr.Request) -> np.ndarray | None:
         with self.studio.user_session(request) as user:
-            if user.video.session is None:
+            session = user.video.session
+            if session is None:
                 return None
-            return self.frame_view(user, int(frame_idx))
+            try:
+                return self.frame_view(user, frame_number(frame_idx, session.num_frames))
+            except PromptError as error:
+                raise gr.Error(str(error)) from error
 
     def set_object(self, number: float | None, request: gr.Request) -> str:
         with self.studio.user_session(request) as user:
-            user.video.active_obj = max(1, int(number or 1))
+            try:
+                user.video.active_obj = object_number(1 if number is None else number, self.studio.limits.max_objects)
+            except PromptError as error:
+                raise gr.Error(str(error)) from error
             return self.status(user)
 
     def click(self, frame_idx: float, mode: str, evt: gr.SelectData, request: gr.Request) -> tuple:
         with self.studio.user_session(request) as user:
-            if user.video.session is None:
-                raise gr.Error("Upload a video first.")
-            frame, (x, y) = int(frame_idx), (int(v) for v in evt.index)
+            session = self.session_of(user)
+            try:
+                frame = frame_number(frame_idx, session.num_frames)
+                x, y = click_position(evt.index, (session.video_width, session.video_height))
+            except PromptError as error:
+                raise gr.Error(str(error)) from error
+            obj_id, limit = user.video.active_obj, self.studio.limits.max_prompt_points
+            prompt = session.prompt(frame, obj_id) if obj_id in session.obj_ids else None
+            if prompt is not None and len(prompt.points) >= limit:
+                raise gr.Error(f"Object {obj_id} has {limit} clicks on this frame, the most allowed.")
             label = 0 if mode == NEGATIVE else 1
-            logits = self.add_prompt(
-                user, frame, user.video.active_obj, points=[[x, y]], labels=[label], clear_old_points=False
-            )
+            logits = self.add_prompt(user, frame, obj_id, points=[[x, y]], labels=[label], clear_old_points=False)
             return self.frame_view(user, frame, logits), self.status(user)
 
     def add_prompt(
@@ -97,8 +115,10 @@ class VideoTab:
         """Add clicks and/or a box for object `obj_id` on a frame -> every object's logits on that frame.
 
         A new object is named after its number ("object 2", class id 2: its category in the COCO export)."""
-        session = _video_of(user)
+        session = self.session_of(user)
         new = obj_id not in session.obj_ids
+        if new and len(session.obj_ids) >= self.studio.limits.max_objects:
+            raise gr.Error(f"A video can have at most {self.studio.limits.max_objects} objects here: remove one first.")
         try:
             _, _, logits = self.predictor.add_new_points_or_box(
                 session, frame, obj_id, points=points, labels=labels, box=box, clear_old_points=clear_old_points
@@ -125,30 +145,52 @@ class VideoTab:
     def track(self, request: gr.Request, progress: Any = gr.Progress()) -> Iterator[tuple]:
         """Track forward from the first prompted frame, then backward from the last; preview as it goes, then the
         overlay video, the masks zip and COCO JSON."""
-        with self.studio.user_session(request) as user:
-            pass  # the session is locked per step below, not for the whole (long) tracking
-        yield from self.run_tracking(user, progress)
+        user = self.studio.find_session(request)
+        with user.in_use():  # locked per step below, not for the whole (long) tracking
+            yield from self.run_tracking(user, progress)
 
     def run_tracking(self, user: UserSession, progress: Progress) -> Iterator[tuple]:
         """Both passes over the user's session, yielding (preview frame, None, None) every few frames and finally
         (gr.update(), overlay video path, [masks zip path, COCO path])."""
         session = user.video.session
-        if session is None or not session.obj_ids:
+        if session is None:
+            raise gr.Error("Upload a video first, then click on an object in it.")
+        if not session.obj_ids:
             raise gr.Error("Click on an object in the video first.")
+        if session.is_propagating:
+            raise gr.Error("Tracking is already running for this video.")
+        cancel = user.video.cancel = threading.Event()
         prompted = [t for obj in session.objects for t in obj.prompted_frames]
         first, last = min(prompted), max(prompted)
         passes = [(first, False)] + ([(last, True)] if last > 0 else [])
         total, done = session.num_frames + (last + 1 if last > 0 else 0), 0
         for start, reverse in passes:
-            for frame_idx, _, logits in self.predictor.propagate_in_video(session, start, reverse=reverse):
-                done += 1
-                progress(done / total, desc=f"Tracking frame {frame_idx + 1}/{session.num_frames}")
-                if done % PREVIEW_EVERY == 1:
-                    with user.lock:
-                        yield self.frame_view(user, frame_idx, logits), None, None
+            with contextlib.closing(self.predictor.propagate_in_video(session, start, reverse=reverse)) as frames:
+                try:
+                    for frame_idx, _, logits in frames:
+                        if cancel.is_set():
+                            break
+                        done += 1
+                        progress(done / total, desc=f"Tracking frame {frame_idx + 1}/{session.num_frames}")
+                        if done % PREVIEW_EVERY == 1:
+                            with user.lock:
+                                yield self.frame_view(user, frame_idx, logits), None, None
+                except RuntimeError:
+                    if cancel.is_set():  # the video was replaced or closed under the tracking: stop quietly
+                        return
+                    raise
+            if cancel.is_set():
+                return
         with user.lock:
             overlay, masks_zip, coco = self.outputs(user)
         yield gr.update(), str(overlay), [str(masks_zip), str(coco)]  # the frame keeps its last preview
+
+    @staticmethod
+    def session_of(user: UserSession) -> VideoSession:
+        """The user's video session; gr.Error asking for a video when there is none."""
+        if user.video.session is None:
+            raise gr.Error("Upload a video first.")
+        return user.video.session
 
     # ------------------------------------------------------------------------------------------------- views
     def status(self, user: UserSession) -> str:
@@ -165,7 +207,7 @@ class VideoTab:
     def frame_view(self, user: UserSession, frame_idx: int, logits: torch.Tensor | None = None) -> np.ndarray:
         """Frame `frame_idx` with every object's mask (from `logits`, Nx1xHxW, or the session's newest masks) and
         the clicks on that frame."""
-        session = _video_of(user)
+        session = self.session_of(user)
         frame = session.frames.rgb(frame_idx)
         if logits is not None:
             masks: list[np.ndarray | None] = list((logits[:, 0] > 0).cpu().numpy())
@@ -182,7 +224,7 @@ class VideoTab:
 
     def outputs(self, user: UserSession) -> tuple[Path, Path, Path]:
         """(overlay video, masks zip, COCO JSON) of the tracked video, in the user's folder."""
-        session = _video_of(user)
+        session = self.session_of(user)
         folder = user.workdir / "video_export"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -191,12 +233,6 @@ class VideoTab:
         )
         masks_zip, coco = video_exports(session, folder / "files")
         return overlay, masks_zip, coco
-
-
-def _video_of(user: UserSession) -> VideoSession:
-    if user.video.session is None:
-        raise gr.Error("Upload a video first.")
-    return user.video.session
 
 
 def video_rate_and_length(path: str) -> tuple[float | None, float | None]:

@@ -14,6 +14,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .ultralytics_settings import disable_autoinstall
+
+disable_autoinstall()  # before anything of ours imports ultralytics (see ultralytics_settings.py)
+
 if TYPE_CHECKING:
     from .automatic_mask_generator import AutomaticMaskGenerator
     from .checkpoints import MODEL_ZOO, ModelSpec, known_names

@@ -34,10 +34,17 @@ class VideoFrames:
     HxWx3 uint8 RGB arrays.
 
     Attributes: num_frames; height, width (pixels of the original frames).
-    Raises ValueError naming the source for an unreadable or empty video.
+    max_frames / max_pixels: refuse a longer video, or larger frames (checked before decoding a video file).
+    Raises ValueError naming the source for an unreadable or empty video, or one over the limits.
     """
 
-    def __init__(self, video: str | Path | Sequence[np.ndarray], max_frames: int | None = None) -> None:
+    def __init__(
+        self,
+        video: str | Path | Sequence[np.ndarray],
+        max_frames: int | None = None,
+        max_pixels: int | None = None,
+    ) -> None:
+        self.max_pixels = max_pixels
         self._arrays: Sequence[np.ndarray] | None = None
         self._files: list[Path] = []
         self._temp_dir: Path | None = None
@@ -69,6 +76,7 @@ class VideoFrames:
             raise ValueError(f"{self.source} has {self.num_frames} frames; the limit is {max_frames}.")
         first = self.rgb(0)
         self.height, self.width = int(first.shape[0]), int(first.shape[1])
+        self._check_size(self.width, self.height)
 
     def _decode_video_file(self, path: Path, max_frames: int | None) -> list[Path]:
         import av
@@ -83,9 +91,12 @@ class VideoFrames:
             with av.open(str(path)) as container:
                 if not container.streams.video:
                     raise ValueError(f"{path} has no video stream.")
+                stream = container.streams.video[0]
+                self._check_size(stream.codec_context.width, stream.codec_context.height)  # before decoding
                 for index, frame in enumerate(container.decode(video=0)):
                     if max_frames is not None and index >= max_frames:
                         raise ValueError(f"{path} has more than {max_frames} frames; the limit is {max_frames}.")
+                    self._check_size(frame.width, frame.height)  # a stream may change size midway
                     target = self._temp_dir / f"{index:06d}.png"
                     cv2.imwrite(str(target), frame.to_ndarray(format="bgr24"), [cv2.IMWRITE_PNG_COMPRESSION, 1])
                     files.append(target)
@@ -100,6 +111,13 @@ class VideoFrames:
             raise ValueError(f"The video {path} has no frames.")
         return files
 
+    def _check_size(self, width: int, height: int) -> None:
+        if self.max_pixels is not None and width * height > self.max_pixels:
+            raise ValueError(
+                f"{self.source} has frames of {width}x{height} pixels; the limit is {self.max_pixels:,} pixels per "
+                "frame (use a smaller video)."
+            )
+
     @property
     def num_frames(self) -> int:
         return len(self._arrays) if self._arrays is not None else len(self._files)
@@ -110,6 +128,7 @@ class VideoFrames:
         if self._arrays is not None:
             return self._arrays[index]
         with Image.open(self._files[index]) as image:
+            self._check_size(image.width, image.height)  # from the header, before decoding
             return np.asarray(image.convert("RGB"))
 
     def model_input(self, index: int, image_size: int, device: torch.device) -> torch.Tensor:

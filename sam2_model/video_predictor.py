@@ -21,7 +21,7 @@ RuntimeError at its next frame.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Generator, Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,16 +103,18 @@ class VideoPredictor:
         offload_state_to_cpu: bool = False,
         async_loading_frames: bool = False,
         max_frames: int | None = None,
+        max_frame_pixels: int | None = None,
     ) -> VideoSession:
         """Open a video (file, folder of JPEG/PNG frames, or HxWx3 uint8 RGB arrays) for tracking.
 
         `offload_state_to_cpu` keeps memories on the CPU (less GPU memory). `offload_video_to_cpu` and
         `async_loading_frames` are Meta's ways to bound the memory of preloaded frames; here frames are never
         preloaded (each is decoded on the CPU when the tracker needs it, and only that frame goes to the device), so
-        both are always in effect and the flags change nothing. `max_frames` refuses longer videos (ValueError).
+        both are always in effect and the flags change nothing. `max_frames` and `max_frame_pixels` refuse longer
+        videos and larger frames (ValueError, checked before decoding a video file).
         Raises ValueError naming the video when it is unreadable or empty.
         """
-        frames = VideoFrames(video, max_frames=max_frames)
+        frames = VideoFrames(video, max_frames=max_frames, max_pixels=max_frame_pixels)
         device = self.model.device
         session = VideoSession(
             frames=frames, device=device, storage_device=torch.device("cpu") if offload_state_to_cpu else device
@@ -350,7 +352,7 @@ class VideoPredictor:
         start_frame_idx: int | None = None,
         max_frame_num_to_track: int | None = None,
         reverse: bool = False,
-    ) -> Iterator[tuple[int, list[Hashable], torch.Tensor]]:
+    ) -> Generator[tuple[int, list[Hashable], torch.Tensor], None, None]:
         """Track every object through the video, yielding (frame_idx, obj_ids, Nx1xHxW float32 mask logits at the
         video's resolution) frame by frame; forward from the first prompted frame by default, or backward (`reverse`).
 

@@ -34,9 +34,11 @@ class YoloExporter(Exporter):
         return self.label_path(key).is_file()
 
     def finish(self, keys: Sequence[str], names: Mapping[int, str]) -> Path:
-        """``data.yaml``: the images and labels of the dataset folder and the class names."""
+        """``data.yaml``: the images and labels of the dataset folder and the class names.
+
+        It names no absolute path: without a ``path`` key ultralytics takes the dataset root to be the folder that
+        holds data.yaml, so the dataset trains wherever it is moved or unzipped."""
         content: dict[str, Any] = {
-            "path": str(self.output.resolve()),
             "train": "images",
             "val": "images",
             "names": {int(k): v for k, v in sorted(names.items())},

@@ -77,7 +77,7 @@ def test_dataset_layout_and_one_line_per_instance(folder, tiny_model):
     assert (output / "images" / "nested" / "deeper" / "b.png").exists()
     data = yaml.safe_load((output / "data.yaml").read_text())
     assert data["names"] == {0: "square", 1: "disc"}
-    assert (Path(data["path"]) / data["train"]).resolve() == (output / "images").resolve()
+    assert "path" not in data and data["train"] == "images"  # relative to data.yaml: the dataset can move
 
     assert isinstance(summary, AnnotationSummary)
     assert (summary.images, summary.labelled, summary.no_detections, summary.skipped, summary.failed) == (4, 3, 1, 0, 0)
@@ -103,7 +103,9 @@ def test_labels_pass_ultralytics_checker_and_loader(folder, tiny_model):
         assert len(rows) == len(segments) == expected  # the label rows ultralytics keeps
         assert (found, empty) == (1, int(expected == 0))  # an empty file reads as "processed, nothing found"
 
-    data = check_det_dataset(str(output / "data.yaml"))
+    moved = shutil.copytree(output, folder.parent / "moved" / "dataset", symlinks=True)  # a dataset moves whole
+    data = check_det_dataset(str(moved / "data.yaml"))
+    assert Path(data["train"]) == (moved / "images").resolve()
     dataset = YOLODataset(img_path=data["train"], data=data, task="segment", augment=False, imgsz=160, cache=False)
     counts = {Path(label["im_file"]).name: len(label["cls"]) for label in dataset.labels}
     assert counts == {"a_jpg.jpg": 2, "a_png.png": 2, "black.png": 0, "b.png": 2}

@@ -41,11 +41,11 @@ def photos(tmp_path_factory, scene_image) -> Path:
 
 
 def dataset_files(output: Path) -> dict[str, bytes]:
-    """Every file of a dataset folder but the run-specific ones (data.yaml names its own path, summary has times)."""
+    """Every file of a dataset folder but the summary (it has times)."""
     return {
         p.relative_to(output).as_posix(): p.read_bytes()
         for p in sorted(output.rglob("*"))
-        if p.is_file() and not p.is_symlink() and p.name not in {"data.yaml", "summary.json"}
+        if p.is_file() and not p.is_symlink() and p.name != "summary.json"
     }
 
 

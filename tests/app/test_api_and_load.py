@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,29 +12,12 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
-from app.demo import build_demo
-from app.detector_pool import DetectorPool
-from app.settings import Limits
-
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(small_model, yolo_detector):
-    detectors = DetectorPool(["yolo11n.pt"], loader=lambda name: yolo_detector)  # no download in tests
-    demo = build_demo(small_model, Limits(max_sessions=16), detectors)
-    port = free_port()
-    demo.queue(max_size=32).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, show_error=True, max_file_size="20mb"
-    )
-    yield demo, f"http://127.0.0.1:{port}/"
-    demo.close()
+def server(launch):
+    return launch(show_error=True)
 
 
 @pytest.fixture(scope="module")

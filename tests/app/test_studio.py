@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 from pathlib import Path
@@ -30,6 +31,12 @@ def request(name: str = "user-a") -> SimpleNamespace:
     return SimpleNamespace(session_hash=name)
 
 
+def page_load(studio: Studio, name: str = "user-a") -> SimpleNamespace:
+    """What a browser does first: load the page, which opens the tab's session."""
+    studio.open_session(request(name))
+    return request(name)
+
+
 def click(x: int, y: int) -> gr.SelectData:
     return gr.SelectData(None, {"index": [x, y], "value": None})
 
@@ -42,7 +49,9 @@ def session_of(studio: Studio, request):
 @pytest.fixture
 def studio(small_model, yolo_detector) -> Studio:
     detectors = DetectorPool(["yolo11n.pt"], loader=lambda name: yolo_detector)  # no download in tests
-    return Studio(small_model, Limits(max_sessions=4, max_video_frames=30, max_annotate_images=10), detectors)
+    studio = Studio(small_model, Limits(max_sessions=4, max_video_frames=30, max_annotate_images=10), detectors)
+    page_load(studio)  # "user-a" has loaded the page
+    return studio
 
 
 @pytest.fixture
@@ -119,25 +128,49 @@ def test_bad_uploads_get_a_friendly_error(studio, tmp_path, content, match):
 
 def test_oversized_image_names_the_limit(small_model, image_file):
     studio = Studio(small_model, Limits(max_image_pixels=1000))
+    page_load(studio)
     with pytest.raises(gr.Error, match="limit is 1,000 pixels"):
         studio.image.upload(image_file, request(), progress=no_progress)
 
 
 def test_sessions_are_isolated_bounded_and_freed(studio, image_file):
-    studio.image.upload(image_file, request("a"), progress=no_progress)
+    studio.image.upload(image_file, page_load(studio, "a"), progress=no_progress)
     studio.image.click(POSITIVE, click(80, 90), request("a"))
-    studio.image.upload(image_file, request("b"), progress=no_progress)
+    studio.image.upload(image_file, page_load(studio, "b"), progress=no_progress)
     assert session_of(studio, request("b")).image.objects[0].points == []  # b does not see a's clicks
-    for name in ("c", "d"):
-        session_of(studio, request(name))
-    with pytest.raises(gr.Error, match="maximum of 4 sessions"):
-        session_of(studio, request("e"))
     workdir = session_of(studio, request("a")).workdir
     workdir.joinpath("x").write_text("x")
     studio.close_session(request("a"))
-    assert not workdir.exists() and len(studio.sessions) == 3
+    assert not workdir.exists() and len(studio.sessions) == 2  # user-a (the fixture's) and b
     studio.sessions.idle_timeout_s = 0
-    assert studio.sessions.free_idle() == 3 and len(studio.sessions) == 0
+    assert studio.sessions.free_idle() == 2 and len(studio.sessions) == 0
+
+
+def test_events_never_create_sessions_only_a_page_load_does(studio, image_file):
+    """A script calling private events with invented session hashes gets an error and no server state."""
+    for number in range(40):
+        forged = request(f"forged-{number}")
+        with pytest.raises(gr.Error, match="reload the page"):
+            studio.image.clear(forged)
+        with pytest.raises(gr.Error, match="reload the page"):
+            studio.image.upload(image_file, forged, progress=no_progress)
+    assert len(studio.sessions) == 1  # only the fixture's user-a, who loaded the page
+
+
+def test_a_full_registry_evicts_the_least_recently_used_idle_session(studio, image_file):
+    for name in ("b", "c", "d"):
+        studio.image.upload(image_file, page_load(studio, name), progress=no_progress)
+    studio.image.click(POSITIVE, click(80, 90), request("b"))  # user-a is now the least recently used
+    studio.image.upload(image_file, page_load(studio, "e"), progress=no_progress)  # full: a new visitor still gets in
+    assert len(studio.sessions) == 4
+    with pytest.raises(gr.Error, match=r"expired.*reload the page"):
+        studio.image.clear(request())  # user-a was evicted
+    assert session_of(studio, request("b")).image.objects[0].points == [(80, 90, 1)]  # the others keep their work
+    with contextlib.ExitStack() as requests_running:
+        for name in "bcde":
+            requests_running.enter_context(session_of(studio, request(name)).in_use())
+        with pytest.raises(gr.Error, match="maximum of 4 busy sessions"):
+            page_load(studio, "f")  # refused only when every session has a request running
 
 
 def write_video(path: Path, frames: int = 4) -> Path:
@@ -179,6 +212,7 @@ def test_video_tab_click_track_and_outputs(studio, tmp_path):
 
 def test_video_limits_and_bad_files(small_model, tmp_path):
     studio = Studio(small_model, Limits(max_video_frames=3))
+    page_load(studio)
     with pytest.raises(gr.Error, match="limit is 3"):
         studio.video.upload(str(write_video(tmp_path / "long.mp4", frames=5)), request(), progress=no_progress)
     broken = tmp_path / "broken.mp4"
@@ -186,8 +220,8 @@ def test_video_limits_and_bad_files(small_model, tmp_path):
     with pytest.raises(gr.Error, match="could not be read as a video") as error:
         studio.video.upload(str(broken), request(), progress=no_progress)
     assert str(tmp_path) not in str(error.value)
-    with pytest.raises(gr.Error, match="Click on an object"):
-        list(studio.video.track(request("nobody"), progress=no_progress))
+    with pytest.raises(gr.Error, match="Upload a video first"):
+        list(studio.video.track(page_load(studio, "nobody"), progress=no_progress))
 
 
 def test_auto_annotate_tab_with_a_zip(studio, tmp_path, scene_image, yolo_detector):

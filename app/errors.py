@@ -1,0 +1,72 @@
+"""The handler boundary: every event handler is wrapped by `guard`, the one place where exceptions become what the
+person in the browser (or the program calling the API) sees.
+
+- `gr.Error` (our own messages) passes through;
+- input errors (ValueError and its kin, raised by our checks and the library's) become `gr.Error` with their
+  message, any file path in it replaced by "<file>";
+- anything else is a bug or an outage: logged on the server with its traceback, shown as a short apology without
+  details (server paths and tracebacks never reach the browser).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gradio as gr
+
+logger = logging.getLogger("sam2_studio")
+
+APOLOGY = (
+    "Sorry, something went wrong on the server while handling this request (it has been logged). Please try again, "
+    "or with other input."
+)
+OUT_OF_MEMORY = "This request needs more memory than the server has: try a smaller image or video."
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^\s'\"/\\:,;()\[\]]+){2,}[/\\]?")
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def user_message(error: Exception) -> str:
+    """The message shown for `error` (see the module's docstring); logs unexpected errors with their traceback."""
+    if isinstance(error, gr.Error):
+        return str(error.message)
+    if isinstance(error, MemoryError):
+        logger.exception("out of memory in a request")
+        return OUT_OF_MEMORY
+    if isinstance(error, (ValueError, IndexError, KeyError)):
+        text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+        return _PATH.sub("<file>", text) or APOLOGY
+    logger.exception("unexpected error in a request")
+    return APOLOGY
+
+
+def guard(handler: Handler) -> Handler:
+    """`handler` (a function or a generator function) with its exceptions turned into `gr.Error`s."""
+    if inspect.isgeneratorfunction(handler):
+
+        @functools.wraps(handler)
+        def stream(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from handler(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as error:
+                raise gr.Error(user_message(error)) from error
+
+        return stream  # type: ignore[return-value]
+
+    @functools.wraps(handler)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as error:
+            raise gr.Error(user_message(error)) from error
+
+    return call  # type: ignore[return-value]

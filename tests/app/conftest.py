@@ -1,0 +1,43 @@
+"""Fixtures of the app's tests: a studio with a page-loaded user, and a launched server."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+
+import pytest
+
+from app.demo import build_demo
+from app.detector_pool import DetectorPool
+from app.settings import Limits
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def request(name: str = "user-a") -> SimpleNamespace:
+    """What Gradio passes handlers as `gr.Request`: the tab's session hash."""
+    return SimpleNamespace(session_hash=name)
+
+
+@pytest.fixture(scope="module")
+def launch(small_model, yolo_detector) -> Iterator[Callable]:
+    """launch(limits) -> (demo, url): the studio served on a free loopback port, closed after the module."""
+    launched = []
+
+    def start(limits: Limits | None = None, **launch_options):
+        detectors = DetectorPool(["yolo11n.pt"], loader=lambda name: yolo_detector)  # no download in tests
+        demo = build_demo(small_model, limits or Limits(max_sessions=16), detectors)
+        port = free_port()
+        options = {"show_error": False, "max_file_size": "20mb", **launch_options}
+        demo.queue(max_size=32).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, **options)
+        launched.append(demo)
+        return demo, f"http://127.0.0.1:{port}/"
+
+    yield start
+    for demo in launched:
+        demo.close()
