@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .exporters import formats
 from .settings import DetectorSettings
@@ -14,9 +15,12 @@ from .settings import DetectorSettings
 _DEFAULTS = DetectorSettings()
 
 
-def build_parser() -> argparse.ArgumentParser:
+UNTRAINED_WARNING = "WARNING: untrained (random) weights: the boxes and masks are meaningless (offline smoke test)."
+
+
+def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m annotate",
+        prog=prog,
         description="Annotate a folder of images: YOLO boxes -> SAM 2 masks -> a YOLO-seg (and COCO) dataset.",
     )
     parser.add_argument("data", help="folder of images (searched recursively)")
@@ -51,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--names", nargs="+", help="class names in class-id order (default: the detector's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--untrained",
+        action="store_true",
+        help="random weights instead of downloads: SAM 2 of --sam-model's architecture, and a YOLO built from its "
+        "yaml (yolo11x.pt -> yolo11x.yaml) unless --det-model is a file; for trying the tool offline (meaningless "
+        "labels)",
+    )
+    parser.add_argument(
         "--ray",
         nargs="?",
         const="local",
@@ -60,15 +71,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "sam2-annotate") -> int:
+    args = build_parser(prog).parse_args(argv)
     from .pipeline import auto_annotate
 
     try:
+        det_model, sam_model = args.det_model, args.sam_model
+        if args.untrained:
+            print(f"{prog}: {UNTRAINED_WARNING}", file=sys.stderr)
+            from sam2_model import load_model
+
+            sam_model = load_model(sam_model, DetectorSettings(device=args.device).sam_device(), untrained=True)
+            if det_model.endswith(".pt") and not Path(det_model).is_file():
+                det_model = det_model[: -len(".pt")] + ".yaml"  # ultralytics builds it from the yaml it ships
         summary = auto_annotate(
             args.data,
-            det_model=args.det_model,
-            sam_model=args.sam_model,
+            det_model=det_model,
+            sam_model=sam_model,
             device=args.device,
             conf=args.conf,
             iou=args.iou,
@@ -88,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
             ray_address=None if args.ray in (None, "local") else args.ray,
         )
     except (OSError, ValueError, ImportError) as error:  # missing folder, no images, offline weights, bad checkpoint
-        print(f"python -m annotate: {error}", file=sys.stderr)
+        print(f"{prog}: {error}", file=sys.stderr)
         return 2
     print(summary)
     return 1 if summary.failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="python -m annotate"))

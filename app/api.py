@@ -72,9 +72,13 @@ class NamedApi:
         overlay = draw_overlay(image, [mask], [obj.points], [obj.box])
         return mask.astype(np.uint8) * 255, overlay, {"scores": obj.scores, "chosen": obj.choice}
 
-    def track_video(self, video_path: str, prompts_json: str) -> tuple[str, str]:
+    def track_video(self, video_path: str, prompts_json: str) -> Iterator[tuple[str | None, str | None]]:
         """/track_video: video file and prompts JSON [{"frame": 0, "obj_id": 1, "points": [[x, y, label]],
-        "box": [x0, y0, x1, y1] or null}] -> (overlay video, masks zip)."""
+        "box": [x0, y0, x1, y1] or null}] -> (overlay video, masks zip).
+
+        A generator: it yields (None, None) after each tracked frame and the files last (gradio_client's `predict`
+        returns the last). Gradio stops asking for more when the client disconnects, so the tracking stops there
+        and its session is freed."""
         try:
             value = parse_json(prompts_json, PROMPTS_USAGE)
         except PromptError as error:
@@ -99,8 +103,8 @@ class NamedApi:
                 coords = [[x, y] for x, y, _ in prompt.points] or None
                 labels = [label for _, _, label in prompt.points] or None
                 video.add_prompt(user, prompt.frame, prompt.obj_id, points=coords, labels=labels, box=prompt.box)
-            *_, last = video.run_tracking(user, no_progress)
-            return last[1], last[2][0]
+            for _, overlay, files in video.run_tracking(user, no_progress, previews=False):
+                yield overlay, None if files is None else files[0]
 
     def auto_annotate(self, files: list[str], detector: str, classes: str) -> str:
         """/auto_annotate: image files or zips, detector name, class ids ("0,2" or "") -> the dataset zip."""

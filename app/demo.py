@@ -21,7 +21,7 @@ from .image_tab import BOX, NEGATIVE, POSITIVE
 from .settings import Limits
 from .studio import Studio
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+EXAMPLES = Path(__file__).resolve().parent / "examples"  # shipped with the package
 
 try:  # Hugging Face ZeroGPU Spaces: run the model handlers on a GPU; no effect anywhere else
     import spaces
@@ -58,7 +58,7 @@ def build_demo(model: Sam2Model, limits: Limits | None = None, detectors: Detect
                     image_input = gr.File(
                         label="Upload an image", file_types=["image"], type="filepath", elem_id="image_upload"
                     )
-                    examples = sorted(str(p) for p in ASSETS.glob("example_*.jpg"))
+                    examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
                     if examples:
                         gr.Examples(examples, image_input, label="Examples")
                     mode = gr.Radio([POSITIVE, NEGATIVE, BOX], value=POSITIVE, label="A click on the image adds")

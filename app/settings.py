@@ -79,17 +79,21 @@ class AppSettings:
     limits: Limits = field(default_factory=Limits)
 
 
-def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> AppSettings:
+def parse_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None, prog: str = "python app.py"
+) -> AppSettings:
     """Read settings: command-line flags win over environment variables, which win over the defaults."""
     env = os.environ if environ is None else environ
     on_space = "SPACE_ID" in env  # Hugging Face Spaces must listen on all interfaces
     parser = argparse.ArgumentParser(
-        prog="python app.py",
+        prog=prog,
         description="SAM 2 studio: segment and track objects with clicks and boxes in a Gradio web app.",
         epilog=(
             "Environment variables (for hosted Spaces): SAM2_MODEL, SAM2_DEVICE, GRADIO_SERVER_NAME, "
-            "GRADIO_SERVER_PORT, GRADIO_SHARE, SAM2_DEBUG; limits: " + ", ".join(_LIMIT_ENV.values()) + ". "
-            "Offline? Download a checkpoint elsewhere and pass --model /path/to/sam2.1_b.pt."
+            "GRADIO_SERVER_PORT, GRADIO_SHARE, SAM2_UNTRAINED, SAM2_DEBUG; limits: "
+            + ", ".join(_LIMIT_ENV.values())
+            + ". Offline? Download a checkpoint elsewhere and pass --model /path/to/sam2.1_b.pt, or try the app "
+            "with --untrained (random weights, no download)."
         ),
     )
     parser.add_argument(

@@ -149,9 +149,11 @@ class VideoTab:
         with user.in_use():  # locked per step below, not for the whole (long) tracking
             yield from self.run_tracking(user, progress)
 
-    def run_tracking(self, user: UserSession, progress: Progress) -> Iterator[tuple]:
+    def run_tracking(self, user: UserSession, progress: Progress, previews: bool = True) -> Iterator[tuple]:
         """Both passes over the user's session, yielding (preview frame, None, None) every few frames and finally
-        (gr.update(), overlay video path, [masks zip path, COCO path])."""
+        (gr.update(), overlay video path, [masks zip path, COCO path]). Without `previews`, it yields
+        (None, None, None) after every frame instead: a caller (Gradio) that stops asking stops the tracking there,
+        which is how the named API stops work whose client has gone."""
         session = user.video.session
         if session is None:
             raise gr.Error("Upload a video first, then click on an object in it.")
@@ -172,7 +174,9 @@ class VideoTab:
                             break
                         done += 1
                         progress(done / total, desc=f"Tracking frame {frame_idx + 1}/{session.num_frames}")
-                        if done % PREVIEW_EVERY == 1:
+                        if not previews:
+                            yield None, None, None
+                        elif done % PREVIEW_EVERY == 1:
                             with user.lock:
                                 yield self.frame_view(user, frame_idx, logits), None, None
                 except RuntimeError:

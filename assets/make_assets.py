@@ -1,4 +1,4 @@
-"""Make the example media in this folder (drawn by us, no third-party content): `python assets/make_assets.py`."""
+"""Make the app's example media, `app/examples/` (drawn by us, no third-party content): `python assets/make_assets.py`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import av
 import cv2
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
+EXAMPLES = Path(__file__).resolve().parents[1] / "app" / "examples"
 
 
 def scene(width: int, height: int, t: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -38,11 +38,11 @@ def scene(width: int, height: int, t: float = 0.0, seed: int = 0) -> np.ndarray:
 
 
 def main() -> None:
-    cv2.imwrite(str(HERE / "example_scene.jpg"), scene(640, 426)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
+    cv2.imwrite(str(EXAMPLES / "scene.jpg"), scene(640, 426)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
     cv2.imwrite(
-        str(HERE / "example_scene_2.jpg"), scene(512, 384, t=0.8, seed=3)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88]
+        str(EXAMPLES / "scene_2.jpg"), scene(512, 384, t=0.8, seed=3)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88]
     )
-    with av.open(str(HERE / "example_video.mp4"), mode="w") as container:
+    with av.open(str(EXAMPLES / "video.mp4"), mode="w") as container:
         stream = container.add_stream("libx264", rate=12)
         stream.width, stream.height, stream.pix_fmt = 480, 320, "yuv420p"
         stream.options = {"crf": "28", "preset": "veryslow"}

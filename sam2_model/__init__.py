@@ -14,9 +14,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .ultralytics_settings import disable_autoinstall
+from .ultralytics_settings import disable_autoinstall, quiet_first_run_notice
 
 disable_autoinstall()  # before anything of ours imports ultralytics (see ultralytics_settings.py)
+quiet_first_run_notice()
 
 if TYPE_CHECKING:
     from .automatic_mask_generator import AutomaticMaskGenerator

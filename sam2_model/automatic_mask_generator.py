@@ -17,12 +17,14 @@ from torchvision.ops.boxes import batched_nms, box_area
 from ultralytics.models.sam import amg
 
 from .embedding_cache import ImageFeatures
-from .formats import mask_to_rle, mask_to_uncompressed_rle, rle_area, rle_to_mask
-from .image_predictor import ImagePredictor, decode_prompts
+from .formats import mask_to_uncompressed_rle, masks_to_rles, rle_area, rle_to_mask
+from .image_predictor import MAX_PROMPTS_PER_CALL, ImagePredictor, decode_prompts
 from .model import Sam2Model
 from .transforms import coords_to_model_frame, masks_to_image_frame, to_rgb_uint8
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
+# Full-size float logits that the post-processing of one batch holds at once (see `_process_batch`).
+MAX_POSTPROCESS_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -159,11 +161,11 @@ class AutomaticMaskGenerator:
         return [self._record(found, i) for i in range(len(found.rles))]
 
     def _record(self, found: _Candidates, i: int) -> dict[str, Any]:
-        rle = found.rles[i]
+        rle = found.rles[i]  # compressed: what "coco_rle" returns
         if self.output_mode == "binary_mask":
             segmentation: Any = rle_to_mask(rle)
-        elif self.output_mode == "coco_rle":
-            segmentation = mask_to_rle(rle_to_mask(rle))
+        elif self.output_mode == "uncompressed_rle":
+            segmentation = mask_to_uncompressed_rle(rle_to_mask(rle))
         else:
             segmentation = rle
         x0, y0, x1, y1 = found.boxes[i].tolist()
@@ -201,25 +203,53 @@ class AutomaticMaskGenerator:
 
     def _decode(
         self, features: ImageFeatures, points_px: torch.Tensor, mask_input: torch.Tensor | None, multimask: bool
-    ):
-        """Single-click prompts (Nx2 pixels of the crop) -> (N*C x H x W logits, N*C iou, N*C x256x256 low-res), as
-        Meta's predictor: logits from the low-res masks after hole and speck filling, low-res ones as decoded."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Single-click prompts (Nx2 pixels of the crop) -> (N*C x256x256 low-res logits as decoded, N*C iou)."""
         model = self.predictor.model
-        model_points = coords_to_model_frame(points_px, features.orig_hw, model.image_size)
+        model_points = coords_to_model_frame(points_px, features.orig_hw, model.image_size)[:, None]
         labels = torch.ones(len(points_px), 1, dtype=torch.int, device=points_px.device)
-        low_res, iou = decode_prompts(model, features, model_points[:, None], labels, None, mask_input, multimask)
-        logits = masks_to_image_frame(self.predictor.fill_small_regions(low_res), features.orig_hw)
-        return logits.flatten(0, 1), iou.flatten(0, 1), low_res.flatten(0, 1)
+        outputs = [
+            decode_prompts(
+                model,
+                features,
+                model_points[i : i + MAX_PROMPTS_PER_CALL],
+                labels[i : i + MAX_PROMPTS_PER_CALL],
+                None,
+                None if mask_input is None else mask_input[i : i + MAX_PROMPTS_PER_CALL],
+                multimask,
+            )
+            for i in range(0, len(points_px), MAX_PROMPTS_PER_CALL)  # bounded memory: see MAX_PROMPTS_PER_CALL
+        ]
+        low_res, iou = torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
+        return low_res.flatten(0, 1), iou.flatten(0, 1)
 
-    def _process_batch(self, features, points: np.ndarray, crop_box: list[int], orig_hw) -> _Candidates:
-        device = self.predictor.device
-        points_px = torch.as_tensor(points, dtype=torch.float32, device=device)
-        logits, iou, low_res = self._decode(features, points_px, None, self.multimask_output)
-        per_point = logits.shape[0] // len(points_px)
-        points_px = points_px.repeat_interleave(per_point, dim=0)
+    def _process_batch(self, features: ImageFeatures, points: np.ndarray, crop_box: list[int], orig_hw) -> _Candidates:
+        """One batch of grid points -> the masks that pass the filters, as compact candidates.
+
+        The decoder's low-res output is small; the full-size logits are not (points_per_batch x 3 masks of the
+        crop's size, 9 GB for 64 points on a 12-megapixel photo), so they are made and filtered a chunk at a time,
+        at most MAX_POSTPROCESS_BYTES at once. Each mask is processed alone, so chunks change no result."""
+        points_px = torch.as_tensor(points, dtype=torch.float32, device=self.predictor.device)
+        low_res, iou = self._decode(features, points_px, None, self.multimask_output)
+        points_px = points_px.repeat_interleave(len(iou) // len(points_px), dim=0)
         if self.use_m2m:
             # Meta feeds back the clamped low-res logits its predictor returns
-            logits, iou, _ = self._decode(features, points_px, low_res.clamp(-32.0, 32.0)[:, None], multimask=False)
+            low_res, iou = self._decode(features, points_px, low_res.clamp(-32.0, 32.0)[:, None], multimask=False)
+        crop_h, crop_w = features.orig_hw
+        chunk = max(1, MAX_POSTPROCESS_BYTES // (4 * max(crop_h * crop_w, orig_hw[0] * orig_hw[1])))
+        return _Candidates.cat(
+            [
+                self._filter(
+                    low_res[i : i + chunk], iou[i : i + chunk], points_px[i : i + chunk], features, crop_box, orig_hw
+                )
+                for i in range(0, len(iou), chunk)
+            ]
+        )
+
+    def _filter(self, low_res, iou, points_px, features: ImageFeatures, crop_box: list[int], orig_hw) -> _Candidates:
+        """Masks at the crop's size (Meta's predictor: from the low-res logits after hole and speck filling), kept
+        by predicted IoU, stability and distance from the crop's edge; stored as compressed RLE."""
+        logits = masks_to_image_frame(self.predictor.fill_small_regions(low_res[:, None]), features.orig_hw)[:, 0]
         keep = torch.ones(len(iou), dtype=torch.bool, device=iou.device)
         if self.pred_iou_thresh > 0.0:
             keep &= iou > self.pred_iou_thresh
@@ -227,13 +257,14 @@ class AutomaticMaskGenerator:
         if self.stability_score_thresh > 0.0:
             keep &= stability >= self.stability_score_thresh
         masks = logits[keep] > self.mask_threshold
+        del logits
         iou, stability, points_px = iou[keep], stability[keep], points_px[keep]
         boxes = amg.batched_mask_to_box(masks)
         orig_h, orig_w = orig_hw
         away_from_edge = ~amg.is_box_near_crop_edge(boxes, crop_box, [0, 0, orig_w, orig_h])
         masks, boxes = masks[away_from_edge], boxes[away_from_edge]
         masks = amg.uncrop_masks(masks, crop_box, orig_h, orig_w)
-        rles = [mask_to_uncompressed_rle(mask) for mask in masks.cpu().numpy()]
+        rles = masks_to_rles(masks.cpu().numpy())
         return _Candidates(
             rles=rles,
             boxes=boxes.float().cpu(),

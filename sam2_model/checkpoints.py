@@ -10,6 +10,7 @@ fetched once is reused by every later run, whatever the working directory.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,17 +151,22 @@ def _download(spec: ModelSpec, name: str, target: Path) -> Path:
     else:
         release = inspect.signature(attempt_download_asset).parameters["release"].default
         url = f"https://github.com/ultralytics/assets/releases/download/{release}/{name}"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]  # removed again on failure
+    error: Exception | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         if name == spec.meta_name:
             safe_download(url=url, file=target, min_bytes=1e5)
         else:
             attempt_download_asset(target)
-    except Exception as error:  # ultralytics raises ConnectionError, but also other OSError/ValueError subclasses
-        raise ConnectionError(_download_failure(name, url, target, error)) from error
-    if not target.is_file():
-        raise ConnectionError(_download_failure(name, url, target, None))
-    return target
+    except Exception as failure:  # ultralytics raises ConnectionError, but also other OSError/ValueError subclasses
+        error = failure
+    if error is None and target.is_file():
+        return target
+    for folder in created:  # a failed download leaves no empty weights folder behind
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    raise ConnectionError(_download_failure(name, url, target, error)) from error
 
 
 def _download_failure(name: str, url: str, target: Path, error: BaseException | None) -> str:
@@ -174,8 +180,8 @@ def _download_failure(name: str, url: str, target: Path, error: BaseException | 
     return (
         f"Could not download the SAM 2 checkpoint {name} from {url} ({cause})"
         f"{'; this machine may be offline' if offline else ''}. Download that URL on a machine with internet "
-        f"access, copy the file here (for example to {target}) and pass its path: --model /path/to/{name} "
-        f"(Python: load_model('/path/to/{name}'))."
+        f"access, copy the file here (for example to {target}) and pass its path (app: --model /path/to/{name}; "
+        f"annotate: --sam-model /path/to/{name}; Python: load_model('/path/to/{name}'))."
     )
 
 

@@ -27,6 +27,17 @@ def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
+def masks_to_rles(masks: np.ndarray) -> list[dict[str, Any]]:
+    """NxHxW masks -> N compressed COCO RLEs (what `mask_to_rle` gives for each, encoded in one pycocotools call)."""
+    masks = np.asarray(masks)
+    if masks.ndim != 3:
+        raise ValueError(f"Expected NxHxW masks, got shape {masks.shape}.")
+    if len(masks) == 0:
+        return []
+    encoded = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
+    return [{"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")} for rle in encoded]
+
+
 def mask_to_uncompressed_rle(mask: np.ndarray) -> dict[str, Any]:
     """HxW mask -> uncompressed COCO RLE ``{"size": [h, w], "counts": [int, ...]}`` (first run counts zeros).
 

@@ -6,6 +6,7 @@ names what was expected. Coordinates stay in the caller's frame (pixels, or [0, 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,12 @@ POINT_LABELS = (-1, 0, 1, 2, 3)
 
 
 def as_numpy(values: Any, dtype: type) -> np.ndarray:
-    """A list, numpy array or torch tensor (any device) -> numpy array of `dtype`."""
+    """A list, numpy array or torch tensor (any device) -> a new, writable numpy array of `dtype` (prompts are small;
+    a copy spares torch's warning on read-only buffers)."""
     if hasattr(values, "detach"):  # a torch tensor: numpy cannot read one that lives on a GPU
         values = values.detach().cpu().numpy()
     try:
-        return np.asarray(values, dtype=dtype)
+        return np.array(values, dtype=dtype)
     except (TypeError, ValueError) as error:
         raise ValueError(f"Expected numbers, got {values!r:.80}.") from error
 
@@ -63,3 +65,26 @@ def as_boxes(box: Any) -> np.ndarray:
     if not np.isfinite(boxes).all():
         raise ValueError("box contains NaN or infinite values; give finite xyxy pixel coordinates.")
     return boxes.reshape(-1, 4)
+
+
+def warn_if_off_image(
+    points: np.ndarray | None, boxes: np.ndarray | None, size_wh: tuple[int, int], normalized: bool = False
+) -> None:
+    """Warn (UserWarning) when all the points, or a whole box, lie outside the image: SAM 2 still returns masks
+    for them, but they are almost always a mistake (swapped x and y, another image's coordinates).
+
+    points: ...x2 (x, y); boxes: ...x4 xyxy; in pixels of a `size_wh` (width, height) image, or in [0, 1] when
+    `normalized`."""
+    width, height = (1.0, 1.0) if normalized else (float(size_wh[0]), float(size_wh[1]))
+    frame = f"the {size_wh[0]}x{size_wh[1]} image" if not normalized else "the image ([0, 1] coordinates)"
+    if points is not None and points.size:
+        xy = points.reshape(-1, 2)
+        inside = (xy[:, 0] >= 0) & (xy[:, 0] <= width) & (xy[:, 1] >= 0) & (xy[:, 1] <= height)
+        if not inside.any():
+            warnings.warn(f"Every point lies outside {frame}: check the coordinates (x, y).", UserWarning, 3)
+    if boxes is not None and boxes.size:
+        xyxy = boxes.reshape(-1, 4)
+        off = (np.maximum(xyxy[:, 0], xyxy[:, 2]) < 0) | (np.minimum(xyxy[:, 0], xyxy[:, 2]) > width)
+        off |= (np.maximum(xyxy[:, 1], xyxy[:, 3]) < 0) | (np.minimum(xyxy[:, 1], xyxy[:, 3]) > height)
+        if off.any():
+            warnings.warn(f"A box lies entirely outside {frame}: check its coordinates (xyxy).", UserWarning, 3)

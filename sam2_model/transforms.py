@@ -55,7 +55,10 @@ def images_to_batch(images: list[np.ndarray], size: int, device: torch.device) -
     """
     batch = []
     for image in images:
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1).float().div_(255.0)
+        pixels = np.ascontiguousarray(image)
+        if not pixels.flags.writeable:  # e.g. np.asarray(pil_image): torch warns on read-only buffers, so copy
+            pixels = pixels.copy()
+        tensor = torch.from_numpy(pixels).to(device).permute(2, 0, 1).float().div_(255.0)
         tensor = TF.resize(tensor, [size, size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
         batch.append(TF.normalize(tensor, IMAGENET_MEAN, IMAGENET_STD))
     return torch.stack(batch)

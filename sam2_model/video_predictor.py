@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
 from .model import Sam2Model, load_model
-from .prompts import as_boxes, as_numpy, as_point_prompt
+from .prompts import as_boxes, as_numpy, as_point_prompt, warn_if_off_image
 from .video_frames import VideoFrames
 from .video_session import FramePrompt, ObjectTrack, VideoSession
 from .video_tracker import NO_OBJ_SCORE, VideoTracker
@@ -183,7 +183,11 @@ class VideoPredictor:
             box_xyxy = boxes[0]
             coords = np.concatenate([box_xyxy.reshape(1, 2, 2), coords], axis=1)
             point_labels = np.concatenate([np.array([[2, 3]], np.int32), point_labels], axis=1)
-        frame_wh = np.array([session.video_width, session.video_height], np.float32)
+        video_wh = (session.video_width, session.video_height)
+        warn_if_off_image(
+            coords[point_labels < 2], None if box_xyxy is None else box_xyxy, video_wh, not normalize_coords
+        )
+        frame_wh = np.array(video_wh, np.float32)
         fractions = coords / frame_wh if normalize_coords else coords
         pixels = coords if normalize_coords else coords * frame_wh
         model_coords = torch.from_numpy(fractions * self.image_size).to(session.device)

@@ -261,6 +261,19 @@ def test_cli(folder, tmp_path, checkpoints, yolo_detector, capsys):
     assert "Image folder not found" in capsys.readouterr().err
 
 
+def test_cli_untrained_runs_offline_and_says_so(folder, tmp_path, capsys, monkeypatch):
+    """`--untrained`: random SAM 2 weights for --sam-model's architecture, a YOLO built from its yaml; no download."""
+    monkeypatch.chdir(tmp_path)  # ultralytics would look for (and download) yolo11n.pt here
+    output = tmp_path / "offline"
+    code = cli_main([
+        str(folder), "--untrained", "--det-model", "yolo11n.pt", "--sam-model", "sam2.1_t.pt", "--device", "cpu",
+        "--output", str(output), "--no-progress",
+    ])  # fmt: skip
+    assert code == 0
+    assert "WARNING: untrained (random) weights" in capsys.readouterr().err
+    assert len(label_files(output)) == 4 and not (tmp_path / "yolo11n.pt").exists()
+
+
 def test_cli_help(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli_main(["--help"])

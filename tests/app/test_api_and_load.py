@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+EXAMPLES = Path(__file__).resolve().parents[2] / "app" / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_track_video_endpoint(server):
         {"frame": 5, "obj_id": 2, "box": [60, 160, 180, 250]},
     ]
     video, masks = client.predict(
-        handle_file(str(ASSETS / "example_video.mp4")), json.dumps(prompts), api_name="/track_video"
+        handle_file(str(EXAMPLES / "video.mp4")), json.dumps(prompts), api_name="/track_video"
     )
     import av
 

@@ -16,6 +16,7 @@ import pytest
 from app.demo import build_demo
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
+EXAMPLES = Path(__file__).resolve().parents[2] / "app" / "examples"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
@@ -73,10 +74,10 @@ def click_image_pixel(page, selector: str, x: int, y: int) -> float:
 def test_image_click_reaches_the_server_and_draws_the_overlay(app_url, page, tmp_path):
     demo, url = app_url
     page.goto(url, wait_until="load")
-    page.locator("#image_upload input[type=file]").set_input_files(str(ASSETS / "example_scene.jpg"))
+    page.locator("#image_upload input[type=file]").set_input_files(str(EXAMPLES / "scene.jpg"))
     expect(page.locator("#image_canvas img")).to_be_visible()
     expect(page.locator("#image_objects")).to_contain_text("0 click(s)")
-    target = (350, 290)  # the ball in example_scene.jpg (640x426)
+    target = (350, 290)  # the ball in app/examples/scene.jpg (640x426)
     scale = click_image_pixel(page, "#image_canvas", *target)
     expect(page.locator("#image_objects")).to_contain_text("1 click(s)")
     sessions = demo.studio.sessions.live()
@@ -91,10 +92,10 @@ def test_video_click_track_and_the_result_plays(app_url, page, tmp_path):
     _, url = app_url
     page.goto(url, wait_until="load")
     page.get_by_role("tab", name="Video").click()
-    page.locator("#video_upload input[type=file]").set_input_files(str(ASSETS / "example_video.mp4"))
+    page.locator("#video_upload input[type=file]").set_input_files(str(EXAMPLES / "video.mp4"))
     expect(page.locator("#video_frame img")).to_be_visible()
     expect(page.locator("#video_status")).to_contain_text("24 frames")
-    click_image_pixel(page, "#video_frame", 250, 225)  # the ball on frame 0 of example_video.mp4 (480x320)
+    click_image_pixel(page, "#video_frame", 250, 225)  # the ball on frame 0 of app/examples/video.mp4 (480x320)
     expect(page.locator("#video_status")).to_contain_text("object 1: frames [0]")
     page.locator("#track").click()
     video = page.locator("#tracked_video video")

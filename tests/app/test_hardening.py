@@ -362,3 +362,37 @@ def test_over_http_a_bad_upload_gets_our_message_not_gradios_generic_error(launc
     for name, message in [("text.jpg", "could not be read as an image"), ("bomb.png", "13300x13300 pixels")]:
         with pytest.raises(Exception, match=message):
             client.predict(handle_file(str(tmp_path / name)), "[[1, 1, 1]]", "null", api_name="/segment_image")
+
+
+def test_tracking_stops_when_the_api_client_disconnects(launch):
+    """A /track_video client that gives up must not leave the server tracking for minutes."""
+    import time
+
+    demo, url = launch()
+    tracked: list[int] = []
+    propagate = demo.studio.video_predictor.propagate_in_video
+
+    def counting(*args, **kwargs):
+        for item in propagate(*args, **kwargs):
+            tracked.append(item[0])
+            yield item
+
+    demo.studio.video_predictor.propagate_in_video = counting
+    track = next(i for i, fn in demo.fns.items() if fn.name == "track_video")
+    video = ROOT / "app" / "examples" / "video.mp4"  # 24 frames: 48 tracked in all (forward, then backward)
+    prompts = json.dumps(
+        [{"frame": 0, "obj_id": 1, "points": [[250, 225, 1]]}, {"frame": 23, "box": [60, 160, 180, 250]}]
+    )
+    with httpx.Client(base_url=url, timeout=60) as client:
+        [path] = client.post("gradio_api/upload", files={"files": ("video.mp4", video.read_bytes())}).json()
+        file_data = {"path": path, "orig_name": "video.mp4", "meta": {"_type": "gradio.FileData"}}
+        body = {"data": [file_data, prompts], "fn_index": track, "session_hash": "leaving", "event_data": None}
+        assert client.post("gradio_api/queue/join", json=body).status_code == 200
+        with client.stream("GET", "gradio_api/queue/data", params={"session_hash": "leaving"}) as events:
+            for line in events.iter_lines():
+                if "process_generating" in line:
+                    break  # tracking has started: the client goes away
+    time.sleep(5)
+    stopped_at = len(tracked)
+    time.sleep(3)
+    assert len(tracked) == stopped_at < 48, f"still tracking after the client left: {stopped_at} -> {len(tracked)}"

@@ -20,8 +20,6 @@ from app.image_tab import BOX, NEGATIVE, POSITIVE
 from app.settings import Limits
 from app.studio import Studio
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
-
 
 def no_progress(*_args, **_kwargs) -> None:
     return None

@@ -62,3 +62,26 @@ def test_crop_layers_and_small_region_cleanup_run(tiny_model, scene_image):
 def test_bad_options(tiny_model, kwargs, match):
     with pytest.raises(ValueError, match=match):
         AutomaticMaskGenerator(tiny_model, **kwargs)
+
+
+def test_memory_is_bounded_by_chunks_that_change_no_result(tiny_model, scene_image, monkeypatch):
+    """Decoder calls of at most MAX_PROMPTS_PER_CALL prompts, full-size logits at most MAX_POSTPROCESS_BYTES at a
+    time: the records are the same as in one piece."""
+    from sam2_model import automatic_mask_generator as amg_module
+    from sam2_model import image_predictor
+
+    options = {"points_per_side": 4, "output_mode": "coco_rle", **NO_FILTERS}
+    whole = AutomaticMaskGenerator(tiny_model, points_per_batch=16, **options).generate(scene_image)
+    calls: list[int] = []
+    decode = image_predictor.decode_prompts
+
+    def counting(model, features, points, *args):
+        calls.append(len(points))
+        return decode(model, features, points, *args)
+
+    monkeypatch.setattr(amg_module, "decode_prompts", counting)
+    monkeypatch.setattr(amg_module, "MAX_PROMPTS_PER_CALL", 3)
+    monkeypatch.setattr(amg_module, "MAX_POSTPROCESS_BYTES", 1)  # one mask at a time
+    chunked = AutomaticMaskGenerator(tiny_model, points_per_batch=16, **options).generate(scene_image)
+    assert calls and max(calls) <= 3
+    assert chunked == whole

@@ -101,6 +101,15 @@ def test_a_failed_download_names_its_cause(isolated_weights_dir, monkeypatch):
     assert "--model /path/to/sam2.1_t.pt" in message
 
 
+def test_a_failed_download_leaves_no_empty_folder(tmp_path, monkeypatch):
+    from sam2_model import checkpoints
+
+    monkeypatch.setattr(checkpoints, "weights_dir", lambda: tmp_path / "weights" / "sam2")
+    with pytest.raises(ConnectionError):
+        resolve_checkpoint("sam2.1_t.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_offline_download_of_meta_name_names_meta_url():
     with pytest.raises(ConnectionError, match=r"dl\.fbaipublicfiles\.com/segment_anything_2/092824/sam2\.1_hiera_tiny"):
         resolve_checkpoint("sam2.1_hiera_tiny.pt")

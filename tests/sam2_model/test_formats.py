@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from sam2_model.formats import mask_to_rle, mask_to_uncompressed_rle, rle_area, rle_to_mask
+from sam2_model.formats import mask_to_rle, mask_to_uncompressed_rle, masks_to_rles, rle_area, rle_to_mask
 
 
 def _masks():
@@ -47,3 +47,11 @@ def test_bad_rle_inputs():
         rle_to_mask({"size": [2, 2], "counts": [1, 2]})
     with pytest.raises(ValueError, match="size"):
         rle_to_mask({"counts": [4]})
+
+
+def test_masks_to_rles_matches_one_by_one():
+    masks = np.random.default_rng(5).random((4, 31, 17)) > 0.6
+    masks[0], masks[1] = False, True  # empty and full too
+    assert masks_to_rles(masks) == [mask_to_rle(m) for m in masks]
+    assert [rle_to_mask(r).tolist() for r in masks_to_rles(masks)] == masks.tolist()
+    assert masks_to_rles(np.zeros((0, 4, 4), bool)) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -210,3 +211,25 @@ def test_predictors_share_one_model_across_threads(tiny_model, predictor, scene_
     assert not errors, errors
     for i in range(4):
         np.testing.assert_allclose(results[i], expected[i], atol=1e-4)
+
+
+def test_prompts_entirely_off_the_image_warn(tiny_model, scene_image):
+    predictor = ImagePredictor(tiny_model)
+    predictor.set_image(scene_image)  # 320x240
+    with pytest.warns(UserWarning, match=r"Every point lies outside the 320x240 image"):
+        predictor.predict(point_coords=[[500, 375]], point_labels=[1])
+    with pytest.warns(UserWarning, match=r"A box lies entirely outside the 320x240 image"):
+        predictor.predict(box=[400, 10, 500, 100])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # on the image, or partly: no warning
+        predictor.predict(point_coords=[[500, 375], [10, 10]], point_labels=[1, 0])
+        predictor.predict(box=[300, 200, 400, 300])
+        predictor.predict(point_coords=[[0.5, 0.5]], point_labels=[1], normalize_coords=False)
+
+
+def test_read_only_arrays_are_taken_without_warnings(tiny_model, scene_image):
+    frozen = np.asarray(Image.fromarray(scene_image[::-1].copy()))  # PIL's buffer: read-only
+    assert not frozen.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ImagePredictor(tiny_model).set_image(frozen)

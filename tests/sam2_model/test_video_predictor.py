@@ -207,3 +207,11 @@ def test_objects_with_one_memory_layout_are_tracked_as_one_batch(small_model, mo
 
     for batched, alone in zip(track(batched=True), track(batched=False), strict=True):
         torch.testing.assert_close(batched, alone, atol=1e-4, rtol=0)
+
+
+def test_prompts_entirely_off_the_frame_warn(predictor):
+    session = predictor.init_state(moving_square(2))  # 64x48
+    with pytest.warns(UserWarning, match=r"Every point lies outside the 64x48 image"):
+        predictor.add_new_points_or_box(session, 0, 1, points=[[480, 320]], labels=[1])
+    with pytest.warns(UserWarning, match=r"A box lies entirely outside the 64x48 image"):
+        predictor.add_new_points_or_box(session, 1, 1, box=[100, 100, 200, 200])

@@ -1,0 +1,44 @@
+"""The studio's command line: `python app.py [options]` in a checkout, `sam2-studio [options]` once installed.
+
+Arguments are parsed before torch is imported, so `--help` and usage errors answer at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+UNTRAINED_WARNING = "WARNING: running with untrained (random) weights: masks are meaningless."
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "sam2-studio") -> int:
+    """Load the model, build the studio and serve it; 2 when the model cannot be loaded (one line says why)."""
+    from .settings import parse_settings
+
+    settings = parse_settings(argv, prog=prog)
+    from sam2_model import load_model
+
+    try:
+        model = load_model(settings.model, settings.device, untrained=settings.untrained)
+    except (OSError, ValueError) as error:  # FileNotFoundError, ConnectionError (offline), corrupt file, bad device
+        print(f"{prog}: cannot load the SAM 2 model: {error}", file=sys.stderr)
+        return 2
+    if settings.untrained:
+        print(f"{prog}: {UNTRAINED_WARNING}", file=sys.stderr)
+
+    from .demo import build_demo
+
+    limits = settings.limits
+    demo = build_demo(model, limits)
+    demo.queue(default_concurrency_limit=1, max_size=limits.max_queue).launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        share=settings.share,
+        max_file_size=f"{limits.max_upload_mb}mb",  # Gradio's default is unlimited, and uploads need no login
+        show_error=settings.debug,  # error toasts can show server paths: off unless debugging
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

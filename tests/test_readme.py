@@ -1,0 +1,101 @@
+"""Every Python snippet of the README runs as written, in order, on the bundled example media (`app/examples/`).
+
+Offline, like every test: the snippets' checkpoint names are served by untrained weights saved under those names
+(SAM 2.1 tiny weights, which `load_model` recognises whatever the file is called; the network runs at 256 pixels to
+keep the test short), their YOLO names by untrained YOLO11n files, and the gradio_client snippet talks to the studio
+started on the port the README names. A snippet that fails fails this test with its traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNNER = r"""
+import json, os, sys, traceback
+sys.path.insert(0, {root!r})
+os.environ["YOLO_OFFLINE"] = "1"
+from pathlib import Path
+
+import torch
+from ultralytics import YOLO
+
+from sam2_model import checkpoints
+
+weights = Path("weights")
+weights.mkdir()
+checkpoints.weights_dir = lambda: weights
+build_untrained = checkpoints.ModelSpec.build_untrained
+
+
+def small_build(spec):
+    net = build_untrained(spec)
+    net.set_imgsz((256, 256))  # the same code at a 16x cheaper input size
+    return net
+
+
+checkpoints.ModelSpec.build_untrained = small_build
+torch.manual_seed(0)
+tiny = {{"model": build_untrained(checkpoints.ModelSpec("t", "2.1")).state_dict()}}
+for name in ("sam2.1_b.pt", "sam2.1_t.pt"):
+    torch.save(tiny, weights / name)
+threads = torch.get_num_threads()
+for name in ("yolo11n.pt", "yolo11x.pt"):
+    YOLO("yolo11n.yaml").save(name)  # untrained YOLO11n under each name the snippets use
+torch.set_num_threads(threads)
+
+from app.demo import build_demo
+from app.detector_pool import DetectorPool
+from sam2_model import load_model
+
+pool = DetectorPool(["yolo11n.pt"], loader=lambda name: YOLO(name))
+demo = build_demo(load_model("sam2.1_b.pt"), detectors=pool)
+demo.queue().launch(server_name="127.0.0.1", server_port=7860, prevent_thread_lock=True)
+for index, code in enumerate(json.loads(Path("snippets.json").read_text())):
+    try:
+        exec(compile(code, f"README snippet {{index + 1}}", "exec"), {{"__name__": "__readme__"}})
+    except Exception:
+        print(f"README snippet {{index + 1}} failed:\n{{code}}", file=sys.stderr)
+        traceback.print_exc()
+        sys.exit(1)
+    print(f"snippet {{index + 1}} ran", flush=True)
+demo.close()
+"""
+
+
+def python_snippets() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+
+
+def test_the_readme_has_snippets_for_each_entry_point():
+    text = "\n".join(python_snippets())
+    for name in ("gradio_client", "ImagePredictor", "VideoPredictor", "AutomaticMaskGenerator", "auto_annotate",
+                 "untrained=True"):  # fmt: skip
+        assert name in text, name
+
+
+def test_every_python_snippet_runs_as_written(tmp_path):
+    import json
+    import socket
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 7860)) == 0:
+            pytest.fail("port 7860 (the README's) is in use: stop what listens there to run this test")
+    shutil.copytree(ROOT / "app" / "examples", tmp_path / "app" / "examples")
+    (tmp_path / "snippets.json").write_text(json.dumps(python_snippets()))
+    (tmp_path / "runner.py").write_text(RUNNER.format(root=str(ROOT)))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "YOLO_CONFIG_DIR": str(tmp_path / "ultralytics")}
+    result = subprocess.run(
+        [sys.executable, "runner.py"], cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.count("ran") == len(python_snippets())
+    assert (tmp_path / "app" / "examples_auto_annotate_labels" / "data.yaml").exists()  # the dataset snippet
+    assert (tmp_path / "offline_dataset" / "annotations.json").exists() is False  # yolo only, as written
+    assert (tmp_path / "offline_dataset" / "data.yaml").exists()
