@@ -52,7 +52,7 @@ def auto_annotate(
     overwrite: bool = False,
     batch_size: int = 8,
     workers: int = 4,
-    progress: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
     min_mask_area: int = 0,
     simplify: float = 0.0,
     class_names: Mapping[int, str] | Sequence[str] | None = None,
@@ -76,7 +76,8 @@ def auto_annotate(
         overwrite: redo images that an earlier run finished (default: resume, skipping them).
         batch_size: images per detector call and in flight.
         workers: threads decoding images ahead of the models (local), or Ray workers (ray).
-        progress: show a tqdm progress bar with images per second.
+        progress: show a tqdm progress bar with images per second; or a function called with (images done, images
+            to do) after each image (a web page's progress bar, say) instead.
         min_mask_area: masks smaller than this many pixels fall back to the detector's box.
         simplify: polygon simplification tolerance in pixels (0 keeps every contour vertex).
         class_names: names by class id, overriding the detector's.
@@ -117,10 +118,15 @@ def auto_annotate(
     )
     instances: Counter[str] = Counter()
     batches = [plan.todo[i : i + batch_size] for i in range(0, len(plan.todo), batch_size)]
-    with tqdm(total=len(plan.todo), disable=not progress, unit="img", desc="auto_annotate") as bar:
-        for outcome in runner.run(batches):
+    report = progress if callable(progress) else None
+    with tqdm(
+        total=len(plan.todo), disable=report is not None or not progress, unit="img", desc="auto_annotate"
+    ) as bar:
+        for done, outcome in enumerate(runner.run(batches), start=1):
             _count(outcome, summary, instances, names)
             bar.update()
+            if report is not None:
+                report(done, len(plan.todo))
     summary.instances = dict(sorted(instances.items()))
     finish(plan, output, names, summary)
     summary.seconds = time.perf_counter() - started

@@ -33,30 +33,49 @@ class AnnotateTab:
         self,
         files: list[str] | None,
         detector: str,
-        classes: str,
+        class_names: list[str] | None,
         conf: float,
         request: gr.Request,
-        progress: Any = gr.Progress(track_tqdm=True),
+        progress: Any = gr.Progress(),
     ) -> tuple[list, str]:
-        """Images (or a zip of images) -> a gallery of the masks and the dataset as a zip (auto_annotate's tqdm bar
-        is the progress bar the user sees)."""
+        """Images (or zips of images) and the classes to keep, by name (none: all) -> a gallery of the first
+        images with their masks and counts, and the dataset as a zip; the progress bar moves with the images."""
         with self.studio.user_session(request) as user:
-            return self.annotate(user, files, detector, classes, conf, progress, show_tqdm=True)
+            class_ids = self.class_ids(detector, class_names)
+            return self.annotate(user, files, detector, class_ids, conf, progress)
+
+    def class_names(self, detector: str) -> Any:
+        """The detector's classes, for the class picker (names; the detector changed)."""
+        if detector not in self.studio.detectors.names:
+            return gr.update(choices=[], value=[])
+        return gr.update(choices=list(self.studio.detectors.class_names(detector).values()), value=[])
+
+    def class_ids(self, detector: str, names: list[str] | None) -> list[int] | None:
+        """Class names picked from the detector's list -> their ids (None: every class)."""
+        if not names:
+            return None
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise gr.Error("Classes must be picked from the detector's list of class names.")
+        if detector not in self.studio.detectors.names:
+            raise gr.Error(f"Unknown detector {detector!r}; choose one of {', '.join(self.studio.detectors.names)}.")
+        by_name = {name: i for i, name in self.studio.detectors.class_names(detector).items()}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise gr.Error(f"{detector} does not detect {', '.join(map(str, unknown))}; pick classes from its list.")
+        return sorted(by_name[n] for n in names)
 
     def annotate(
         self,
         user: UserSession,
         files: list[str] | None,
         detector: str,
-        classes: str,
+        class_ids: list[int] | None,
         conf: float,
         progress: Any,
-        show_tqdm: bool = False,
     ) -> tuple[list, str]:
         """Annotate the uploads into the user's folder -> (gallery of up to 12 images, dataset zip path)."""
         if not files:
             raise gr.Error("Upload images or a zip of images first.")
-        class_ids = parse_classes(classes)
         if detector not in self.studio.detectors.names:
             raise gr.Error(f"Unknown detector {detector!r}; choose one of {', '.join(self.studio.detectors.names)}.")
         if not isinstance(conf, (int, float)) or not 0.0 <= conf <= 1.0:
@@ -70,7 +89,7 @@ class AnnotateTab:
             raise gr.Error(str(error)) from error
         if count == 0:
             raise gr.Error("No images found in the upload (jpg, png, webp, bmp, tif...).")
-        progress(0.05, desc=f"Annotating {count} images")
+        progress(0.0, desc=f"Annotating {count} images")
         try:
             with self.studio.detectors.borrow(detector) as yolo:
                 summary = auto_annotate(
@@ -81,7 +100,7 @@ class AnnotateTab:
                     classes=class_ids,
                     output_dir=folder / "dataset",
                     formats=["yolo", "coco"],
-                    progress=show_tqdm,
+                    progress=lambda done, total: progress(done / total, desc=f"Annotated {done} of {total} images"),
                 )
         except ConnectionError as error:
             raise gr.Error(f"The detector {detector} could not be downloaded (is the server offline?).") from error
@@ -89,14 +108,16 @@ class AnnotateTab:
         return self.gallery(dataset), str(zip_dataset(dataset, folder / "dataset.zip"))
 
     def gallery(self, dataset: Path) -> list[tuple[np.ndarray, str]]:
-        """The first images of a dataset with their labels drawn, captioned with their names."""
+        """The first images of a dataset with their labels drawn, captioned with their names and what was found."""
         items = []
         for image_path in find_images(dataset / "images")[:GALLERY_SIZE]:
             relative = image_path.relative_to(dataset / "images")
             label = dataset / "labels" / relative.with_suffix(".txt")
             if label.is_file():
+                lines = label.read_text().splitlines()
+                found = f"{len(lines)} object{'s' * (len(lines) != 1)}" if lines else "nothing found"
                 image = self.studio.open_image(str(image_path))
-                items.append((draw_yolo_label(image, label.read_text()), relative.stem))
+                items.append((draw_yolo_label(image, "\n".join(lines)), f"{relative.as_posix()}: {found}"))
         return items
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from annotate.settings import DetectorSettings
 
+from .annotate_tab import parse_classes
 from .media import draw_overlay
 from .prompts import (
     BOX_USAGE,
@@ -110,7 +111,8 @@ class NamedApi:
         """/auto_annotate: image files or zips, detector name, class ids ("0,2" or "") -> the dataset zip."""
         with one_shot_session() as user:
             conf = DetectorSettings.conf  # the detector's default threshold
-            _, archive = self.studio.annotate.annotate(user, files, detector, classes, conf, no_progress)
+            tab = self.studio.annotate
+            _, archive = tab.annotate(user, files, detector, parse_classes(classes), conf, no_progress)
             return archive
 
 

@@ -13,13 +13,15 @@ UNTRAINED_WARNING = "WARNING: running with untrained (random) weights: masks are
 
 def main(argv: Sequence[str] | None = None, prog: str = "sam2-studio") -> int:
     """Load the model, build the studio and serve it; 2 when the model cannot be loaded (one line says why)."""
-    from .settings import parse_settings
+    from .settings import model_for_device, parse_settings
 
     settings = parse_settings(argv, prog=prog)
     from sam2_model import load_model
+    from sam2_model.devices import select_device
 
     try:
-        model = load_model(settings.model, settings.device, untrained=settings.untrained)
+        device = select_device(settings.device)
+        model = load_model(model_for_device(settings.model, device.type), device, untrained=settings.untrained)
     except (OSError, ValueError) as error:  # FileNotFoundError, ConnectionError (offline), corrupt file, bad device
         print(f"{prog}: cannot load the SAM 2 model: {error}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -59,6 +60,13 @@ class DetectorPool:
                     self._free[name].append(detector)
                 self._changed.notify()
 
+    def class_names(self, name: str) -> dict[int, str]:
+        """The classes a detector finds, by id, known before it is downloaded: every detector the studio offers is
+        a YOLO11 trained on COCO (`names` are ultralytics' asset names)."""
+        if name not in self.names:
+            raise ValueError(f"Unknown detector {name!r}; choose one of {', '.join(self.names)}.")
+        return coco_class_names()
+
     def _template(self, name: str) -> Any:
         with self._loading:  # one load (or download) per name, even when several requests ask at once
             if name not in self._templates:
@@ -77,3 +85,13 @@ def _clone(model: Any) -> Any:
         return copy.deepcopy(model)
     finally:
         model.predictor = predictor
+
+
+@functools.cache
+def coco_class_names() -> dict[int, str]:
+    """COCO's 80 class names by id, from the dataset file ultralytics ships (no download)."""
+    import yaml
+    from ultralytics.utils import ROOT
+
+    names = yaml.safe_load((ROOT / "cfg" / "datasets" / "coco.yaml").read_text())["names"]
+    return {int(k): str(v) for k, v in names.items()}

@@ -6,6 +6,10 @@ person in the browser (or the program calling the API) sees.
   message, any file path in it replaced by "<file>";
 - anything else is a bug or an outage: logged on the server with its traceback, shown as a short apology without
   details (server paths and tracebacks never reach the browser).
+
+In the browser (`keep=` the event's number of outputs) a refusal is a warning toast and every output keeps what it
+showed: an error would replace the user's work surface with Gradio's red "Error" badges. Programs calling the named
+API get the error itself.
 """
 
 from __future__ import annotations
@@ -45,18 +49,25 @@ def user_message(error: Exception) -> str:
     return APOLOGY
 
 
-def guard(handler: Handler) -> Handler:
-    """`handler` (a function or a generator function) with its exceptions turned into `gr.Error`s."""
+def guard(handler: Handler, keep: int | None = None) -> Handler:
+    """`handler` (a function or a generator function) with its exceptions turned into `gr.Error`s, or, with `keep`
+    (its number of outputs), into a warning and `keep` unchanged outputs."""
+
+    def refuse(error: Exception) -> Any:
+        message = user_message(error)
+        if keep is None:
+            raise gr.Error(message) from error
+        gr.Warning(message)
+        return gr.skip() if keep == 1 else tuple(gr.skip() for _ in range(keep))
+
     if inspect.isgeneratorfunction(handler):
 
         @functools.wraps(handler)
         def stream(*args: Any, **kwargs: Any) -> Any:
             try:
                 yield from handler(*args, **kwargs)
-            except gr.Error:
-                raise
             except Exception as error:
-                raise gr.Error(user_message(error)) from error
+                yield refuse(error)
 
         return stream  # type: ignore[return-value]
 
@@ -64,9 +75,7 @@ def guard(handler: Handler) -> Handler:
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return handler(*args, **kwargs)
-        except gr.Error:
-            raise
         except Exception as error:
-            raise gr.Error(user_message(error)) from error
+            return refuse(error)
 
     return call  # type: ignore[return-value]

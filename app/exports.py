@@ -3,6 +3,7 @@ YOLO-seg labels of the image tab, and per-frame mask PNGs and COCO JSON of the v
 
 from __future__ import annotations
 
+import re
 import shutil
 import zipfile
 from collections.abc import Iterable
@@ -17,8 +18,6 @@ from annotate.exporters.mask_png import MaskPngExporter
 from annotate.exporters.yolo import YoloExporter
 from sam2_model import VideoSession
 from sam2_model.formats import mask_to_rle
-
-IMAGE_KEY = "image"
 
 
 def fresh_folder(folder: Path) -> Path:
@@ -46,34 +45,43 @@ def zip_dataset(dataset: Path, target: Path) -> Path:
     return target
 
 
-def image_exports(image_hw: tuple[int, int], masks: Iterable[np.ndarray | None], folder: Path) -> list[Path]:
-    """Objects' HxW bool masks on one image -> [masks.zip (object_N.png), coco.json, image.txt (YOLO-seg)].
+def image_exports(
+    image_hw: tuple[int, int], objects: Iterable[tuple[np.ndarray | None, str]], upload_name: str, folder: Path
+) -> list[Path]:
+    """Objects' (HxW bool mask, class name) on one image -> [<name>_masks.zip (object_N.png), <name>_coco.json,
+    <name>.txt (YOLO-seg)], named after the upload.
 
-    Object N keeps its number in the image tab; objects without a mask are left out; every object is class 0
-    ("object")."""
+    Object N keeps its number in the image tab; objects without a mask are left out. COCO's image is the upload's
+    file name and its categories the class names; YOLO class ids number the class names in alphabetical order."""
     folder = fresh_folder(folder)
     height, width = image_hw
-    instances = [
-        Instance(0, mask_to_rle(mask), name=f"object_{number}")
-        for number, mask in enumerate(masks, start=1)
-        if mask is not None and mask.any()
-    ]
-    entry = ImageEntry(IMAGE_KEY, "image.png", width, height)
-    pngs, coco, yolo = MaskPngExporter(folder), CocoExporter(folder, "coco.json", None), YoloExporter(folder)
+    stem = safe_stem(upload_name)
+    kept = [(n, mask, name) for n, (mask, name) in enumerate(objects, start=1) if mask is not None and mask.any()]
+    class_ids = {name: i for i, name in enumerate(sorted({name for _, _, name in kept}))}
+    instances = [Instance(class_ids[name], mask_to_rle(mask), name=f"object_{n}") for n, mask, name in kept]
+    entry = ImageEntry(stem, Path(upload_name).name, width, height)
+    pngs, coco, yolo = MaskPngExporter(folder), CocoExporter(folder, f"{stem}_coco.json", None), YoloExporter(folder)
     for exporter in (pngs, coco, yolo):
         exporter.write(entry, instances)
     return [
-        zip_tree(pngs.folder(IMAGE_KEY), folder / "masks.zip"),
-        coco.finish([IMAGE_KEY], {0: "object"}),
-        yolo.label_path(IMAGE_KEY),
+        zip_tree(pngs.folder(stem), folder / f"{stem}_masks.zip"),
+        coco.finish([stem], {i: name for name, i in class_ids.items()}),
+        yolo.label_path(stem),
     ]
 
 
-def video_exports(session: VideoSession, folder: Path) -> list[Path]:
-    """Every frame's masks of a tracked video -> [masks.zip (frame_NNNNN_object_ID.png), coco.json (one image per
-    frame; each object's category is its class id, else its place in the session, named by its label)]."""
+def safe_stem(file_name: str) -> str:
+    """A file name's stem, reduced to letters, digits, '-', '_' and '.' (never a path), "image" if nothing is left."""
+    stem = re.sub(r"[^\w.-]+", "_", Path(file_name).stem).strip("._")[:80]
+    return stem or "image"
+
+
+def video_exports(session: VideoSession, folder: Path, name: str = "video") -> list[Path]:
+    """Every frame's masks of a tracked video -> [<name>_masks.zip (frame_NNNNN_object_ID.png), <name>_coco.json
+    (one image per frame; each object's category is its class id, else its place in the session, named by its
+    label)]."""
     folder = fresh_folder(folder)
-    pngs, coco = MaskPngExporter(folder), CocoExporter(folder, "coco.json", None)
+    pngs, coco = MaskPngExporter(folder), CocoExporter(folder, f"{name}_coco.json", None)
     keys = [f"frame_{t:05d}" for t in range(session.num_frames)]
     objects = session.objects
     category = {obj.obj_id: obj.class_id if obj.class_id is not None else n for n, obj in enumerate(objects, 1)}
@@ -86,4 +94,4 @@ def video_exports(session: VideoSession, folder: Path) -> list[Path]:
         pngs.write(entry, instances)  # every object's mask on every frame it has one, empty or not
         coco.write(entry, [i for i in instances if i.rle_area > 0])  # COCO has no empty instances
     names = {category[obj.obj_id]: obj.label or f"object {obj.obj_id}" for obj in objects}
-    return [zip_tree(folder / "masks", folder / "masks.zip"), coco.finish(keys, names)]
+    return [zip_tree(folder / "masks", folder / f"{name}_masks.zip"), coco.finish(keys, names)]

@@ -7,6 +7,7 @@ coordinates must lie on the image.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -82,7 +83,11 @@ def frame_number(value: Any, num_frames: int) -> int:
 
 
 def object_number(value: Any, max_objects: int) -> int:
-    """An object number as a number box sends it -> int in 1..max_objects; PromptError otherwise."""
+    """An object number as a number box or the object list sends it (3, 3.0 or "3") -> int in 1..max_objects;
+    PromptError otherwise."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value % 1:
         raise PromptError(f"The object number must be a whole number, got {json.dumps(value)[:40]}.")
     if not 1 <= value <= max_objects:

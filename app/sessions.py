@@ -21,12 +21,13 @@ import numpy as np
 from sam2_model import VideoPredictor, VideoSession
 
 
-@dataclass
+@dataclass(eq=False)
 class ImageObject:
-    """One object being segmented on the image: its prompts and its current mask.
+    """One object being segmented on the image: its prompts, its candidate masks and its class name.
 
     points: [(x, y, label)] image pixels, label 1 positive / 0 negative; box: xyxy pixels or None;
-    candidates: the multimask candidates (3xHxW bool) of the last prediction and their scores; choice: the shown one.
+    candidates: the masks of the last prediction (CxHxW bool, best first) and their scores; choice: the kept one;
+    class_name: what the exports call it ("" = "object").
     """
 
     points: list[tuple[float, float, int]] = field(default_factory=list)
@@ -34,37 +35,73 @@ class ImageObject:
     candidates: np.ndarray | None = None
     scores: list[float] = field(default_factory=list)
     choice: int = 0
+    class_name: str = ""
 
     @property
     def mask(self) -> np.ndarray | None:
         return None if self.candidates is None else self.candidates[self.choice]
 
 
+@dataclass(frozen=True)
+class ImageEdit:
+    """One prompt as it was given, for undo in time order: a click, a box (and the box it replaced), or the first
+    corner of a box."""
+
+    kind: str  # "point", "box" or "corner"
+    obj: ImageObject
+    previous_box: list[float] | None = None
+
+
 @dataclass
 class ImageState:
-    """The image tab of one user: the image (HxWx3 uint8 RGB), its objects, and a box being drawn."""
+    """The image tab of one user.
+
+    image: HxWx3 uint8 RGB at full size (what the model and the exports use); preview: what the browser is sent,
+    `scale` original pixels per preview pixel; name: the upload's file name; objects and the active one's index;
+    box_corner: the first corner (x, y) of a box drawn by two clicks; edits: every prompt in time order (undo).
+    """
 
     image: np.ndarray | None = None
+    preview: np.ndarray | None = None
+    scale: float = 1.0
+    name: str = "image.png"
     objects: list[ImageObject] = field(default_factory=list)
     active: int = 0
-    box_corner: tuple[int, int] | None = None  # first corner of a box drawn by two clicks
+    box_corner: tuple[int, int] | None = None
+    edits: list[ImageEdit] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VideoEdit:
+    """One prompt as it was given, for undo in time order: a click or a box of an object on a frame, or the first
+    corner of a box."""
+
+    kind: str  # "point", "box" or "corner"
+    frame: int
+    obj_id: int
 
 
 @dataclass
 class VideoState:
-    """The video tab of one user: the tracking session (prompts, objects and masks live there), the video's frame
-    rate, and the object that clicks go to."""
+    """The video tab of one user: the tracking session (prompts, objects and masks live there), the video's name
+    and frame rate, the objects listed (ids, some without prompts yet) and the one clicks go to, a box being drawn,
+    every prompt in time order (undo), and `cancel`, set to stop a running tracking at its next frame."""
 
     session: VideoSession | None = None
     predictor: VideoPredictor | None = None
+    name: str = "video"
     fps: float = 25.0
+    object_ids: list[int] = field(default_factory=lambda: [1])
     active_obj: int = 1
-    cancel: threading.Event = field(default_factory=threading.Event)  # set: the running tracking stops
+    box_corner: tuple[int, int, int] | None = None  # (frame, x, y)
+    edits: list[VideoEdit] = field(default_factory=list)
+    cancel: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
         if self.session is not None and self.predictor is not None:
             self.predictor.close_state(self.session)
         self.session = None
+        self.object_ids, self.active_obj, self.box_corner, self.edits = [1], 1, None, []
 
 
 @dataclass

@@ -6,6 +6,7 @@ how much they expand to and by what ratio. A zip bomb is refused at the cost of 
 
 from __future__ import annotations
 
+import re
 import shutil
 import zipfile
 from collections.abc import Sequence
@@ -29,24 +30,35 @@ def is_image_name(name: str) -> bool:
 
 
 def collect_uploads(files: Sequence[str], target: Path, limits: Limits) -> int:
-    """Copy uploaded images, and the images inside uploaded zips, into `target` (our own file names: no name from
-    an upload becomes a path outside `target`). Other files are ignored. Returns the number of images.
+    """Copy uploaded images, and the images inside uploaded zips, into `target` under their own names (`safe_name`;
+    a zip's images under a folder named after the zip; a name taken twice gets a number), so the dataset keeps the
+    user's names and no name from an upload becomes a path outside `target`.
+    Other files are ignored. Returns the number of images.
 
     Raises UploadError, before writing anything, for too many images, a zip with too many entries, overlong names,
     too many bytes once expanded, or a member that expands like a zip bomb; and for an unreadable zip.
     """
     plan: list[tuple[Path, zipfile.ZipInfo | None, Path]] = []  # (upload, member or None, destination)
-    expanded = 0
-    for index, file in enumerate(files):
+    expanded, taken = 0, set()
+
+    def place(*parts: str) -> Path:
+        path = target.joinpath(*(safe_name(part) for part in parts))
+        stem, number = path.with_suffix(""), 2
+        while path in taken:
+            path, number = stem.with_name(f"{stem.name}_{number}").with_suffix(path.suffix), number + 1
+        taken.add(path)
+        return path
+
+    for file in files:
         path = Path(file)
         if zipfile.is_zipfile(path):
             members = _zip_members(path, limits)
             expanded += sum(info.file_size for info in members)
             for info in members:
-                plan.append((path, info, target / f"zip{index}" / Path(*PurePosixPath(info.filename).parts)))
+                plan.append((path, info, place(path.stem, *PurePosixPath(info.filename).parts)))
         elif is_image_name(path.name):
             expanded += path.stat().st_size
-            plan.append((path, None, target / f"upload_{index:04d}{path.suffix.lower()}"))
+            plan.append((path, None, place(path.name)))
         if len(plan) > limits.max_annotate_images:
             raise UploadError(
                 f"The upload holds more than {limits.max_annotate_images} images; the limit is "
@@ -62,6 +74,13 @@ def collect_uploads(files: Sequence[str], target: Path, limits: Limits) -> int:
         with zipfile.ZipFile(source) as archive, archive.open(member) as data, open(destination, "wb") as out:
             shutil.copyfileobj(data, out)  # zipfile stops at the declared size and checks the CRC
     return len(plan)
+
+
+def safe_name(name: str) -> str:
+    """A file or folder name as the user gave it, without what no file system takes (control characters, and
+    < > : " / \\ | ? * that Windows refuses); never empty, '.' or '..'."""
+    cleaned = re.sub(r'[\x00-\x1f<>:"/\\|?*]+', "_", name).strip(". ") or "file"
+    return cleaned[:MAX_NAME_CHARS]
 
 
 def _zip_members(path: Path, limits: Limits) -> list[zipfile.ZipInfo]:

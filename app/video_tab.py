@@ -1,6 +1,8 @@
-"""The Video tab: upload, clicks on any frame for several objects, tracking both ways, overlay video and exports.
+"""The Video tab: upload, clicks and boxes on any frame for several objects, tracking both ways that the user watches
+and can cancel, a timeline of each object, undo in time order, the overlay video and exports.
 
-Prompts, objects and masks live in the user's `VideoSession`; this tab reads them through its public face.
+Prompts, objects and masks live in the user's `VideoSession`; this tab reads them through its public face. The
+frame panel always shows the slider's frame.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,33 +21,38 @@ import torch
 
 from sam2_model import VideoSession
 
-from .exports import video_exports
-from .image_tab import NEGATIVE
-from .media import draw_overlay, write_h264
+from .exports import safe_stem, video_exports
+from .image_tab import BOX_CLICKS, NEGATIVE, POSITIVE
+from .media import color_of, draw_overlay, write_h264
 from .prompts import PromptError, click_position, frame_number, object_number
-from .sessions import UserSession
+from .sessions import UserSession, VideoEdit
 
 if TYPE_CHECKING:
     from .studio import Studio
 
-PREVIEW_EVERY = 5  # frames between two live previews while tracking
+MODES = [POSITIVE, NEGATIVE, BOX_CLICKS]
+PREVIEW_EVERY = 5  # frames between two previews for callers that want fewer (the browser gets every frame)
 
 Progress = Callable[..., Any]
+# frame panel, slider, status, timeline, object list
+VideoView = tuple[Any, Any, str, str, Any]
 
 
 class VideoTab:
-    """Handlers of the Video tab; `open_video` and `track` also serve the named API."""
+    """Handlers of the Video tab; `open_video`, `add_prompt` and `run_tracking` also serve the named API."""
 
     def __init__(self, studio: Studio) -> None:
         self.studio = studio
         self.predictor = studio.video_predictor
 
-    def upload(self, path: str | None, request: gr.Request, progress: Any = gr.Progress()) -> tuple:
+    # ------------------------------------------------------------------------------------------------- video
+    def upload(self, path: str | None, request: gr.Request, progress: Any = gr.Progress()) -> VideoView:
         with self.studio.user_session(request) as user:
-            return self.open_video(user, path, progress)
+            self.open_video(user, path, progress)
+            return self.view(user, 0)
 
-    def open_video(self, user: UserSession, path: str | None, progress: Progress) -> tuple:
-        """Open `path` as the user's video (closing the previous one) -> (first frame, slider update, status)."""
+    def open_video(self, user: UserSession, path: str | None, progress: Progress) -> VideoSession:
+        """Open `path` as the user's video, closing the previous one (and stopping its tracking)."""
         limits = self.studio.limits
         if not path:
             raise gr.Error("Upload a video first.")
@@ -64,43 +72,90 @@ class VideoTab:
                 message = "This file could not be read as a video (corrupt, empty or not a video)."
             raise gr.Error(message) from error
         user.video.session, user.video.predictor, user.video.fps = session, self.predictor, fps or 25.0
-        user.video.active_obj = 1
-        frame = session.frames.rgb(0)
-        return frame, gr.update(maximum=session.num_frames - 1, value=0), self.status(user)
+        user.video.name = safe_stem(Path(path).name)
+        return session
 
-    def show_frame(self, frame_idx: float, request: gr.Request) -> np.ndarray | None:
+    def show_frame(self, frame_idx: float, request: gr.Request) -> tuple[Any, str]:
+        """The slider moved: the panel shows that frame with its masks and prompts."""
         with self.studio.user_session(request) as user:
             session = user.video.session
             if session is None:
-                return None
+                return None, ""
             try:
-                return self.frame_view(user, frame_number(frame_idx, session.num_frames))
+                frame = frame_number(frame_idx, session.num_frames)
             except PromptError as error:
                 raise gr.Error(str(error)) from error
+            return self.frame_view(user, frame), self.timeline(user, frame)
 
-    def set_object(self, number: float | None, request: gr.Request) -> str:
+    # ------------------------------------------------------------------------------------------------ objects
+    def add_object(self, frame_idx: float, request: gr.Request) -> VideoView:
+        with self.studio.user_session(request) as user:
+            video, limit = user.video, self.studio.limits.max_objects
+            if len(video.object_ids) >= limit:
+                raise gr.Error(f"A video can have at most {limit} objects here: remove one first.")
+            video.active_obj, video.box_corner = max(video.object_ids, default=0) + 1, None
+            video.object_ids.append(video.active_obj)
+            return self.view(user, self._frame(user, frame_idx))
+
+    def select_object(self, number: Any, frame_idx: float, request: gr.Request) -> VideoView:
         with self.studio.user_session(request) as user:
             try:
-                user.video.active_obj = object_number(1 if number is None else number, self.studio.limits.max_objects)
+                chosen = object_number(number, max([*user.video.object_ids, 1]))
             except PromptError as error:
                 raise gr.Error(str(error)) from error
-            return self.status(user)
+            if chosen in user.video.object_ids:
+                user.video.active_obj, user.video.box_corner = chosen, None
+            return self.view(user, self._frame(user, frame_idx))
 
-    def click(self, frame_idx: float, mode: str, evt: gr.SelectData, request: gr.Request) -> tuple:
+    def remove_object(self, frame_idx: float, request: gr.Request) -> VideoView:
+        with self.studio.user_session(request) as user:
+            video, obj_id = user.video, user.video.active_obj
+            session = self.session_of(user)
+            if obj_id in session.obj_ids:
+                try:
+                    self.predictor.remove_object(session, obj_id)
+                except RuntimeError as error:
+                    raise gr.Error("Tracking is in progress: wait until it has finished, or Cancel it.") from error
+            video.object_ids = [i for i in video.object_ids if i != obj_id] or [1]
+            video.edits = [e for e in video.edits if e.obj_id != obj_id]
+            video.active_obj, video.box_corner = video.object_ids[-1], None
+            return self.view(user, self._frame(user, frame_idx))
+
+    # ------------------------------------------------------------------------------------------------ prompts
+    def click(self, frame_idx: float, mode: str, evt: gr.SelectData, request: gr.Request) -> VideoView:
         with self.studio.user_session(request) as user:
             session = self.session_of(user)
+            video = user.video
             try:
                 frame = frame_number(frame_idx, session.num_frames)
                 x, y = click_position(evt.index, (session.video_width, session.video_height))
             except PromptError as error:
                 raise gr.Error(str(error)) from error
-            obj_id, limit = user.video.active_obj, self.studio.limits.max_prompt_points
-            prompt = session.prompt(frame, obj_id) if obj_id in session.obj_ids else None
-            if prompt is not None and len(prompt.points) >= limit:
-                raise gr.Error(f"Object {obj_id} has {limit} clicks on this frame, the most allowed.")
-            label = 0 if mode == NEGATIVE else 1
-            logits = self.add_prompt(user, frame, obj_id, points=[[x, y]], labels=[label], clear_old_points=False)
-            return self.frame_view(user, frame, logits), self.status(user)
+            obj_id = video.active_obj
+            if mode == BOX_CLICKS:
+                if video.box_corner is None or video.box_corner[0] != frame:
+                    video.box_corner = (frame, x, y)
+                    video.edits.append(VideoEdit("corner", frame, obj_id))
+                    return self.view(user, frame)
+                _, x0, y0 = video.box_corner
+                video.box_corner = None
+                if video.edits and video.edits[-1].kind == "corner":
+                    video.edits.pop()  # the finished box is one prompt: undo takes it back whole
+                box = [min(x0, x), min(y0, y), max(x0, x), max(y0, y)]
+                prompt = session.prompt(frame, obj_id) if obj_id in session.obj_ids else None
+                points = [] if prompt is None else [[float(px), float(py)] for px, py in prompt.points]
+                labels = [] if prompt is None else [int(v) for v in prompt.labels]
+                logits = self.add_prompt(user, frame, obj_id, points=points or None, labels=labels or None, box=box)
+                video.edits.append(VideoEdit("box", frame, obj_id))
+            else:
+                limit = self.studio.limits.max_prompt_points
+                prompt = session.prompt(frame, obj_id) if obj_id in session.obj_ids else None
+                if prompt is not None and len(prompt.points) >= limit:
+                    raise gr.Error(f"Object {obj_id} has {limit} clicks on this frame, the most allowed.")
+                label = 0 if mode == NEGATIVE else 1
+                logits = self.add_prompt(user, frame, obj_id, points=[[x, y]], labels=[label], clear_old_points=False)
+                video.edits.append(VideoEdit("point", frame, obj_id))
+            return self.view(user, frame, logits)
 
     def add_prompt(
         self,
@@ -124,36 +179,94 @@ class VideoTab:
                 session, frame, obj_id, points=points, labels=labels, box=box, clear_old_points=clear_old_points
             )
         except RuntimeError as error:  # a propagation is running on this session
-            raise gr.Error("Tracking is in progress: wait until it has finished, then add prompts.") from error
+            raise gr.Error("Tracking is in progress: wait until it has finished, or Cancel it.") from error
         except (ValueError, IndexError) as error:
             raise gr.Error(str(error)) from error
         if new:
             session.set_object_info(obj_id, class_id=obj_id, label=f"object {obj_id}")
+            if obj_id not in user.video.object_ids:
+                user.video.object_ids.append(obj_id)
         return logits
 
-    def remove_object(self, request: gr.Request) -> tuple:
+    def undo(self, frame_idx: float, request: gr.Request) -> VideoView:
+        """Take back the most recent prompt of any kind, on whichever object and frame it was given; the slider
+        goes to that frame."""
         with self.studio.user_session(request) as user:
-            session, obj_id = user.video.session, user.video.active_obj
-            if session is None or obj_id not in session.obj_ids:
-                raise gr.Error(f"Object {obj_id} has no prompts to remove.")
+            video, session = user.video, self.session_of(user)
+            if not video.edits:
+                return self.view(user, self._frame(user, frame_idx))
+            edit = video.edits.pop()
+            if edit.kind == "corner":
+                video.box_corner = None
+                return self.view(user, edit.frame)
+            prompt = session.prompt(edit.frame, edit.obj_id) if edit.obj_id in session.obj_ids else None
+            if prompt is None:
+                return self.view(user, edit.frame)
+            points, labels, box = prompt.points.tolist(), prompt.labels.tolist(), prompt.box
+            if edit.kind == "point" and points:
+                points, labels = points[:-1], labels[:-1]
+            elif edit.kind == "box":
+                box = None
             try:
-                self.predictor.remove_object(session, obj_id)
+                self.predictor.clear_all_prompts_in_frame(session, edit.frame, edit.obj_id, need_output=False)
+                if points or box is not None:
+                    self.add_prompt(
+                        user, edit.frame, edit.obj_id, points=points or None, labels=labels or None,
+                        box=None if box is None else box.tolist(),
+                    )  # fmt: skip
+                elif not session.prompted_frames(edit.obj_id):
+                    self.predictor.remove_object(session, edit.obj_id)
             except RuntimeError as error:
-                raise gr.Error("Tracking is in progress: wait until it has finished, then remove objects.") from error
-            return gr.update(), self.status(user)
+                raise gr.Error("Tracking is in progress: wait until it has finished, or Cancel it.") from error
+            video.active_obj = edit.obj_id
+            return self.view(user, edit.frame)
 
-    def track(self, request: gr.Request, progress: Any = gr.Progress()) -> Iterator[tuple]:
-        """Track forward from the first prompted frame, then backward from the last; preview as it goes, then the
-        overlay video, the masks zip and COCO JSON."""
+    # ------------------------------------------------------------------------------------------------ tracking
+    def track(self, request: gr.Request) -> Iterator[tuple]:
+        """Track forward from the first prompted frame, then backward from the last, showing every frame as it is
+        tracked (slider, panel, progress with a time estimate, timeline); then the overlay video and the files."""
         user = self.studio.find_session(request)
         with user.in_use():  # locked per step below, not for the whole (long) tracking
-            yield from self.run_tracking(user, progress)
+            for frame, logits, note, done in self.run_tracking_steps(user):
+                with user.lock:
+                    if done is None:
+                        yield (self.frame_view(user, frame, logits), gr.update(value=frame), note,
+                               self.timeline(user, frame), gr.skip(), gr.skip(), gr.skip())  # fmt: skip
+                    else:
+                        overlay, masks_zip, coco = done
+                        yield (self.frame_view(user, frame), gr.update(value=frame), note, self.timeline(user, frame),
+                               self._object_list(user), str(overlay), [str(masks_zip), str(coco)])  # fmt: skip
+
+    def cancel(self, request: gr.Request) -> str:
+        """Stop the running tracking at its next frame; what was tracked stays (and is exported)."""
+        user = self.studio.find_session(request)
+        if user.video.session is None or not user.video.session.is_propagating:
+            return "Nothing is being tracked."
+        user.video.cancel.set()
+        return "Cancelling: tracking stops after the frame it is on."
 
     def run_tracking(self, user: UserSession, progress: Progress, previews: bool = True) -> Iterator[tuple]:
-        """Both passes over the user's session, yielding (preview frame, None, None) every few frames and finally
-        (gr.update(), overlay video path, [masks zip path, COCO path]). Without `previews`, it yields
-        (None, None, None) after every frame instead: a caller (Gradio) that stops asking stops the tracking there,
-        which is how the named API stops work whose client has gone."""
+        """Both passes, as (preview frame or None, None, None) while tracking, then (gr.update(), overlay video path,
+        [masks zip path, COCO path]). With `previews`, a preview every PREVIEW_EVERY frames; without, (None, None,
+        None) after every frame: a caller (Gradio) that stops asking stops the tracking there, which is how the
+        named API stops work whose client has gone."""
+        count = 0
+        for frame, logits, _, done in self.run_tracking_steps(user, progress):
+            if done is not None:
+                yield gr.update(), str(done[0]), [str(done[1]), str(done[2])]
+            elif not previews:
+                yield None, None, None
+            else:
+                count += 1
+                if count % PREVIEW_EVERY == 1:
+                    with user.lock:
+                        yield self.frame_view(user, frame, logits), None, None
+
+    def run_tracking_steps(
+        self, user: UserSession, progress: Progress | None = None
+    ) -> Iterator[tuple[int, torch.Tensor | None, str, tuple[Path, Path, Path] | None]]:
+        """Both passes over the user's session: (frame, its logits, progress note, None) after every tracked frame,
+        and (last frame shown, None, summary, (overlay video, masks zip, COCO)) at the end, also after Cancel."""
         session = user.video.session
         if session is None:
             raise gr.Error("Upload a video first, then click on an object in it.")
@@ -165,29 +278,149 @@ class VideoTab:
         prompted = [t for obj in session.objects for t in obj.prompted_frames]
         first, last = min(prompted), max(prompted)
         passes = [(first, False)] + ([(last, True)] if last > 0 else [])
-        total, done = session.num_frames + (last + 1 if last > 0 else 0), 0
+        total = (session.num_frames - first) + (last + 1 if last > 0 else 0)  # the frames both passes process
+        done, started, frame = 0, time.monotonic(), first
         for start, reverse in passes:
             with contextlib.closing(self.predictor.propagate_in_video(session, start, reverse=reverse)) as frames:
                 try:
-                    for frame_idx, _, logits in frames:
+                    for frame, _, logits in frames:
+                        done += 1
+                        note = _progress_note(done, total, frame, session.num_frames, reverse, started)
+                        if progress is not None:
+                            progress(done / total, desc=note)
+                        yield frame, logits, note, None
                         if cancel.is_set():
                             break
-                        done += 1
-                        progress(done / total, desc=f"Tracking frame {frame_idx + 1}/{session.num_frames}")
-                        if not previews:
-                            yield None, None, None
-                        elif done % PREVIEW_EVERY == 1:
-                            with user.lock:
-                                yield self.frame_view(user, frame_idx, logits), None, None
                 except RuntimeError:
-                    if cancel.is_set():  # the video was replaced or closed under the tracking: stop quietly
+                    if session.closed:  # the video was replaced under the tracking: stop quietly
                         return
                     raise
             if cancel.is_set():
-                return
+                break
+        if session.closed:
+            return
         with user.lock:
-            overlay, masks_zip, coco = self.outputs(user)
-        yield gr.update(), str(overlay), [str(masks_zip), str(coco)]  # the frame keeps its last preview
+            outputs = self.outputs(user)
+        what = "Cancelled" if cancel.is_set() else "Tracked"
+        yield frame, None, f"{what}: {done} of {total} frames in {time.monotonic() - started:.0f} s.", outputs
+
+    # ------------------------------------------------------------------------------------------------- views
+    def view(self, user: UserSession, frame: int, logits: torch.Tensor | None = None) -> VideoView:
+        """(frame panel, slider, status, timeline, object list) with the panel on `frame`."""
+        session = user.video.session
+        if session is None:
+            return None, gr.update(value=0), "No video yet.", "", self._object_list(user)
+        slider = gr.update(maximum=max(1, session.num_frames - 1), value=frame)
+        return self.frame_view(user, frame, logits), slider, self.status(user), self.timeline(user, frame), \
+            self._object_list(user)  # fmt: skip
+
+    def status(self, user: UserSession) -> str:
+        session = user.video.session
+        if session is None:
+            return "No video yet."
+        video = user.video
+        colour = (
+            color_of(video.object_ids.index(video.active_obj)).as_hex()
+            if video.active_obj in video.object_ids
+            else "#888"
+        )
+        hint = (
+            "now click the box's opposite corner"
+            if video.box_corner is not None
+            else "click it on any frame (Box: two corner clicks), then Track"
+        )
+        return (
+            f"{session.num_frames} frames, {session.video_width}x{session.video_height}. "
+            f'<span style="color:{colour}">■</span> Object {video.active_obj}: {hint}.'
+        )
+
+    def frame_view(self, user: UserSession, frame_idx: int, logits: torch.Tensor | None = None) -> np.ndarray:
+        """Frame `frame_idx` with every object's mask (from `logits`, Nx1xHxW, or the session's newest masks) and
+        its prompts on that frame, each in its object's colour."""
+        session = self.session_of(user)
+        frame = session.frames.rgb(frame_idx)
+        order = user.video.object_ids
+        masks: list[np.ndarray | None] = [None] * len(order)
+        points: list[list[tuple[float, float, int]]] = [[] for _ in order]
+        boxes: list[list[float] | None] = [None] * len(order)
+        found = session.frame_masks(frame_idx) if logits is None else None
+        for row, obj_id in enumerate(session.obj_ids):
+            if obj_id not in order:
+                continue
+            i = order.index(obj_id)
+            masks[i] = (logits[row, 0] > 0).cpu().numpy() if logits is not None else found.get(obj_id)  # type: ignore[union-attr]
+            prompt = session.prompt(frame_idx, obj_id)
+            if prompt is not None:
+                points[i] = [
+                    (x, y, int(label))
+                    for (x, y), label in zip(prompt.points.tolist(), prompt.labels.tolist(), strict=True)
+                ]
+                boxes[i] = None if prompt.box is None else prompt.box.tolist()
+        corner = user.video.box_corner
+        mark = None
+        if corner is not None and corner[0] == frame_idx and user.video.active_obj in order:
+            mark = (float(corner[1]), float(corner[2]), order.index(user.video.active_obj))
+        return draw_overlay(frame, masks, points, boxes, corner=mark)
+
+    def timeline(self, user: UserSession, frame: int) -> str:
+        """Per object, a bar over the video: tracked stretches filled in its colour, prompted frames as marks,
+        the shown frame as a line (HTML)."""
+        session = user.video.session
+        if session is None:
+            return ""
+        frames, rows = max(1, session.num_frames), []
+        known = {obj.obj_id: obj for obj in session.objects}
+        for i, obj_id in enumerate(user.video.object_ids):
+            colour = color_of(i).as_hex()
+            obj = known.get(obj_id)
+            pieces = []
+            for start, stop in _runs(obj.tracked_frames if obj else ()):
+                left, width = 100 * start / frames, 100 * (stop - start + 1) / frames
+                pieces.append(
+                    f'<span class="tl-run" style="left:{left:.2f}%;width:{width:.2f}%;background:{colour}"></span>'
+                )
+            for t in obj.prompted_frames if obj else ():
+                left = 100 * (t + 0.5) / frames
+                pieces.append(
+                    f'<span class="tl-prompt" style="left:{left:.2f}%;border-color:{colour}" '
+                    f'title="prompt on frame {t}"></span>'
+                )
+            cursor = f'<span class="tl-cursor" style="left:{100 * (frame + 0.5) / frames:.2f}%"></span>'
+            rows.append(
+                f'<div class="tl-row"><span class="tl-name" style="color:{colour}">■ {obj_id}</span>'
+                f'<span class="tl-bar">{"".join(pieces)}{cursor}</span></div>'
+            )
+        return f'<div class="timeline" data-frame="{frame}">{"".join(rows)}</div>'
+
+    def _object_list(self, user: UserSession) -> Any:
+        session, video = user.video.session, user.video
+        known = {obj.obj_id: obj for obj in session.objects} if session is not None else {}
+        choices = []
+        for obj_id in video.object_ids:
+            obj = known.get(obj_id)
+            if obj is None:
+                detail = "no prompt yet"
+            else:
+                frames_list = ", ".join(map(str, obj.prompted_frames))
+                detail = f"prompts on frame{'s' * (len(obj.prompted_frames) != 1)} {frames_list}"
+                if obj.tracked_frames:
+                    detail += f"; tracked {len(obj.tracked_frames)} frames"
+            choices.append((f"Object {obj_id} — {detail}", str(obj_id)))
+        return gr.update(choices=choices, value=str(video.active_obj))
+
+    def outputs(self, user: UserSession) -> tuple[Path, Path, Path]:
+        """(overlay video, masks zip, COCO JSON) of the tracked video, in the user's folder, named after it."""
+        session = self.session_of(user)
+        folder = user.workdir / "video_export"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        name = user.video.name
+        overlay = write_h264(
+            (self.frame_view(user, t) for t in range(session.num_frames)), folder / f"{name}_tracked.mp4",
+            user.video.fps,
+        )  # fmt: skip
+        masks_zip, coco = video_exports(session, folder / "files", name)
+        return overlay, masks_zip, coco
 
     @staticmethod
     def session_of(user: UserSession) -> VideoSession:
@@ -196,47 +429,36 @@ class VideoTab:
             raise gr.Error("Upload a video first.")
         return user.video.session
 
-    # ------------------------------------------------------------------------------------------------- views
-    def status(self, user: UserSession) -> str:
+    def _frame(self, user: UserSession, frame_idx: Any) -> int:
         session = user.video.session
         if session is None:
-            return "No video yet."
-        prompted = {obj.obj_id: list(obj.prompted_frames) for obj in session.objects if obj.prompted_frames}
-        listing = "; ".join(f"object {obj}: frames {frames}" for obj, frames in prompted.items()) or "none yet"
-        return (
-            f"{session.num_frames} frames, {session.video_width}x{session.video_height}. "
-            f"Prompts: {listing}. Clicking adds to object {user.video.active_obj}."
-        )
+            return 0
+        try:
+            return frame_number(frame_idx, session.num_frames)
+        except PromptError:
+            return 0
 
-    def frame_view(self, user: UserSession, frame_idx: int, logits: torch.Tensor | None = None) -> np.ndarray:
-        """Frame `frame_idx` with every object's mask (from `logits`, Nx1xHxW, or the session's newest masks) and
-        the clicks on that frame."""
-        session = self.session_of(user)
-        frame = session.frames.rgb(frame_idx)
-        if logits is not None:
-            masks: list[np.ndarray | None] = list((logits[:, 0] > 0).cpu().numpy())
+
+def _progress_note(done: int, total: int, frame: int, num_frames: int, reverse: bool, started: float) -> str:
+    elapsed = time.monotonic() - started
+    left = elapsed / done * (total - done)
+    estimate = f"about {left:.0f} s left" if left < 90 else f"about {left / 60:.0f} min left"
+    direction = "backward" if reverse else "forward"
+    return (
+        f"Tracking {direction}: frame {frame} (the slider's numbering, 0-{num_frames - 1}) · {done} of {total} "
+        f"frames done · {estimate if done < total else 'finishing'} · Cancel keeps what is tracked."
+    )
+
+
+def _runs(frames: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Sorted frame numbers -> (first, last) of each run of consecutive frames."""
+    runs: list[tuple[int, int]] = []
+    for t in frames:
+        if runs and t == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], t)
         else:
-            found = session.frame_masks(frame_idx)
-            masks = [found.get(obj_id) for obj_id in session.obj_ids]
-        points, boxes = [], []
-        for obj_id in session.obj_ids:
-            prompt = session.prompt(frame_idx, obj_id)
-            clicks = [] if prompt is None else zip(prompt.points.tolist(), prompt.labels.tolist(), strict=True)
-            points.append([(x, y, label) for (x, y), label in clicks])
-            boxes.append(None if prompt is None or prompt.box is None else prompt.box.tolist())
-        return draw_overlay(frame, masks, points, boxes)
-
-    def outputs(self, user: UserSession) -> tuple[Path, Path, Path]:
-        """(overlay video, masks zip, COCO JSON) of the tracked video, in the user's folder."""
-        session = self.session_of(user)
-        folder = user.workdir / "video_export"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        overlay = write_h264(
-            (self.frame_view(user, t) for t in range(session.num_frames)), folder / "tracked.mp4", user.video.fps
-        )
-        masks_zip, coco = video_exports(session, folder / "files")
-        return overlay, masks_zip, coco
+            runs.append((t, t))
+    return runs
 
 
 def video_rate_and_length(path: str) -> tuple[float | None, float | None]:

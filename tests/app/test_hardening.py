@@ -49,11 +49,14 @@ def test_forged_session_hashes_create_no_sessions_over_http(launch):
         for number in range(40):  # more than max_sessions: once, this locked everyone out for 30 minutes
             body = {"data": [], "fn_index": clear, "session_hash": f"forged-{number}", "event_data": None}
             assert client.post("gradio_api/queue/join", json=body).status_code == 200
+        messages = []
         with client.stream("GET", "gradio_api/queue/data", params={"session_hash": "forged-39"}) as events:
-            messages = [line for line in events.iter_lines() if "process_completed" in line]
-            if not messages:
-                pytest.fail("no answer to the forged event")
-    assert "reload the page" in messages[0] and len(demo.studio.sessions) == 0
+            for line in events.iter_lines():
+                messages.append(line)
+                if "process_completed" in line:
+                    break
+    # the browser would show it as a warning (panels unchanged); the server holds nothing for the forged hash
+    assert any("reload the page" in line for line in messages) and len(demo.studio.sessions) == 0
     from gradio_client import Client  # the named API still answers, sessionless
 
     Client(url, verbose=False).view_api(print_info=False)
@@ -209,9 +212,9 @@ def test_clicks_per_object_and_objects_are_capped(small_model, tmp_path, scene_i
         studio.image.click("Positive click", click(x, 10), user)
     with pytest.raises(gr.Error, match="3 clicks, the most one object can have"):
         studio.image.click("Positive click", click(40, 10), user)
-    studio.image.new_object(user)
+    studio.image.add_object(user)
     with pytest.raises(gr.Error, match="at most 2 objects"):
-        studio.image.new_object(user)
+        studio.image.add_object(user)
     with pytest.raises(gr.Error, match=r"outside the 320x240 image"):
         studio.image.click("Positive click", click(10**9, 5), user)  # a forged click event
 
@@ -252,23 +255,23 @@ def test_edits_during_tracking_are_refused_and_a_new_video_stops_it(studio, tmp_
     video = write_video(tmp_path / "clip.mp4", frames=12)
     studio.video.upload(str(video), user, progress=no_progress)
     studio.video.click(0, "Positive click", click(50, 45), user)
-    tracking = studio.video.track(user, progress=no_progress)
-    preview, _, _ = next(tracking)  # tracking has started and is between two frames
+    tracking = studio.video.track(user)
+    preview, *_ = next(tracking)  # tracking has started and is between two frames
     session = studio.find_session(user).video.session
     assert preview.shape == (64, 96, 3) and session.is_propagating
     with pytest.raises(gr.Error, match="Tracking is in progress"):
         studio.video.click(3, "Positive click", click(20, 40), user)
-    studio.video.set_object(2, user)
+    studio.video.add_object(3, user)
     with pytest.raises(gr.Error, match="Tracking is in progress"):
         studio.video.click(3, "Positive click", click(20, 40), user)  # a new object too
-    studio.video.set_object(1, user)
+    studio.video.select_object("1", 3, user)
     with pytest.raises(gr.Error, match="Tracking is in progress"):
-        studio.video.remove_object(user)
+        studio.video.remove_object(3, user)
     assert session.obj_ids == [1]
     studio.video.upload(str(write_video(tmp_path / "other.mp4", frames=3)), user, progress=no_progress)
     assert list(tracking) == []  # the old tracking stopped quietly at its next frame
     studio.video.click(0, "Positive click", click(50, 45), user)  # the new video works
-    *_, (_, overlay, _) = studio.video.track(user, progress=no_progress)
+    *_, (_, _, _, _, _, overlay, _) = studio.video.track(user)
     with av.open(overlay) as container:
         assert sum(1 for _ in container.decode(video=0)) == 3
 
@@ -279,18 +282,18 @@ def test_concurrent_annotation_runs_keep_their_own_classes(studio, tmp_path, sce
     cv2.imwrite(str(image), scene_image[:, :, ::-1])
     studio.open_session(request("user-b"))
 
-    def classes_written(user: str, classes: str) -> set[int]:
+    def classes_written(user: str, classes: list[str]) -> set[int]:
         _, archive = studio.annotate.run([str(image)] * 2, "yolo11n.pt", classes, 0.0, request(user), no_progress)
         with zipfile.ZipFile(archive) as dataset:
             labels = [dataset.read(n).decode() for n in dataset.namelist() if n.startswith("labels/")]
         return {int(line.split()[0]) for text in labels for line in text.splitlines()}
 
-    found = sorted(classes_written("user-a", ""))  # what the untrained detector finds on this image
+    found = sorted(classes_written("user-a", []))  # what the untrained detector finds on this image
     assert found, "the untrained detector found nothing: the case is not covered"
-    others = ",".join(str(c) for c in range(80) if c != found[0])
+    names = studio.detectors.class_names("yolo11n.pt")  # COCO's, as every YOLO11 detector the studio offers
     # user-a keeps one class that is there, user-b every other class: swapped filters would show at once
     wanted = {"user-a": {found[0]}, "user-b": set(found[1:])}
-    filters = {"user-a": str(found[0]), "user-b": others}
+    filters = {"user-a": [names[found[0]]], "user-b": [name for i, name in names.items() if i != found[0]]}
     results: dict[str, set[int]] = {}
     errors: list[BaseException] = []
 

@@ -10,14 +10,20 @@ from pathlib import Path
 import pytest
 
 import sam2_model
-from app.settings import DEFAULT_MODEL, AppSettings, parse_settings
+from app.settings import DEFAULT_MODEL, AppSettings, model_for_device, parse_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_defaults():
     assert parse_settings([], environ={}) == AppSettings()
-    assert DEFAULT_MODEL == sam2_model.DEFAULT_MODEL
+    assert DEFAULT_MODEL == "auto"
+
+
+def test_auto_picks_a_model_a_person_can_wait_for():
+    assert model_for_device("auto", "cpu") == "sam2.1_t.pt" and model_for_device("auto", "mps") == "sam2.1_t.pt"
+    assert model_for_device("auto", "cuda") == "sam2.1_b.pt" == sam2_model.DEFAULT_MODEL
+    assert model_for_device("sam2.1_l.pt", "cpu") == "sam2.1_l.pt"  # an explicit model wins
 
 
 def test_flags_win_over_environment():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +17,7 @@ import pytest
 from pycocotools.coco import COCO
 
 from app.detector_pool import DetectorPool
-from app.image_tab import BOX, NEGATIVE, POSITIVE
+from app.image_tab import BOX, BOX_CLICKS, NEGATIVE, POSITIVE
 from app.settings import Limits
 from app.studio import Studio
 
@@ -59,54 +60,130 @@ def image_file(tmp_path, scene_image) -> str:
     return str(path)
 
 
-def test_image_tab_clicks_boxes_objects_and_candidates(studio, image_file, scene_image):
-    overlay, gallery, objects, active = studio.image.upload(image_file, request(), progress=no_progress)
-    np.testing.assert_array_equal(overlay, scene_image)  # nothing drawn before a click
-    assert active == 1
+def choices(update: dict) -> list[str]:
+    """The labels of a radio update's choices."""
+    return [label for label, _ in update["choices"]]
 
-    overlay, gallery, objects, _ = studio.image.click(POSITIVE, click(80, 90), request())
-    assert overlay.shape == scene_image.shape and len(gallery) == 3  # one click: three candidates
-    assert "1 click(s)" in objects
+
+def test_image_tab_clicks_boxes_objects_and_candidates(studio, image_file, scene_image):
+    canvas, _, gallery, objects, hint, _ = studio.image.upload(image_file, request(), progress=no_progress)
+    np.testing.assert_array_equal(canvas, scene_image)  # nothing drawn before a click
+    assert objects["value"] == "1" and choices(objects) == ["Object 1 — no prompt yet"] and "click on it" in hint
+
+    canvas, _, gallery, objects, _, _ = studio.image.click(POSITIVE, click(80, 90), request())
+    assert canvas.shape == scene_image.shape and len(gallery) == 3  # one click: three candidates
+    assert gallery[0][1].startswith("candidate 1: score")
+    assert choices(objects)[0].startswith("Object 1 — 1 click, score")
     user = session_of(studio, request())
     assert user.image.objects[0].points == [(80, 90, 1)]  # the pixel the user clicked
 
     studio.image.click(NEGATIVE, click(200, 30), request())
     assert user.image.objects[0].points[-1] == (200, 30, 0)
-    assert len(studio.image.view(user)[1]) == 1  # several prompts: one mask
+    assert len(studio.image.view(user)[2]) == 0  # several prompts: one mask, no candidates to pick from
 
     studio.image.pick_candidate(gr.SelectData(None, {"index": 0, "value": None}), request())
-    *_, active = studio.image.new_object(request())
-    assert active == 2
-    studio.image.click(BOX, click(180, 110), request())  # first corner: no mask yet
+    *_, objects, _, _ = studio.image.add_object(request())
+    assert objects["value"] == "2"
+    *_, hint, _ = studio.image.click(BOX_CLICKS, click(180, 110), request())  # first corner: no mask yet
     assert user.image.objects[1].box is None and user.image.box_corner == (180, 110)
-    studio.image.click(BOX, click(280, 210), request())
+    assert "opposite corner" in hint
+    studio.image.click(BOX_CLICKS, click(280, 210), request())
     assert user.image.objects[1].box == [180, 110, 280, 210]
     assert user.image.objects[1].mask.shape == scene_image.shape[:2]
 
-    studio.image.undo(request())
-    assert user.image.objects[1].box is None and user.image.objects[1].mask is None
+    studio.image.name_object("  red   car ", request())
+    assert user.image.objects[1].class_name == "red car"
+    studio.image.select_object("1", request())  # the object list sends its value as text
+    assert user.image.active == 0
     studio.image.remove_object(request())
-    assert len(user.image.objects) == 1
-    studio.image.clear(request())
-    assert user.image.objects[0].points == []
+    assert len(user.image.objects) == 1 and user.image.objects[0].box is not None
+    *_, downloads = studio.image.clear(request())
+    assert user.image.objects[0].points == [] and downloads is None  # the downloads are cleared too
+
+
+def test_undo_takes_back_the_most_recent_prompt_of_any_kind(studio, image_file):
+    studio.image.upload(image_file, request(), progress=no_progress)
+    user = session_of(studio, request())
+    studio.image.click(POSITIVE, click(80, 90), request())  # object 1: a click
+    studio.image.add_object(request())
+    studio.image.click(BOX_CLICKS, click(180, 110), request())  # object 2: a box...
+    studio.image.click(BOX_CLICKS, click(280, 210), request())
+    studio.image.select_object("1", request())
+    studio.image.click(NEGATIVE, click(10, 10), request())  # ...then object 1 again: a second click
+    first, second = user.image.objects
+    studio.image.undo(request())
+    assert first.points == [(80, 90, 1)] and second.box is not None
+    studio.image.undo(request())  # the box, although the active object was object 1
+    assert second.box is None and second.mask is None and user.image.active == 1
+    studio.image.click(BOX_CLICKS, click(5, 5), request())  # a lone corner is undone as such
+    studio.image.undo(request())
+    assert user.image.box_corner is None
+    studio.image.undo(request())
+    assert first.points == [] and first.mask is None
+
+
+def test_a_box_dragged_on_the_box_canvas(studio, image_file):
+    studio.image.upload(image_file, request(), progress=no_progress)
+    studio.image.set_mode(BOX, request())
+    user = session_of(studio, request())
+    box = {"xmin": 30, "ymin": 40, "xmax": 150, "ymax": 140, "label": "", "color": (0, 0, 0)}
+    view = studio.image.draw_box({"image": None, "boxes": [box]}, request())
+    assert user.image.objects[0].box == [30, 40, 150, 140] and view[1]["boxes"] == []  # the canvas is reset
+    assert all(v is not None for v in view[:1])
+    skipped = studio.image.draw_box({"image": None, "boxes": []}, request())  # our own reset reports a change too
+    assert all(isinstance(v, dict) and v.get("__type__") == "update" for v in skipped)
+
+
+def test_big_images_are_sent_as_previews_and_clicks_scaled_back(studio, tmp_path):
+    big = np.zeros((4000, 6000, 3), np.uint8)
+    big[1000:3000, 2000:4000] = 200
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), big)
+    canvas, *_ = studio.image.upload(str(path), request(), progress=no_progress)
+    assert canvas.shape == (853, 1280, 3)  # at most 1280 pixels a side go to the browser
+    canvas, _, gallery, *_ = studio.image.click(POSITIVE, click(640, 426), request())
+    user = session_of(studio, request())
+    assert user.image.objects[0].points == [(3000, 1996, 1)]  # in the image's own pixels
+    assert canvas.shape == (853, 1280, 3) and all(max(g.shape[:2]) <= 320 for g, _ in gallery)
+    assert user.image.objects[0].mask.shape == (4000, 6000)  # the masks (and exports) keep full resolution
+
+
+def test_segment_everything_makes_objects_to_keep_and_refine(studio, image_file):
+    studio.image.upload(image_file, request(), progress=no_progress)
+    user = session_of(studio, request())
+    try:
+        studio.image.segment_everything(request(), progress=no_progress)
+    except gr.Error as refusal:  # untrained weights may make no confident mask at all
+        assert "found no object" in str(refusal)
+        return
+    assert user.image.objects and all(o.mask is not None and len(o.points) == 1 for o in user.image.objects)
+    studio.image.click(POSITIVE, click(80, 90), request())  # refine the first one with a click
+    assert len(user.image.objects[0].points) == 2
 
 
 def test_image_export_files(studio, image_file, scene_image):
     studio.image.upload(image_file, request(), progress=no_progress)
     with pytest.raises(gr.Error, match="Nothing to export"):
         studio.image.export(request())
-    studio.image.click(BOX, click(30, 40), request())
-    studio.image.click(BOX, click(150, 140), request())
+    studio.image.click(BOX_CLICKS, click(30, 40), request())
+    studio.image.click(BOX_CLICKS, click(150, 140), request())
+    studio.image.name_object("crate", request())
     user = session_of(studio, request())
     mask = user.image.objects[0].mask
     if not mask.any():  # untrained weights may give an empty mask: set one so the export has content
         user.image.objects[0].candidates[0, 40:140, 30:150] = True
     zip_path, coco_path, yolo_path = studio.image.export(request())
+    assert [Path(p).name for p in (zip_path, coco_path, yolo_path)] == [
+        "scene_masks.zip",
+        "scene_coco.json",
+        "scene.txt",
+    ]
     with zipfile.ZipFile(zip_path) as archive:
         png = cv2.imdecode(np.frombuffer(archive.read("object_1.png"), np.uint8), cv2.IMREAD_UNCHANGED)
     assert png.shape == scene_image.shape[:2] and set(np.unique(png)) <= {0, 255}
     coco = COCO(coco_path)
-    assert len(coco.getAnnIds()) == 1
+    assert len(coco.getAnnIds()) == 1 and coco.loadImgs(coco.getImgIds())[0]["file_name"] == "scene.png"
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == ["crate"]
     np.testing.assert_array_equal(coco.annToMask(coco.loadAnns(coco.getAnnIds())[0]), png // 255)
     line = Path(yolo_path).read_text().strip()
     assert line.startswith("0 ") and len(line.split()) >= 7
@@ -185,16 +262,22 @@ def write_video(path: Path, frames: int = 4) -> Path:
 
 def test_video_tab_click_track_and_outputs(studio, tmp_path):
     video = write_video(tmp_path / "clip.mp4")
-    frame, slider, status = studio.video.upload(str(video), request(), progress=no_progress)
+    frame, slider, status, timeline, objects = studio.video.upload(str(video), request(), progress=no_progress)
     assert frame.shape == (64, 96, 3) and slider["maximum"] == 3 and "4 frames" in status
-    frame, status = studio.video.click(0, POSITIVE, click(50, 45), request())
-    assert "object 1: frames [0]" in status
-    studio.video.set_object(2, request())
+    assert choices(objects) == ["Object 1 — no prompt yet"]
+    frame, slider, status, timeline, objects = studio.video.click(0, POSITIVE, click(50, 45), request())
+    assert choices(objects) == ["Object 1 — prompts on frame 0"] and 'class="tl-prompt"' in timeline
+    *_, objects = studio.video.add_object(2, request())
+    assert objects["value"] == "2"
     studio.video.click(2, POSITIVE, click(20, 40), request())  # a second object, prompted on a later frame
-    outputs = list(studio.video.track(request(), progress=no_progress))
-    preview = outputs[0][0]
-    assert preview.shape == (64, 96, 3)
-    _, overlay_path, (masks_path, coco_path) = outputs[-1]
+    steps = list(studio.video.track(request()))
+    # every tracked frame is shown where the user looks, the slider following it: 0..3 forward, 2..0 backward
+    assert [step[1]["value"] for step in steps[:-1]] == [0, 1, 2, 3, 2, 1, 0]
+    assert "7 of 7 frames done" in steps[-2][2] and steps[0][0].shape == (64, 96, 3)
+    frame, slider, note, timeline, objects, overlay_path, (masks_path, coco_path) = steps[-1]
+    assert note.startswith("Tracked: 7 of 7 frames") and slider["value"] == 0
+    assert "tracked 4 frames" in choices(objects)[0] and timeline.count('class="tl-run"') == 2
+    assert Path(overlay_path).name == "clip_tracked.mp4"
     with av.open(overlay_path) as container:
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
@@ -203,9 +286,41 @@ def test_video_tab_click_track_and_outputs(studio, tmp_path):
         assert len(archive.namelist()) == 8  # 4 frames x 2 objects
     coco = COCO(coco_path)
     assert len(coco.getImgIds()) == 4
-    assert studio.video.show_frame(3, request()).shape == (64, 96, 3)
-    studio.video.remove_object(request())
+    frame, timeline = studio.video.show_frame(3, request())
+    assert frame.shape == (64, 96, 3) and 'data-frame="3"' in timeline
+    studio.video.remove_object(3, request())
     assert session_of(studio, request()).video.session.obj_ids == [1]
+
+
+def test_video_undo_in_time_order_and_boxes_by_two_clicks(studio, tmp_path):
+    studio.video.upload(str(write_video(tmp_path / "clip.mp4")), request(), progress=no_progress)
+    session = session_of(studio, request()).video.session
+    studio.video.click(1, POSITIVE, click(50, 45), request())
+    studio.video.add_object(0, request())
+    studio.video.click(2, BOX_CLICKS, click(10, 10), request())  # object 2: a box by two corners on frame 2
+    studio.video.click(2, BOX_CLICKS, click(40, 50), request())
+    studio.video.select_object("1", 0, request())
+    studio.video.click(1, NEGATIVE, click(80, 10), request())  # object 1 again
+    assert session.prompt(2, 2).box.tolist() == [10, 10, 40, 50] and len(session.prompt(1, 1).points) == 2
+    _, slider, *_ = studio.video.undo(0, request())
+    assert len(session.prompt(1, 1).points) == 1 and slider["value"] == 1  # the slider goes to the undone frame
+    studio.video.undo(0, request())  # the box, whole
+    assert session.obj_ids == [1]  # object 2 had nothing else: it is gone from tracking
+    studio.video.undo(0, request())
+    assert session.obj_ids == []
+
+
+def test_cancel_stops_tracking_and_keeps_what_was_tracked(studio, tmp_path):
+    studio.video.upload(str(write_video(tmp_path / "clip.mp4", frames=8)), request(), progress=no_progress)
+    studio.video.click(0, POSITIVE, click(50, 45), request())
+    assert studio.video.cancel(request()) == "Nothing is being tracked."
+    tracking = studio.video.track(request())
+    next(tracking), next(tracking)  # frames 0 and 1 are tracked
+    assert studio.video.cancel(request()).startswith("Cancelling")
+    steps = list(tracking)
+    *_, note, _, _, overlay_path, files = steps[-1]
+    assert note.startswith("Cancelled: 2 of 8 frames") and overlay_path and len(files) == 2
+    assert session_of(studio, request()).video.session.tracked_frames(1) == [0, 1]
 
 
 def test_video_limits_and_bad_files(small_model, tmp_path):
@@ -219,7 +334,7 @@ def test_video_limits_and_bad_files(small_model, tmp_path):
         studio.video.upload(str(broken), request(), progress=no_progress)
     assert str(tmp_path) not in str(error.value)
     with pytest.raises(gr.Error, match="Upload a video first"):
-        list(studio.video.track(page_load(studio, "nobody"), progress=no_progress))
+        list(studio.video.track(page_load(studio, "nobody")))
 
 
 def test_auto_annotate_tab_with_a_zip(studio, tmp_path, scene_image, yolo_detector):
@@ -232,15 +347,22 @@ def test_auto_annotate_tab_with_a_zip(studio, tmp_path, scene_image, yolo_detect
         zf.writestr("../escape.jpg", jpg.tobytes())  # zip-slip: must not be written outside
         zf.writestr("notes.txt", "not an image")
     gallery, dataset_zip = studio.annotate.run([str(archive)], "yolo11n.pt", "", 0.0, request(), progress=no_progress)
-    assert [caption for _, caption in gallery] == ["a", "b", "c[1]"]
+    captions = [caption.split(": ")[0] for _, caption in gallery]
+    assert captions == ["upload/photos/a.jpg", "upload/photos/b.jpg", "upload/photos/c[1].jpg"]  # the user's names
+    assert all(re.fullmatch(r".*: (\d+ objects?|nothing found)", caption) for _, caption in gallery)
     with zipfile.ZipFile(dataset_zip) as dataset:
         names = dataset.namelist()
     assert "data.yaml" in names and "annotations.json" in names
     assert sum(n.startswith("labels/") and n.endswith(".txt") for n in names) == 3
     assert not [n for n in names if n.startswith(".")]  # no working files of the run in the download
     assert not (tmp_path.parent / "escape.jpg").exists()
+    reports: list[float] = []
+    studio.annotate.run([str(archive)], "yolo11n.pt", [], 0.0, request(), progress=lambda f, desc="": reports.append(f))
+    assert reports[0] == 0.0 and reports[1:] == [1 / 3, 2 / 3, 1.0]  # the bar moves with the images
     with pytest.raises(gr.Error, match="Classes must be"):
         studio.annotate.run([str(archive)], "yolo11n.pt", "cats", 0.0, request(), progress=no_progress)
+    with pytest.raises(gr.Error, match="yolo11n.pt does not detect unicorn"):
+        studio.annotate.run([str(archive)], "yolo11n.pt", ["person", "unicorn"], 0.0, request(), progress=no_progress)
     with pytest.raises(gr.Error, match="Unknown detector"):
         studio.annotate.run([str(archive)], "evil.pt", "", 0.0, request(), progress=no_progress)
 
