@@ -361,7 +361,7 @@ def test_auto_annotate_tab_with_a_zip(studio, tmp_path, scene_image, yolo_detect
     assert reports[0] == 0.0 and reports[1:] == [1 / 3, 2 / 3, 1.0]  # the bar moves with the images
     with pytest.raises(gr.Error, match="Classes must be"):
         studio.annotate.run([str(archive)], "yolo11n.pt", "cats", 0.0, request(), progress=no_progress)
-    with pytest.raises(gr.Error, match="yolo11n.pt does not detect unicorn"):
+    with pytest.raises(gr.Error, match=r"yolo11n\.pt does not detect unicorn"):
         studio.annotate.run([str(archive)], "yolo11n.pt", ["person", "unicorn"], 0.0, request(), progress=no_progress)
     with pytest.raises(gr.Error, match="Unknown detector"):
         studio.annotate.run([str(archive)], "evil.pt", "", 0.0, request(), progress=no_progress)
