@@ -23,9 +23,10 @@ from sam2_model import VideoSession
 
 from .exports import safe_stem, video_exports
 from .image_tab import BOX_CLICKS, NEGATIVE, POSITIVE
-from .media import color_of, draw_overlay, write_h264
+from .media import write_h264
 from .prompts import PromptError, click_position, frame_number, object_number
 from .sessions import UserSession, VideoEdit
+from .video_view import frame_overlay, object_choices, progress_note, status_text, timeline_html
 
 if TYPE_CHECKING:
     from .studio import Studio
@@ -285,7 +286,7 @@ class VideoTab:
                 try:
                     for frame, _, logits in frames:
                         done += 1
-                        note = _progress_note(done, total, frame, session.num_frames, reverse, started)
+                        note = progress_note(done, total, frame, session.num_frames, reverse, started)
                         if progress is not None:
                             progress(done / total, desc=note)
                         yield frame, logits, note, None
@@ -315,98 +316,18 @@ class VideoTab:
             self._object_list(user)  # fmt: skip
 
     def status(self, user: UserSession) -> str:
-        session = user.video.session
-        if session is None:
-            return "No video yet."
-        video = user.video
-        colour = (
-            color_of(video.object_ids.index(video.active_obj)).as_hex()
-            if video.active_obj in video.object_ids
-            else "#888"
-        )
-        hint = (
-            "now click the box's opposite corner"
-            if video.box_corner is not None
-            else "click it on any frame (Box: two corner clicks), then Track"
-        )
-        return (
-            f"{session.num_frames} frames, {session.video_width}x{session.video_height}. "
-            f'<span style="color:{colour}">■</span> Object {video.active_obj}: {hint}.'
-        )
+        return status_text(user.video)
 
     def frame_view(self, user: UserSession, frame_idx: int, logits: torch.Tensor | None = None) -> np.ndarray:
-        """Frame `frame_idx` with every object's mask (from `logits`, Nx1xHxW, or the session's newest masks) and
-        its prompts on that frame, each in its object's colour."""
-        session = self.session_of(user)
-        frame = session.frames.rgb(frame_idx)
-        order = user.video.object_ids
-        masks: list[np.ndarray | None] = [None] * len(order)
-        points: list[list[tuple[float, float, int]]] = [[] for _ in order]
-        boxes: list[list[float] | None] = [None] * len(order)
-        found = session.frame_masks(frame_idx) if logits is None else None
-        for row, obj_id in enumerate(session.obj_ids):
-            if obj_id not in order:
-                continue
-            i = order.index(obj_id)
-            masks[i] = (logits[row, 0] > 0).cpu().numpy() if logits is not None else found.get(obj_id)  # type: ignore[union-attr]
-            prompt = session.prompt(frame_idx, obj_id)
-            if prompt is not None:
-                points[i] = [
-                    (x, y, int(label))
-                    for (x, y), label in zip(prompt.points.tolist(), prompt.labels.tolist(), strict=True)
-                ]
-                boxes[i] = None if prompt.box is None else prompt.box.tolist()
-        corner = user.video.box_corner
-        mark = None
-        if corner is not None and corner[0] == frame_idx and user.video.active_obj in order:
-            mark = (float(corner[1]), float(corner[2]), order.index(user.video.active_obj))
-        return draw_overlay(frame, masks, points, boxes, corner=mark)
+        """Frame `frame_idx` with every object's mask and prompts (see `video_view.frame_overlay`)."""
+        self.session_of(user)
+        return frame_overlay(user.video, frame_idx, logits)
 
     def timeline(self, user: UserSession, frame: int) -> str:
-        """Per object, a bar over the video: tracked stretches filled in its colour, prompted frames as marks,
-        the shown frame as a line (HTML)."""
-        session = user.video.session
-        if session is None:
-            return ""
-        frames, rows = max(1, session.num_frames), []
-        known = {obj.obj_id: obj for obj in session.objects}
-        for i, obj_id in enumerate(user.video.object_ids):
-            colour = color_of(i).as_hex()
-            obj = known.get(obj_id)
-            pieces = []
-            for start, stop in _runs(obj.tracked_frames if obj else ()):
-                left, width = 100 * start / frames, 100 * (stop - start + 1) / frames
-                pieces.append(
-                    f'<span class="tl-run" style="left:{left:.2f}%;width:{width:.2f}%;background:{colour}"></span>'
-                )
-            for t in obj.prompted_frames if obj else ():
-                left = 100 * (t + 0.5) / frames
-                pieces.append(
-                    f'<span class="tl-prompt" style="left:{left:.2f}%;border-color:{colour}" '
-                    f'title="prompt on frame {t}"></span>'
-                )
-            cursor = f'<span class="tl-cursor" style="left:{100 * (frame + 0.5) / frames:.2f}%"></span>'
-            rows.append(
-                f'<div class="tl-row"><span class="tl-name" style="color:{colour}">■ {obj_id}</span>'
-                f'<span class="tl-bar">{"".join(pieces)}{cursor}</span></div>'
-            )
-        return f'<div class="timeline" data-frame="{frame}">{"".join(rows)}</div>'
+        return timeline_html(user.video, frame)
 
     def _object_list(self, user: UserSession) -> Any:
-        session, video = user.video.session, user.video
-        known = {obj.obj_id: obj for obj in session.objects} if session is not None else {}
-        choices = []
-        for obj_id in video.object_ids:
-            obj = known.get(obj_id)
-            if obj is None:
-                detail = "no prompt yet"
-            else:
-                frames_list = ", ".join(map(str, obj.prompted_frames))
-                detail = f"prompts on frame{'s' * (len(obj.prompted_frames) != 1)} {frames_list}"
-                if obj.tracked_frames:
-                    detail += f"; tracked {len(obj.tracked_frames)} frames"
-            choices.append((f"Object {obj_id} — {detail}", str(obj_id)))
-        return gr.update(choices=choices, value=str(video.active_obj))
+        return gr.update(choices=object_choices(user.video), value=str(user.video.active_obj))
 
     def outputs(self, user: UserSession) -> tuple[Path, Path, Path]:
         """(overlay video, masks zip, COCO JSON) of the tracked video, in the user's folder, named after it."""
@@ -437,28 +358,6 @@ class VideoTab:
             return frame_number(frame_idx, session.num_frames)
         except PromptError:
             return 0
-
-
-def _progress_note(done: int, total: int, frame: int, num_frames: int, reverse: bool, started: float) -> str:
-    elapsed = time.monotonic() - started
-    left = elapsed / done * (total - done)
-    estimate = f"about {left:.0f} s left" if left < 90 else f"about {left / 60:.0f} min left"
-    direction = "backward" if reverse else "forward"
-    return (
-        f"Tracking {direction}: frame {frame} (the slider's numbering, 0-{num_frames - 1}) · {done} of {total} "
-        f"frames done · {estimate if done < total else 'finishing'} · Cancel keeps what is tracked."
-    )
-
-
-def _runs(frames: tuple[int, ...]) -> list[tuple[int, int]]:
-    """Sorted frame numbers -> (first, last) of each run of consecutive frames."""
-    runs: list[tuple[int, int]] = []
-    for t in frames:
-        if runs and t == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], t)
-        else:
-            runs.append((t, t))
-    return runs
 
 
 def video_rate_and_length(path: str) -> tuple[float | None, float | None]:

@@ -1,0 +1,136 @@
+"""What the Video tab shows, drawn from a user's `VideoState`: the frame panel with masks and prompts, the status
+line, the per-object timeline, the object list and the tracking progress note.
+
+Pure functions of the state (no Gradio events, no locks): the tab calls them with the user's lock held.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from .media import color_of, draw_overlay
+from .sessions import VideoState
+
+
+def status_text(video: VideoState) -> str:
+    """One line: the video's size and the active object's colour and next step (HTML)."""
+    session = video.session
+    if session is None:
+        return "No video yet."
+    colour = (
+        color_of(video.object_ids.index(video.active_obj)).as_hex() if video.active_obj in video.object_ids else "#888"
+    )
+    hint = (
+        "now click the box's opposite corner"
+        if video.box_corner is not None
+        else "click it on any frame (Box: two corner clicks), then Track"
+    )
+    return (
+        f"{session.num_frames} frames, {session.video_width}x{session.video_height}. "
+        f'<span style="color:{colour}">■</span> Object {video.active_obj}: {hint}.'
+    )
+
+
+def frame_overlay(video: VideoState, frame_idx: int, logits: torch.Tensor | None = None) -> np.ndarray:
+    """Frame `frame_idx` (HxWx3 uint8 RGB) with every object's mask (from `logits`, Nx1xHxW in the session's object
+    order, or the session's newest masks) and its prompts on that frame, each in its object's colour."""
+    session = video.session
+    if session is None:
+        raise RuntimeError("frame_overlay needs an open video session; upload a video first.")
+    frame = session.frames.rgb(frame_idx)
+    order = video.object_ids
+    masks: list[np.ndarray | None] = [None] * len(order)
+    points: list[list[tuple[float, float, int]]] = [[] for _ in order]
+    boxes: list[list[float] | None] = [None] * len(order)
+    found = session.frame_masks(frame_idx) if logits is None else {}
+    for row, obj_id in enumerate(session.obj_ids):
+        if obj_id not in order:
+            continue
+        i = order.index(obj_id)
+        masks[i] = (logits[row, 0] > 0).cpu().numpy() if logits is not None else found.get(obj_id)
+        prompt = session.prompt(frame_idx, obj_id)
+        if prompt is not None:
+            points[i] = [
+                (x, y, int(label)) for (x, y), label in zip(prompt.points.tolist(), prompt.labels.tolist(), strict=True)
+            ]
+            boxes[i] = None if prompt.box is None else prompt.box.tolist()
+    corner = video.box_corner
+    mark = None
+    if corner is not None and corner[0] == frame_idx and video.active_obj in order:
+        mark = (float(corner[1]), float(corner[2]), order.index(video.active_obj))
+    return draw_overlay(frame, masks, points, boxes, corner=mark)
+
+
+def timeline_html(video: VideoState, frame: int) -> str:
+    """Per object, a bar over the video: tracked stretches filled in its colour, prompted frames as marks, the
+    shown frame as a line (HTML)."""
+    session = video.session
+    if session is None:
+        return ""
+    frames, rows = max(1, session.num_frames), []
+    known = {obj.obj_id: obj for obj in session.objects}
+    for i, obj_id in enumerate(video.object_ids):
+        colour = color_of(i).as_hex()
+        obj = known.get(obj_id)
+        pieces = []
+        for start, stop in runs(obj.tracked_frames if obj else ()):
+            left, width = 100 * start / frames, 100 * (stop - start + 1) / frames
+            pieces.append(
+                f'<span class="tl-run" style="left:{left:.2f}%;width:{width:.2f}%;background:{colour}"></span>'
+            )
+        for t in obj.prompted_frames if obj else ():
+            left = 100 * (t + 0.5) / frames
+            pieces.append(
+                f'<span class="tl-prompt" style="left:{left:.2f}%;border-color:{colour}" '
+                f'title="prompt on frame {t}"></span>'
+            )
+        cursor = f'<span class="tl-cursor" style="left:{100 * (frame + 0.5) / frames:.2f}%"></span>'
+        rows.append(
+            f'<div class="tl-row"><span class="tl-name" style="color:{colour}">■ {obj_id}</span>'
+            f'<span class="tl-bar">{"".join(pieces)}{cursor}</span></div>'
+        )
+    return f'<div class="timeline" data-frame="{frame}">{"".join(rows)}</div>'
+
+
+def object_choices(video: VideoState) -> list[tuple[str, str]]:
+    """(label, value) per object for the object list: which frames it is prompted on and how far it is tracked."""
+    known = {obj.obj_id: obj for obj in video.session.objects} if video.session is not None else {}
+    choices = []
+    for obj_id in video.object_ids:
+        obj = known.get(obj_id)
+        if obj is None:
+            detail = "no prompt yet"
+        else:
+            frames_list = ", ".join(map(str, obj.prompted_frames))
+            detail = f"prompts on frame{'s' * (len(obj.prompted_frames) != 1)} {frames_list}"
+            if obj.tracked_frames:
+                detail += f"; tracked {len(obj.tracked_frames)} frames"
+        choices.append((f"Object {obj_id} — {detail}", str(obj_id)))
+    return choices
+
+
+def progress_note(done: int, total: int, frame: int, num_frames: int, reverse: bool, started: float) -> str:
+    """The line shown while tracking: direction, frame (0-based, as the slider counts), frames done and an estimate
+    of the time left from the pace so far (`started` is a time.monotonic() value)."""
+    elapsed = time.monotonic() - started
+    left = elapsed / done * (total - done)
+    estimate = f"about {left:.0f} s left" if left < 90 else f"about {left / 60:.0f} min left"
+    direction = "backward" if reverse else "forward"
+    return (
+        f"Tracking {direction}: frame {frame} (the slider's numbering, 0-{num_frames - 1}) · {done} of {total} "
+        f"frames done · {estimate if done < total else 'finishing'} · Cancel keeps what is tracked."
+    )
+
+
+def runs(frames: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Sorted frame numbers -> (first, last) of each run of consecutive frames."""
+    found: list[tuple[int, int]] = []
+    for t in frames:
+        if found and t == found[-1][1] + 1:
+            found[-1] = (found[-1][0], t)
+        else:
+            found.append((t, t))
+    return found
