@@ -17,6 +17,7 @@ from gradio_image_annotation import image_annotator
 from annotate.settings import DetectorSettings
 from sam2_model import Sam2Model
 
+from . import gradio_fixes
 from .detector_pool import DetectorPool
 from .errors import guard
 from .image_tab import MODES, POSITIVE, VIEW_SIZE
@@ -92,6 +93,7 @@ def build_demo(model: Sam2Model, limits: Limits | None = None, detectors: Detect
 
     Every handler is wrapped by `errors.guard`: in the browser a refusal is a warning that leaves every panel as it
     was; the named API gets the error."""
+    gradio_fixes.apply()  # pictures shown again are never rewritten while the browser fetches them
     studio = Studio(model, limits, detectors)
     limits = studio.limits
     image_tab, video_tab, annotate_tab, api = studio.image, studio.video, studio.annotate, studio.api
