@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 from .exporters import formats
-from .settings import DetectorSettings
+from .settings import DetectorSettings, VideoSettings
 
 _DEFAULTS = DetectorSettings()
+_VIDEO = VideoSettings()
 
 
 UNTRAINED_WARNING = "WARNING: untrained (random) weights: the boxes and masks are meaningless (offline smoke test)."
@@ -21,9 +22,10 @@ UNTRAINED_WARNING = "WARNING: untrained (random) weights: the boxes and masks ar
 def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Annotate a folder of images: YOLO boxes -> SAM 2 masks -> a YOLO-seg (and COCO) dataset.",
+        description="Annotate a folder of images and videos: YOLO boxes -> SAM 2 masks (tracked through videos, "
+        "one id per object) -> a YOLO-seg (and COCO, YouTube-VIS, MOT) dataset.",
     )
-    parser.add_argument("data", help="folder of images (searched recursively)")
+    parser.add_argument("data", help="folder of images and/or videos (searched recursively), or a video file")
     parser.add_argument("--det-model", default="yolo11x.pt", help="YOLO model name or path [yolo11x.pt]")
     parser.add_argument("--sam-model", default="sam2.1_b.pt", help="SAM 2 name, Meta file name or path [sam2.1_b.pt]")
     parser.add_argument("--device", default=_DEFAULTS.device, help="'' (auto), cpu, cuda, cuda:N, N or mps")
@@ -54,6 +56,40 @@ def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
     parser.add_argument("--simplify", type=float, default=0.0, help="polygon tolerance in pixels, 0 = exact [0]")
     parser.add_argument("--names", nargs="+", help="class names in class-id order (default: the detector's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    video = parser.add_argument_group("videos")
+    video.add_argument(
+        "--keyframe-interval",
+        type=int,
+        default=_VIDEO.keyframe_interval,
+        help=f"run the detector on every N-th used frame; SAM 2 tracks in between [{_VIDEO.keyframe_interval}]",
+    )
+    video.add_argument(
+        "--frame-stride",
+        type=int,
+        default=_VIDEO.frame_stride,
+        help=f"use (track and write) every N-th frame of a video [{_VIDEO.frame_stride}]",
+    )
+    video.add_argument(
+        "--match-iou",
+        type=float,
+        default=_VIDEO.match_iou,
+        help=f"mask IoU for a detection to keep its track's id; below it, a new track [{_VIDEO.match_iou}]",
+    )
+    video.add_argument(
+        "--reprompt-iou",
+        type=float,
+        default=_VIDEO.reprompt_iou,
+        help="re-prompt a matched track with its detection's box when their masks overlap less than this [never]",
+    )
+    video.add_argument(
+        "--end-after",
+        type=int,
+        default=_VIDEO.end_after,
+        help=f"a track with an empty mask ends after this many keyframes without a detection [{_VIDEO.end_after}]",
+    )
+    video.add_argument(
+        "--preview", action="store_true", help="also write previews/<video>.mp4 with the masks and track ids drawn"
+    )
     parser.add_argument(
         "--untrained",
         action="store_true",
@@ -105,12 +141,18 @@ def main(argv: list[str] | None = None, prog: str = "sam2-annotate") -> int:
             class_names=args.names,
             backend="local" if args.ray is None else "ray",
             ray_address=None if args.ray in (None, "local") else args.ray,
+            keyframe_interval=args.keyframe_interval,
+            frame_stride=args.frame_stride,
+            match_iou=args.match_iou,
+            reprompt_iou=args.reprompt_iou,
+            end_after=args.end_after,
+            preview=args.preview,
         )
     except (OSError, ValueError, ImportError) as error:  # missing folder, no images, offline weights, bad checkpoint
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
     print(summary)
-    return 1 if summary.failed else 0
+    return 1 if summary.failed or summary.failed_videos else 0
 
 
 if __name__ == "__main__":

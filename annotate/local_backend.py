@@ -10,7 +10,7 @@ the folder.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -21,18 +21,33 @@ from sam2_model import ImagePredictor, load_model
 from .batch import BatchAnnotator, ImageOutcome, read_task
 from .detectors import make_detector
 from .images import ImageReadError, ImageTask
-from .settings import DetectorSettings, OutputSettings
+from .settings import DetectorSettings, OutputSettings, VideoSettings
+from .video_annotator import VideoAnnotator, VideoReport
+from .videos import VideoTask
 
 
 class LocalBackend:
     """Annotates batches in this process with one detector and the process's shared SAM 2 model."""
 
     def __init__(
-        self, det_model: Any, sam_model: Any, detector: DetectorSettings, output: OutputSettings, workers: int
+        self,
+        det_model: Any,
+        sam_model: Any,
+        detector: DetectorSettings,
+        output: OutputSettings,
+        workers: int,
+        video: VideoSettings | None = None,
     ) -> None:
-        predictor = ImagePredictor(load_model(sam_model, detector.sam_device()))
-        self.annotator = BatchAnnotator(make_detector(det_model, detector), predictor, output)
+        model = load_model(sam_model, detector.sam_device())
+        self.annotator = BatchAnnotator(make_detector(det_model, detector), ImagePredictor(model), output)
+        self.videos = VideoAnnotator(self.annotator.detector, model, output, video or VideoSettings())
         self.workers = workers
+
+    def run_videos(self, tasks: Sequence[VideoTask], progress: Callable[[int], None]) -> Iterator[VideoReport]:
+        """Each video in turn, in this process (one SAM 2 model: videos would only queue for it); `progress(n)` as
+        frames are tracked."""
+        for task in tasks:
+            yield self.videos.annotate(task, progress)
 
     @property
     def names(self) -> dict[int, str]:

@@ -1,11 +1,11 @@
 """`auto_annotate`: a detector's boxes become SAM 2 prompts; the masks become a YOLO-seg (and COCO) dataset.
 
 A compatible superset of `ultralytics.data.annotator.auto_annotate`: the same arguments with the same meaning, plus
-output formats, resume, failure isolation and speed. A run is three steps:
+videos, output formats, resume, failure isolation and speed. A run is three steps:
 
-    plan (find the images, name each one in the dataset, skip those an earlier run finished)
-    -> run the batches on a backend (local threads, or Ray workers), writing every format per image
-    -> finish (each format completes the dataset: data.yaml, the COCO file; the summary)
+    plan (find the images and videos, name each one in the dataset, skip those an earlier run finished)
+    -> run on a backend (local threads, or Ray workers): image batches, then whole videos, writing every format
+    -> finish (each format completes the dataset: data.yaml, the COCO file, the VIS file; the summary)
 """
 
 from __future__ import annotations
@@ -28,11 +28,16 @@ from .detectors import names_dict
 from .exporters import formats as known_formats
 from .images import ImageTask, find_images, plan_tasks
 from .run_record import RunRecord
-from .settings import DetectorSettings, OutputSettings
+from .settings import DetectorSettings, OutputSettings, VideoSettings
 from .summary import SUMMARY_FILE, AnnotationSummary
+from .video_annotator import VideoReport, read_video_record
+from .video_outputs import finish_vis
+from .video_stream import is_video, video_length
+from .videos import VideoTask, find_videos, plan_videos
 from .writers import link_file
 
 _DEFAULTS = DetectorSettings()
+_VIDEO = VideoSettings()
 FORMATS = known_formats()
 
 
@@ -58,11 +63,18 @@ def auto_annotate(
     class_names: Mapping[int, str] | Sequence[str] | None = None,
     backend: str = "local",
     ray_address: str | None = None,
+    keyframe_interval: int = _VIDEO.keyframe_interval,
+    frame_stride: int = _VIDEO.frame_stride,
+    match_iou: float = _VIDEO.match_iou,
+    reprompt_iou: float | None = _VIDEO.reprompt_iou,
+    end_after: int = _VIDEO.end_after,
+    preview: bool = _VIDEO.preview,
 ) -> AnnotationSummary:
-    """Annotate every image under `data` with a detector and SAM 2; write a dataset ultralytics trains on.
+    """Annotate every image and video under `data` with a detector and SAM 2; write a dataset ultralytics trains on.
 
     Args (the first ten as in `ultralytics.data.annotator.auto_annotate`):
-        data: folder of images (searched recursively; other files are ignored).
+        data: a folder of images and/or videos (searched recursively; other files are ignored), or one video file.
+            Videos: .mp4, .mov, .webm, .mkv, .avi, .m4v.
         det_model: YOLO name or path (downloaded by ultralytics), a loaded `YOLO`, or a callable taking an HxWx3
             uint8 RGB image and returning `supervision.Detections` (xyxy pixels, class_id, confidence); class names
             come from its `names` attribute when it has one.
@@ -83,6 +95,10 @@ def auto_annotate(
         class_names: names by class id, overriding the detector's.
         backend: "local" (this process) or "ray" (a pool of `workers` Ray actors, one model pair each; same files).
         ray_address: the Ray cluster to join ("auto", "ray://host:10001"); None starts a local Ray for the run.
+        keyframe_interval, frame_stride, match_iou, reprompt_iou, end_after, preview: how videos are annotated
+            (defaults 10, 1, 0.5, None, 2, False); see `VideoSettings`. In short: the detector runs on every
+            `keyframe_interval`-th used frame and SAM 2 tracks in between, with one id per object for the whole
+            video; every `frame_stride`-th frame is used and written.
 
     Returns:
         An `AnnotationSummary` (also written to ``summary.json`` in the output folder).
@@ -90,7 +106,10 @@ def auto_annotate(
     Output folder: ``images/`` (links to the source images, keeping their relative paths), ``labels/`` (one YOLO-seg
     ``.txt`` per image: one line per detected instance, an empty file when nothing was found), ``data.yaml``,
     ``annotations.json`` (COCO instances with RLE masks) and ``masks/`` when asked for, and ``.auto_annotate/``
-    (the run's record of finished images, for resuming).
+    (the run's record of finished images, for resuming). A video adds its frames as images
+    (``images/<video>/<frame number>.jpg``, labelled like any image, with a ``track_id`` per COCO annotation),
+    ``tracks/<video>.txt`` (MOT-challenge rows), its tracks in ``vis.json`` (YouTube-VIS) and, with `preview`,
+    ``previews/<video>.mp4`` (H.264, masks and track ids drawn).
     """
     started = time.perf_counter()
     if batch_size < 1 or workers < 1:
@@ -98,35 +117,48 @@ def auto_annotate(
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}.")
     detector = DetectorSettings(conf, iou, imgsz, max_det, None if classes is None else tuple(classes), device)
+    video = VideoSettings(frame_stride, keyframe_interval, match_iou, reprompt_iou, end_after, preview)
     data = Path(data)
     output = OutputSettings(_output_folder(data, output_dir), tuple(formats), min_mask_area, simplify)
-    plan = plan_run(data, output, overwrite)
+    plan = plan_run(data, output, overwrite, video)
 
     runner: Any
     if backend == "ray":
         from .ray_backend import RayBackend
 
-        runner = RayBackend(det_model, sam_model, detector, output, workers, ray_address)
+        runner = RayBackend(det_model, sam_model, detector, output, workers, ray_address, video)
     else:
         from .local_backend import LocalBackend
 
-        runner = LocalBackend(det_model, sam_model, detector, output, workers)
+        runner = LocalBackend(det_model, sam_model, detector, output, workers, video)
     names = {**runner.names, **names_dict(class_names)}
 
     summary = AnnotationSummary(
-        images=len(plan.tasks), skipped=plan.skipped, input_dir=str(data), output_dir=str(output.output)
+        images=len(plan.tasks),
+        skipped=plan.skipped + len(plan.videos) - len(plan.videos_todo),
+        input_dir=str(data if data.is_dir() else data.parent),
+        output_dir=str(output.output),
     )
     instances: Counter[str] = Counter()
     batches = [plan.todo[i : i + batch_size] for i in range(0, len(plan.todo), batch_size)]
+    total = len(plan.todo) + sum(plan.frames_todo)  # one unit per image and per video frame
     report = progress if callable(progress) else None
-    with tqdm(
-        total=len(plan.todo), disable=report is not None or not progress, unit="img", desc="auto_annotate"
-    ) as bar:
-        for done, outcome in enumerate(runner.run(batches), start=1):
-            _count(outcome, summary, instances, names)
-            bar.update()
+    with tqdm(total=total, disable=report is not None or not progress, unit="img", desc="auto_annotate") as bar:
+        done = 0
+
+        def advance(units: int) -> None:
+            nonlocal done
+            done += units
+            bar.update(units)
             if report is not None:
-                report(done, len(plan.todo))
+                report(done, total)
+
+        for outcome in runner.run(batches):
+            _count(outcome, summary, instances, names)
+            advance(1)
+        for video_report in runner.run_videos(plan.videos_todo, advance):
+            _count_video(video_report, summary, instances, names)
+        advance(max(0, total - done))  # failed or shorter videos than their headers said still complete the bar
     summary.instances = dict(sorted(instances.items()))
     finish(plan, output, names, summary)
     summary.seconds = time.perf_counter() - started
@@ -136,10 +168,14 @@ def auto_annotate(
 
 @dataclass(frozen=True)
 class AnnotationPlan:
-    """What a run will do: every image of the folder (`tasks`, dataset order) and those still to annotate."""
+    """What a run will do: every image of the folder (`tasks`, dataset order) and those still to annotate; every
+    video (`videos`), those still to annotate and how many frames each will use (for the progress bar)."""
 
     tasks: list[ImageTask]
     todo: list[ImageTask]
+    videos: list[VideoTask]
+    videos_todo: list[VideoTask]
+    frames_todo: list[int]
 
     @property
     def skipped(self) -> int:
@@ -150,19 +186,30 @@ def _output_folder(data: Path, output_dir: str | Path | None) -> Path:
     return Path(output_dir) if output_dir else data.parent / f"{data.name}_auto_annotate_labels"
 
 
-def plan_run(data: Path, output: OutputSettings, overwrite: bool) -> AnnotationPlan:
-    """Find the images under `data` and decide which to annotate: all with `overwrite`, else those that the run
-    record and every requested format do not already have."""
+def plan_run(data: Path, output: OutputSettings, overwrite: bool, video: VideoSettings = _VIDEO) -> AnnotationPlan:
+    """Find the images and videos under `data` (or the one video `data` is) and decide which to annotate: all with
+    `overwrite`, else those that the run record and every requested format do not already have."""
     if not data.exists():
-        raise FileNotFoundError(f"Image folder not found: {data}. Pass the folder that holds your images.")
-    if not data.is_dir():
-        raise ValueError(f"{data} is a file; auto_annotate takes a folder of images.")
+        raise FileNotFoundError(f"Input not found: {data}. Pass a folder of images and/or videos, or a video file.")
     folder = output.output
-    # absolute(), not resolve(): the dataset's image links resolve to the inputs, and must still be left out
-    images = [p for p in find_images(data) if not p.absolute().is_relative_to(folder.absolute())]
-    if not images:
-        raise ValueError(f"No images found in {data} (searched its subfolders for .jpg, .png, .webp, .bmp, .tif...).")
-    tasks = plan_tasks(data, images, folder)
+    if data.is_file():
+        if not is_video(data):
+            raise ValueError(
+                f"{data} is a file; auto_annotate takes a folder of images and/or videos, or one video file "
+                "(.mp4, .mov, .webm, .mkv, .avi, .m4v)."
+            )
+        images, videos = [], [data]
+    else:
+        # absolute(), not resolve(): the dataset's image links resolve to the inputs, and must still be left out
+        inside = folder.absolute()
+        images = [p for p in find_images(data) if not p.absolute().is_relative_to(inside)]
+        videos = [p for p in find_videos(data) if not p.absolute().is_relative_to(inside)]
+    if not images and not videos:
+        raise ValueError(
+            f"No images or videos found in {data} (searched its subfolders for .jpg, .png, .webp, .bmp, .tif..., "
+            ".mp4, .mov, .webm, .mkv, .avi)."
+        )
+    tasks = plan_tasks(data, images, folder) if images else []
     record, exporters = RunRecord(folder), output.exporters()
     todo = []
     for task in tasks:
@@ -171,16 +218,37 @@ def plan_run(data: Path, output: OutputSettings, overwrite: bool) -> AnnotationP
         else:
             record.forget(task.key)  # not done until every format has it again
             todo.append(task)
-    return AnnotationPlan(tasks, todo)
+    video_tasks = plan_videos(data, videos, (t.key for t in tasks))
+    videos_todo = [t for t in video_tasks if overwrite or read_video_record(folder, t.key) is None]
+    return AnnotationPlan(tasks, todo, video_tasks, videos_todo, [_used_frames(t, video) for t in videos_todo])
+
+
+def _used_frames(task: VideoTask, video: VideoSettings) -> int:
+    """The frames a video will use (0 when it cannot be read: annotating it reports why)."""
+    try:
+        frames, _ = video_length(task.source)
+    except ValueError:
+        return 0
+    return -(-frames // video.frame_stride)
 
 
 def finish(plan: AnnotationPlan, output: OutputSettings, names: dict[int, str], summary: AnnotationSummary) -> None:
-    """Let every format complete the dataset for all images written so far (this run's and earlier runs')."""
+    """Let every format complete the dataset for all images and video frames written so far (this run's and
+    earlier runs'), and write the videos' VIS file."""
     keys = [task.key for task in plan.tasks]
+    videos_done = []
+    for task in plan.videos:
+        record = read_video_record(output.output, task.key)
+        if record is not None:
+            keys += record.frame_keys
+            videos_done.append(task.key)
     for exporter in output.exporters():
         path = exporter.finish(keys, names)
         if path is not None:
             summary.files[exporter.format] = str(path)
+    vis = finish_vis(output.output, videos_done, names)
+    if vis is not None:
+        summary.files["vis"] = str(vis)
     summary.failures.sort()
 
 
@@ -192,3 +260,14 @@ def _count(outcome: ImageOutcome, summary: AnnotationSummary, instances: Counter
         instances.update(names.get(c, f"class_{c}") for c in outcome.class_ids)
         summary.labelled += bool(outcome.class_ids)
         summary.no_detections += not outcome.class_ids
+
+
+def _count_video(
+    report: VideoReport, summary: AnnotationSummary, instances: Counter[str], names: dict[int, str]
+) -> None:
+    summary.videos.append(report.summary(names))
+    if report.failure is not None:
+        summary.failed_videos += 1
+        summary.failures.append((report.source, report.failure))
+    else:
+        instances.update({names.get(c, f"class_{c}"): n for c, n in report.instances.items()})

@@ -14,14 +14,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from .batch import ImageOutcome
 from .detectors import make_detector
 from .images import ImageTask
-from .settings import DetectorSettings, OutputSettings
+from .settings import DetectorSettings, OutputSettings, VideoSettings
+from .video_annotator import VideoReport
+from .videos import VideoTask
 
 INSTALL_HINT = "backend='ray' needs Ray: pip install -r requirements-ray.txt (or pip install 'ray[data]')."
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -52,32 +54,48 @@ def portable_sam(sam_model: Any) -> str:
 
 
 class RayWorker:
-    """A Ray Data actor: one detector and one SAM 2 model, loaded once, annotating whole batches."""
+    """A Ray Data actor: one detector and one SAM 2 model, loaded once, annotating whole batches of images or
+    whole videos (a row holds one or the other)."""
 
     def __init__(
-        self, det_model: Any, sam_model: str, detector: DetectorSettings, output: OutputSettings, threads: int
+        self,
+        det_model: Any,
+        sam_model: str,
+        detector: DetectorSettings,
+        output: OutputSettings,
+        video: VideoSettings,
+        threads: int,
     ) -> None:
         import torch
 
         from sam2_model import ImagePredictor, load_model
 
         from .batch import BatchAnnotator
+        from .video_annotator import VideoAnnotator
 
         torch.set_num_threads(threads)
         detector_model = make_detector(det_model, detector)
         torch.set_num_threads(threads)
-        predictor = ImagePredictor(load_model(sam_model, detector.sam_device()))
-        self.annotator = BatchAnnotator(detector_model, predictor, output)
+        model = load_model(sam_model, detector.sam_device())
+        self.annotator = BatchAnnotator(detector_model, ImagePredictor(model), output)
+        self.videos = VideoAnnotator(detector_model, model, output, video)
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, list]:
-        sources, class_ids, failures = [], [], []
+        sources, class_ids, failures, reports = [], [], [], []
         for payload in rows["batch"]:
-            tasks = [ImageTask.from_dict(task) for task in json.loads(payload)]
-            for outcome in self.annotator.annotate(tasks):
+            work = json.loads(payload)
+            if isinstance(work, dict):  # a video
+                reports.append(json.dumps(self.videos.annotate(VideoTask.from_dict(work)).to_dict()))
+                sources.append(work["source"])
+                class_ids.append("[]")
+                failures.append("")
+                continue
+            for outcome in self.annotator.annotate([ImageTask.from_dict(task) for task in work]):
                 sources.append(outcome.source)
                 class_ids.append(json.dumps(list(outcome.class_ids)))
                 failures.append(outcome.failure or "")
-        return {"source": sources, "class_ids": class_ids, "failure": failures}
+                reports.append("")
+        return {"source": sources, "class_ids": class_ids, "failure": failures, "report": reports}
 
 
 class RayBackend:
@@ -91,6 +109,7 @@ class RayBackend:
         output: OutputSettings,
         workers: int,
         ray_address: str | None,
+        video: VideoSettings | None = None,
     ) -> None:
         self.ray = import_ray()
         self.worker_kwargs = {
@@ -98,6 +117,7 @@ class RayBackend:
             "sam_model": portable_sam(sam_model),
             "detector": detector,
             "output": output,
+            "video": video or VideoSettings(),
         }
         self.workers = workers
         self.names = make_detector(det_model, detector).names  # the driver only reads the class names
@@ -123,14 +143,29 @@ class RayBackend:
 
     def run(self, batches: Sequence[Sequence[ImageTask]]) -> Iterator[ImageOutcome]:
         """Outcomes of every image of `batches`, as the workers return their batches."""
-        if not batches:
+        payloads = [json.dumps([task.to_dict() for task in batch]) for batch in batches]
+        for row in self._map(payloads):
+            failure = row["failure"] or None
+            class_ids = () if failure else tuple(json.loads(row["class_ids"]))
+            yield ImageOutcome(row["source"], class_ids=class_ids, failure=failure)
+
+    def run_videos(self, tasks: Sequence[VideoTask], progress: Callable[[int], None]) -> Iterator[VideoReport]:
+        """Each video on one worker, videos spread over the pool; `progress(frames)` as each video comes back."""
+        for row in self._map([json.dumps(task.to_dict()) for task in tasks]):
+            report = VideoReport.from_dict(json.loads(row["report"]))
+            progress(report.frames)
+            yield report
+
+    def _map(self, payloads: list[str]) -> Iterator[dict[str, Any]]:
+        """The workers' rows for `payloads` (one JSON work item each), as they come back."""
+        if not payloads:
             return
         ray = self.ray
         resources = ray.cluster_resources()
         gpus = 1 if resources.get("GPU", 0) >= 1 else 0
         threads = max(1, int(resources.get("CPU", 1)) // self.workers)
-        payloads = [{"batch": json.dumps([task.to_dict() for task in batch])} for batch in batches]
-        dataset = ray.data.from_items(payloads, override_num_blocks=len(payloads)).map_batches(
+        items = [{"batch": payload} for payload in payloads]
+        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             RayWorker,
             fn_constructor_kwargs={**self.worker_kwargs, "threads": threads},
             batch_size=1,
@@ -140,7 +175,4 @@ class RayBackend:
             # Ray Data restarts a dead actor and retries its batch by default (max_restarts=-1,
             # max_task_retries=-1): safe here, a batch run twice writes the same files
         )
-        for row in dataset.iter_rows():
-            failure = row["failure"] or None
-            class_ids = () if failure else tuple(json.loads(row["class_ids"]))
-            yield ImageOutcome(row["source"], class_ids=class_ids, failure=failure)
+        yield from dataset.iter_rows()

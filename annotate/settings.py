@@ -74,3 +74,40 @@ class OutputSettings:
 
     def exporters(self) -> list[Exporter]:
         return [exporter_class(name)(self.output) for name in self.formats]
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """How videos are annotated: the detector on keyframes, SAM 2 tracking in between, continuous track ids.
+
+    frame_stride: use every N-th frame of a video (1: every frame); tracking, detection and the written frames all
+        work on these frames, named by their number in the video. SAM 2 was trained on videos sampled at 6 fps:
+        on a 30 fps clip, frame_stride=5 is ~5x faster and usually tracks as well.
+    keyframe_interval: run the detector on every N-th used frame (and on the last); objects that appear are
+        found at the next keyframe and tracked backwards to where they entered.
+    match_iou: a detection belongs to a track when its SAM 2 mask overlaps the track's mask on that keyframe by
+        at least this IoU; a detection that overlaps no track this much starts a new one.
+    reprompt_iou: re-prompt a matched track with its detection's box when their masks overlap less than this
+        (None: never; trust the tracker between detections).
+    end_after: a track that matches no detection on this many keyframes in a row, and whose mask is empty,
+        ends (its id is not reused).
+    preview: also write ``previews/<video>.mp4``, an H.264 overlay of the masks with their track ids.
+    """
+
+    frame_stride: int = 1
+    keyframe_interval: int = 10
+    match_iou: float = 0.5
+    reprompt_iou: float | None = None
+    end_after: int = 2
+    preview: bool = False
+
+    def __post_init__(self) -> None:
+        if self.frame_stride < 1 or self.keyframe_interval < 1 or self.end_after < 1:
+            raise ValueError(
+                "frame_stride, keyframe_interval and end_after must be >= 1, got "
+                f"{self.frame_stride}, {self.keyframe_interval} and {self.end_after}."
+            )
+        if not 0.0 < self.match_iou <= 1.0:
+            raise ValueError(f"match_iou must be in (0, 1], got {self.match_iou}.")
+        if self.reprompt_iou is not None and not 0.0 < self.reprompt_iou <= 1.0:
+            raise ValueError(f"reprompt_iou must be in (0, 1] or None, got {self.reprompt_iou}.")

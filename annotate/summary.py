@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 SUMMARY_FILE = "summary.json"
 
@@ -15,10 +16,13 @@ class AnnotationSummary:
     """The result of `auto_annotate`; also written to ``summary.json`` in the output folder.
 
     images: image files found; labelled: written this run with at least one instance; no_detections: written this
-    run with an empty label file; skipped: already done by an earlier run (resume); failed: could not be read or
-    processed (see `failures`); instances: instances written this run, by class name; files: each format's main
-    file (``data.yaml`` for "yolo", ``annotations.json`` for "coco", the ``masks`` folder for "masks");
-    input_dir, output_dir: the image folder and the dataset folder.
+    run with an empty label file; skipped: images and videos already done by an earlier run (resume); failed: images
+    that could not be read or processed, failed_videos: videos likewise (see `failures`, image or video path and
+    reason); instances: instances written this run (images and video frames), by class name; videos: per video
+    annotated this run, a dict (source, key, frames written, tracks, tracks_started, tracks_ended,
+    tracks_by_class, instances by class name, failure, seconds); files: each format's main file (``data.yaml`` for
+    "yolo", ``annotations.json`` for "coco", the ``masks`` folder for "masks", ``vis.json`` when there are videos);
+    input_dir, output_dir: the input folder and the dataset folder.
 
     ``summary.json`` holds no absolute path: the dataset's files are named relative to the dataset folder, failed
     images relative to the image folder, so the dataset can be moved or shared as it is.
@@ -30,7 +34,9 @@ class AnnotationSummary:
     skipped: int = 0
     failed: int = 0
     instances: dict[str, int] = field(default_factory=dict)
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (image path, reason)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (image or video path, reason)
+    failed_videos: int = 0
+    videos: list[dict[str, Any]] = field(default_factory=list)
     input_dir: str = ""
     output_dir: str = ""
     files: dict[str, str] = field(default_factory=dict)
@@ -67,6 +73,7 @@ class AnnotationSummary:
             output_dir=".",
             files={name: self._relative(path) for name, path in self.files.items()},
             failures=[(self._relative(path), self._relative(reason)) for path, reason in self.failures],
+            videos=[{**v, "source": self._relative(v["source"])} for v in self.videos],
             labels_dir="labels",
             data_yaml=self._relative(self.data_yaml),
             coco_json=None if self.coco_json is None else self._relative(self.coco_json),
@@ -81,6 +88,12 @@ class AnnotationSummary:
                 text = text.replace(f"{folder}{os.sep}", "").replace(folder, ".")
         return text
 
+    def _videos_part(self) -> str:
+        if not self.videos:
+            return ""
+        frames = sum(v["frames"] for v in self.videos)
+        return f" and {len(self.videos)} video{'s' * (len(self.videos) != 1)} ({frames} frames)"
+
     def write(self, path: Path) -> None:
         from .writers import write_atomic
 
@@ -88,11 +101,19 @@ class AnnotationSummary:
 
     def __str__(self) -> str:
         lines = [
-            f"auto_annotate: {self.images} images in {self.seconds:.1f} s ({self.images_per_second:.2f} images/s)",
+            f"auto_annotate: {self.images} images{self._videos_part()} in {self.seconds:.1f} s "
+            f"({self.images_per_second:.2f} images/s)",
             f"  labelled {self.labelled}, no detections {self.no_detections}, skipped (already done) {self.skipped}, "
-            f"failed {self.failed}",
+            f"failed {self.failed}" + (f", failed videos {self.failed_videos}" if self.failed_videos else ""),
             f"  instances: {', '.join(f'{k} {v}' for k, v in sorted(self.instances.items())) or 'none'}",
             f"  dataset: {self.data_yaml}" + (f"; COCO: {self.coco_json}" if self.coco_json else ""),
         ]
+        for v in self.videos:
+            if v["failure"] is None:
+                lines.append(
+                    f"  video {v['key']}: {v['frames']} frames, {v['tracks']} tracks "
+                    f"({', '.join(f'{k} {n}' for k, n in v['tracks_by_class'].items()) or 'none'}), "
+                    f"{v['tracks_ended']} ended before the end, {v['seconds']:.1f} s"
+                )
         lines += [f"  FAILED {path}: {reason}" for path, reason in self.failures]
         return "\n".join(lines)

@@ -10,17 +10,36 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` so that readers see the old content or all of the new, never a part."""
+    with open_atomic(path) as file:
+        file.write(text)
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    """`write_atomic` for bytes (an encoded image, say)."""
+    with open_atomic(path, binary=True) as file:
+        file.write(data)
+
+
+@contextmanager
+def open_atomic(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
+    """A file to write `path` through, streamed: it takes the target's name only when the block ends without an
+    error (flushed to disk first); on an error the partial file is deleted and the old target, if any, stays."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide a shared dataset's files from its other readers
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
+        mode = "wb" if binary else "w"
+        encoding = None if binary else "utf-8"
+        with os.fdopen(handle, mode, encoding=encoding, newline=None if binary else "\n") as file:
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)

@@ -5,9 +5,7 @@ Everything here is a plain function of its inputs; file names are ours, never bu
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -100,21 +98,3 @@ def _fit(mask: np.ndarray, height: int, width: int) -> np.ndarray:
 def _pixel(value: float) -> int:
     """A drawing coordinate, clipped far outside any image so OpenCV never overflows on absurd values."""
     return int(np.clip(round(value), -(1 << 15), 1 << 15))
-
-
-def write_h264(frames: Iterable[np.ndarray], target: Path, fps: float) -> Path:
-    """Write HxWx3 uint8 RGB frames as an H.264 mp4 that browsers play (yuv420p, even size; OpenCV's wheel cannot)."""
-    import av
-
-    frames = iter(frames)
-    first = next(frames)
-    height, width = first.shape[0] // 2 * 2, first.shape[1] // 2 * 2
-    with av.open(str(target), mode="w") as container:
-        stream = container.add_stream("libx264", rate=max(1, round(fps)))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "23", "preset": "veryfast"}
-        for frame in itertools.chain([first], frames):
-            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
-            container.mux(stream.encode(video_frame))
-        container.mux(stream.encode())
-    return target

@@ -19,11 +19,11 @@ import gradio as gr
 import numpy as np
 import torch
 
+from annotate.previews import write_h264
 from sam2_model import VideoSession
 
 from .exports import safe_stem, video_exports
 from .image_tab import BOX_CLICKS, NEGATIVE, POSITIVE
-from .media import write_h264
 from .prompts import PromptError, click_position, frame_number, object_number
 from .sessions import UserSession, VideoEdit
 from .video_view import frame_overlay, object_choices, progress_note, status_text, timeline_html

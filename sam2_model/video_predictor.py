@@ -98,12 +98,13 @@ class VideoPredictor:
     # ----------------------------------------------------------------------------------------------- sessions
     def init_state(
         self,
-        video: str | Path | Sequence[np.ndarray],
+        video: str | Path | Sequence[np.ndarray] | VideoFrames,
         offload_video_to_cpu: bool = False,
         offload_state_to_cpu: bool = False,
         async_loading_frames: bool = False,
         max_frames: int | None = None,
         max_frame_pixels: int | None = None,
+        features_from: VideoSession | None = None,
     ) -> VideoSession:
         """Open a video (file, folder of JPEG/PNG frames, or HxWx3 uint8 RGB arrays) for tracking.
 
@@ -113,13 +114,31 @@ class VideoPredictor:
         both are always in effect and the flags change nothing. `max_frames` and `max_frame_pixels` refuse longer
         videos and larger frames (ValueError, checked before decoding a video file).
         Raises ValueError naming the video when it is unreadable or empty.
+
+        `video` may also be a `VideoFrames` the caller made (a subclass that decodes as it goes, say), to share
+        between sessions: the session then leaves it open when closed, and does not warm up on frame 0 (that
+        frame may be long gone from a streaming source). `features_from`: another open session on the same
+        `VideoFrames`, whose cached image features the new session starts with (the frames need not be encoded
+        again; e.g. a second pass over frames the first session just tracked).
         """
-        frames = VideoFrames(video, max_frames=max_frames, max_pixels=max_frame_pixels)
+        shared = isinstance(video, VideoFrames)
+        frames = video if isinstance(video, VideoFrames) else VideoFrames(video, max_frames, max_frame_pixels)
+        if features_from is not None and features_from.frames is not frames:
+            raise ValueError("features_from must be a session on the same VideoFrames object as `video`.")
         device = self.model.device
         session = VideoSession(
-            frames=frames, device=device, storage_device=torch.device("cpu") if offload_state_to_cpu else device
+            frames=frames,
+            device=device,
+            storage_device=torch.device("cpu") if offload_state_to_cpu else device,
+            owns_frames=not shared,
         )
-        self.tracker.backbone(session, 0)  # warm up on frame 0, as Meta does
+        if features_from is not None:
+            with features_from.lock:
+                features_from.require_open()
+                session.feature_cache.update(features_from.feature_cache)  # the tensors are shared, not copied
+                session.vision_pos_enc = features_from.vision_pos_enc
+        if not shared:
+            self.tracker.backbone(session, 0)  # warm up on frame 0, as Meta does
         return session
 
     def reset_state(self, session: VideoSession) -> None:
@@ -135,7 +154,8 @@ class VideoPredictor:
             session.tracks.clear()
             session.feature_cache.clear()
             session.vision_pos_enc = session.maskmem_pos_enc = None
-            session.frames.close()
+            if session.owns_frames:
+                session.frames.close()
             session.closed = True
 
     # ------------------------------------------------------------------------------------------------ prompts
@@ -324,6 +344,60 @@ class VideoPredictor:
                     is_cond = any(frame_idx in t.temp_cond for t in session.tracks)
                     updated.append((frame_idx, self.tracker.frame_masks(session, frame_idx, is_cond)))
             return session.obj_ids, updated
+
+    def segment_boxes(self, inference_state: VideoSession, frame_idx: int, boxes: PromptInput) -> torch.Tensor:
+        """Each box's mask on one frame as a new object prompted by that box alone would get it (no memory),
+        without adding objects or changing the session: Nx1xHxW float32 logits at the video's resolution.
+
+        boxes: Nx4 xyxy video pixels. For comparing detections with tracked objects (`auto_annotate` on videos);
+        the frame's image features are shared with tracking through the session's feature cache.
+        """
+        session = inference_state
+        session.frames.check_index(frame_idx)
+        xyxy = as_boxes(boxes)
+        height, width = session.video_height, session.video_width
+        if len(xyxy) == 0:
+            return torch.zeros((0, 1, height, width), device=session.device)
+        corners = xyxy.reshape(-1, 2, 2) / np.array([width, height], np.float32) * self.image_size
+        point_inputs = {
+            "point_coords": torch.from_numpy(corners.astype(np.float32)).to(session.device),
+            "point_labels": torch.tensor([[2, 3]], dtype=torch.int32, device=session.device).expand(len(xyxy), 2),
+        }
+        with session.lock:
+            session.require_open()
+            scratch = [ObjectTrack(obj_id=i) for i in range(len(xyxy))]  # no memories: every box stands alone
+            results = self.tracker.track(
+                session, scratch, frame_idx, is_init_cond_frame=True, reverse=False, run_mem_encoder=False,
+                point_inputs=point_inputs,
+            )  # fmt: skip
+            low_res = torch.cat([low for _, low in results])
+            return F.interpolate(low_res.to(session.device), (height, width), mode="bilinear", align_corners=False)
+
+    def forget_frames(self, inference_state: VideoSession, before_frame_idx: int) -> None:
+        """Drop what the session keeps of frames before `before_frame_idx`: their masks and tracking records, and
+        every prompt there except each object's newest one (with its conditioning memory, so the object keeps
+        being tracked; the dropped prompts' memories are no longer attended to). Tracked memories are already
+        bounded by `memory_window` and are left alone, so tracking goes on exactly as before.
+
+        For callers that stream through a long video and have consumed those frames: the session's memory then
+        stays flat in the video's length. Later reads of those frames find no mask.
+        """
+        session = inference_state
+        with session.lock:
+            session.require_editable()
+            for track in session.tracks:
+                prompted = track.prompted_frames()
+                newest = prompted[-1] if prompted else None
+                for t in prompted:
+                    if t < before_frame_idx and t != newest:
+                        for prompts in (track.point_inputs, track.mask_inputs, track.prompts):
+                            prompts.pop(t, None)
+                        for outputs in (track.cond, track.temp_cond, track.temp_non_cond):
+                            outputs.pop(t, None)
+                for t in [t for t in track.tracked if t < before_frame_idx]:
+                    del track.tracked[t]
+                for t in [t for t in track.masks if t < before_frame_idx]:
+                    del track.masks[t]
 
     # -------------------------------------------------------------------------------------------- propagation
     def propagate_in_video_preflight(self, inference_state: VideoSession) -> None:

@@ -143,9 +143,10 @@ class VideoSession:
     """One video being tracked (Meta's `inference_state`), created by `VideoPredictor.init_state`.
 
     frames: the lazily decoded video; device: where the model runs; storage_device: where memories are kept
-    (the CPU with offload_state_to_cpu). The rest is the tracker's state, written by `VideoPredictor` only:
-    tracks (one per object, in the order added: its index is the row of every mask batch), feature_cache (image
-    features of the last few frames), vision_pos_enc / maskmem_pos_enc (positional encodings, session constants).
+    (the CPU with offload_state_to_cpu); owns_frames: whether closing the session closes the frames. The rest is
+    the tracker's state, written by `VideoPredictor` only: tracks (one per object, in the order added: its index is
+    the row of every mask batch), feature_cache (image features of the last few frames), vision_pos_enc /
+    maskmem_pos_enc (positional encodings, session constants).
     """
 
     frames: VideoFrames
@@ -157,6 +158,7 @@ class VideoSession:
     vision_pos_enc: list[torch.Tensor] | None = None
     closed: bool = False
     propagating: bool = False
+    owns_frames: bool = True  # False when the caller made the frames (and shares them): closing leaves them open
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     # ------------------------------------------------------------------------------------------- the video
@@ -231,6 +233,14 @@ class VideoSession:
         with self.lock:
             found = [(track.obj_id, track.masks.get(frame_idx)) for track in self.tracks]
         return {obj_id: rle_to_mask(rle) for obj_id, rle in found if rle is not None}
+
+    def frame_rles(self, frame_idx: int) -> dict[Hashable, dict[str, Any]]:
+        """`frame_masks` as the session keeps them: COCO compressed RLEs ({"size": [h, w], "counts": str}), with
+        nothing decoded (for callers that store or compare masks without pixels, e.g. a dataset writer)."""
+        self.frames.check_index(frame_idx)
+        with self.lock:
+            found = [(track.obj_id, track.masks.get(frame_idx)) for track in self.tracks]
+        return {obj_id: dict(rle) for obj_id, rle in found if rle is not None}
 
     # ------------------------------------------------------------------------------------------- state checks
     def track(self, obj_id: Hashable) -> ObjectTrack:

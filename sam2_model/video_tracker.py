@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .formats import mask_to_rle
+from .formats import masks_to_rles
 from .model import Sam2Model
 from .transforms import fill_holes_and_sprinkles
 from .video_session import FrameOutput, ObjectTrack, VideoSession
@@ -208,6 +208,8 @@ class VideoTracker:
     @staticmethod
     def store_masks(session: VideoSession, frame_idx: int, video_masks: torch.Tensor, rows: list[int]) -> None:
         """Keep the objects' binary masks of a frame compactly (COCO RLE): the newest mask of each on that frame."""
-        binary = (video_masks[:, 0] > 0).cpu().numpy()
-        for row in rows:
-            session.tracks[row].masks[frame_idx] = mask_to_rle(binary[row])
+        if not rows:
+            return
+        binary = (video_masks[rows, 0] > 0).cpu().numpy()
+        for row, rle in zip(rows, masks_to_rles(binary), strict=True):  # one pycocotools call for the frame
+            session.tracks[row].masks[frame_idx] = rle

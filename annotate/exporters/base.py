@@ -38,7 +38,8 @@ class Instance:
 
     class_id: its class; rle: COCO RLE of its region at the image's size; polygon: its Kx2 float32 (x, y) pixel
     outline (K >= 3) when the producer chose one, else derived from the region on demand; score: the detector's
-    confidence, if any; name: a file-name-safe name for per-instance files (default: its index).
+    confidence, if any; name: a file-name-safe name for per-instance files (default: its index); track_id: the
+    object's id across a video's frames, for frames of a video.
     """
 
     class_id: int
@@ -46,6 +47,7 @@ class Instance:
     polygon: np.ndarray | None = None
     score: float | None = None
     name: str | None = None
+    track_id: int | None = None
 
     @classmethod
     def from_mask(

@@ -19,7 +19,7 @@ DESCRIPTION = "auto_annotate (YOLO boxes -> SAM 2 masks)"
 
 def instance_to_coco_annotation(instance: Instance) -> dict[str, Any]:
     """The fields of a COCO annotation for one instance: category_id, segmentation (compressed RLE), area (pixels),
-    bbox (xywh pixels, pycocotools' box of the RLE) and, when the instance has one, score."""
+    bbox (xywh pixels, pycocotools' box of the RLE) and, when the instance has them, score and track_id."""
     rle = instance.rle
     encoded = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
     annotation: dict[str, Any] = {
@@ -30,6 +30,8 @@ def instance_to_coco_annotation(instance: Instance) -> dict[str, Any]:
     }
     if instance.score is not None:
         annotation["score"] = round(float(instance.score), 5)
+    if instance.track_id is not None:
+        annotation["track_id"] = int(instance.track_id)
     return annotation
 
 

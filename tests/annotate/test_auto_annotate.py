@@ -235,11 +235,11 @@ def test_yolo_detector_path_and_thread_count(folder, tiny_model, yolo_detector):
 
 
 def test_missing_and_empty_folders(tmp_path, tiny_model):
-    with pytest.raises(FileNotFoundError, match="Image folder not found"):
+    with pytest.raises(FileNotFoundError, match="Input not found"):
         auto_annotate(tmp_path / "nope", det_model=SquareAndDiscDetector(), sam_model=tiny_model)
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.md").write_text("no images here")
-    with pytest.raises(ValueError, match="No images found"):
+    with pytest.raises(ValueError, match="No images or videos found"):
         auto_annotate(tmp_path / "empty", det_model=SquareAndDiscDetector(), sam_model=tiny_model)
     with pytest.raises(ValueError, match="Unknown output format"):
         auto_annotate(tmp_path / "empty", det_model=SquareAndDiscDetector(), sam_model=tiny_model, formats=["voc"])
@@ -258,7 +258,7 @@ def test_cli(folder, tmp_path, checkpoints, yolo_detector, capsys):
     assert (output / "annotations.json").exists() and len(label_files(output)) == 4
 
     assert cli_main([str(tmp_path / "missing")]) == 2
-    assert "Image folder not found" in capsys.readouterr().err
+    assert "Input not found" in capsys.readouterr().err
 
 
 def test_cli_untrained_runs_offline_and_says_so(folder, tmp_path, capsys, monkeypatch):

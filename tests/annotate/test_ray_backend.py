@@ -116,6 +116,35 @@ def test_a_killed_worker_loses_and_duplicates_nothing(local_ray, photos, checkpo
     assert summary.instances == reference.instances  # counted once, though a batch ran twice
 
 
+def test_videos_are_spread_over_workers_with_the_same_files_as_local(local_ray, checkpoints, tmp_path):
+    from annotate.previews import write_h264
+
+    clips = tmp_path / "clips"
+    for name, shift in (("one", 0), ("two", 9)):
+        frames = []
+        for t in range(3):
+            frame = np.full((48, 64, 3), 50, np.uint8)
+            frame[8:30, 4 + 3 * t + shift : 24 + 3 * t + shift] = 220
+            frames.append(frame)
+        write_h264(frames, clips / f"{name}.mp4", fps=10)
+    video = {"keyframe_interval": 2, "preview": True}
+    local = auto_annotate(
+        clips, det_model=Boxes(), sam_model=checkpoints.meta, output_dir=tmp_path / "local", **COMMON, **video
+    )
+    on_ray = auto_annotate(
+        clips, det_model=Boxes(), sam_model=checkpoints.meta, output_dir=tmp_path / "ray", backend="ray", workers=2,
+        **COMMON, **video,
+    )  # fmt: skip
+    expected = dataset_files(tmp_path / "local")
+    assert {"vis.json", "tracks/one.txt", "tracks/two.txt", "previews/one.mp4", "labels/two/000002.txt"} <= set(
+        expected
+    )
+    assert dataset_files(tmp_path / "ray") == expected  # byte for byte
+    untimed = [sorted(({**v, "seconds": 0} for v in run.videos), key=lambda v: v["key"]) for run in (local, on_ray)]
+    assert untimed[0] == untimed[1]
+    assert on_ray.instances == local.instances
+
+
 def test_a_model_built_in_process_cannot_go_to_ray(photos, small_model):
     with pytest.raises(ValueError, match="checkpoint path"):
         auto_annotate(photos, det_model=Boxes(), sam_model=small_model, backend="ray", progress=False)

@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from sam2_model import VideoObject
 from sam2_model.video_predictor import VideoPredictor
@@ -144,3 +145,89 @@ def test_closing_the_session_stops_a_running_propagation(predictor):
     with pytest.raises(RuntimeError, match="closed"):
         next(frames)
     assert not session.is_propagating
+
+
+def test_segment_boxes_gives_each_box_the_mask_of_a_new_object_and_changes_nothing(predictor):
+    session = predictor.init_state(moving_square(3))
+    predictor.add_new_points_or_box(session, 0, "kept", box=[2, 2, 20, 20])
+    boxes = np.array([[5, 10, 25, 30], [30, 5, 60, 40]], np.float32)
+    logits = predictor.segment_boxes(session, 1, boxes)
+    assert logits.shape == (2, 1, 48, 64) and logits.dtype == torch.float32
+    assert session.obj_ids == ["kept"] and session.prompted_frames("kept") == [0]  # nothing added
+    for row, box in enumerate(boxes):  # the same as prompting a new object with that box alone
+        alone = predictor.init_state(moving_square(3))
+        _, _, expected = predictor.add_new_points_or_box(alone, 1, "new", box=box)
+        torch.testing.assert_close(logits[row], expected[0], atol=1e-4, rtol=0)
+    assert predictor.segment_boxes(session, 1, np.zeros((0, 4))).shape == (0, 1, 48, 64)
+    with pytest.raises(ValueError, match="xyxy"):
+        predictor.segment_boxes(session, 1, [[1, 2, 3]])
+
+
+def test_forget_frames_keeps_tracking_with_the_newest_prompt_and_drops_the_rest(predictor):
+    session = predictor.init_state(moving_square(8))
+    predictor.add_new_points_or_box(session, 0, 1, box=[5, 10, 25, 30])
+    predictor.add_new_points_or_box(session, 2, 1, box=[6, 10, 26, 30])
+    for _ in predictor.propagate_in_video(session, max_frame_num_to_track=4):
+        pass
+    assert session.tracked_frames(1) == [0, 1, 2, 3, 4]
+    predictor.forget_frames(session, 4)
+    assert session.prompted_frames(1) == [2]  # the newest prompt stays: it conditions what comes next
+    assert session.tracked_frames(1) == [4] and session.mask(1, 1) is None and session.mask(4, 1) is not None
+    assert set(session.frame_rles(4)) == {1} and session.frame_rles(4)[1]["size"] == [48, 64]
+    frames = [t for t, _, _ in predictor.propagate_in_video(session, start_frame_idx=5)]
+    assert frames == [5, 6, 7] and session.tracked_frames(1) == [4, 5, 6, 7]
+
+
+def test_forgetting_consumed_frames_changes_no_later_mask(predictor):
+    def track(forget: bool) -> dict[int, torch.Tensor]:
+        session = predictor.init_state(moving_square(9))
+        predictor.add_new_points_or_box(session, 0, "a", box=[5, 10, 25, 30])
+        predictor.add_new_points_or_box(session, 0, "b", points=[[40, 30]], labels=[1])
+        for _ in predictor.propagate_in_video(session, max_frame_num_to_track=4):
+            pass
+        if forget:
+            predictor.forget_frames(session, 4)
+        return {t: masks.cpu() for t, _, masks in predictor.propagate_in_video(session, start_frame_idx=5)}
+
+    kept, forgotten = track(False), track(True)
+    assert sorted(forgotten) == [5, 6, 7, 8]
+    for t in kept:  # tracked memories and the one prompt per object stay: the same logits, bit for bit
+        torch.testing.assert_close(forgotten[t], kept[t], atol=0, rtol=0)
+
+
+def test_a_session_on_shared_frames_leaves_them_open(predictor):
+    from sam2_model.video_frames import VideoFrames
+
+    frames = VideoFrames(moving_square(3))
+    first, second = predictor.init_state(frames), predictor.init_state(frames)
+    assert first.frames is frames and second.frames is frames and not first.feature_cache  # no warm-up
+    predictor.close_state(first)
+    assert second.frames.rgb(2).shape == (48, 64, 3)  # still readable for the other session
+
+
+def test_a_session_can_start_with_another_sessions_image_features(small_model, monkeypatch):
+    from sam2_model.video_frames import VideoFrames
+
+    predictor = VideoPredictor(small_model, feature_cache_frames=6)
+    frames = VideoFrames(moving_square(5))
+    first = predictor.init_state(frames)
+    predictor.add_new_points_or_box(first, 0, 1, box=[5, 10, 25, 30])
+    for _ in predictor.propagate_in_video(first):
+        pass
+
+    def backward(session):
+        predictor.add_new_points_or_box(session, 4, 9, box=[20, 10, 40, 30])
+        return [logits.clone() for _, _, logits in predictor.propagate_in_video(session, 4, reverse=True)]
+
+    encoded: list[int] = []
+    real = small_model.net.forward_image
+    monkeypatch.setattr(small_model.net, "forward_image", lambda image: encoded.append(1) or real(image))
+    shared = backward(predictor.init_state(frames, features_from=first))
+    assert encoded == []  # every frame's features came from the first session
+    fresh = backward(predictor.init_state(frames))
+    assert len(encoded) == 5
+    for a, b in zip(shared, fresh, strict=True):
+        assert torch.equal(a, b)  # the same masks, bit for bit
+
+    with pytest.raises(ValueError, match="same VideoFrames"):
+        predictor.init_state(VideoFrames(moving_square(5)), features_from=first)

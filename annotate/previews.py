@@ -1,0 +1,59 @@
+"""Browser-playable videos: H.264 mp4 from RGB frames, and the overlay preview of an annotated video.
+
+OpenCV's wheel cannot write H.264 (its FFmpeg has no libx264), and browsers do not play its mp4v; PyAV's bundled
+FFmpeg can, so videos are written with PyAV.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import supervision as sv
+
+
+def write_h264(frames: Iterable[np.ndarray], target: Path, fps: float) -> Path:
+    """Write HxWx3 uint8 RGB frames as an H.264 mp4 that browsers play (yuv420p, even size), atomically: the file
+    appears whole under `target` or not at all. ValueError when there is no frame."""
+    import av
+
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"No frames to write to {target}.")
+    height, width = first.shape[0] // 2 * 2, first.shape[1] // 2 * 2
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.stem}.tmp{target.suffix}")
+    try:
+        with av.open(str(staging), mode="w") as container:
+            stream = container.add_stream("libx264", rate=max(1, round(fps)))
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            # a fixed thread count: x264's output depends on it, and the same video must give the same bytes on
+            # every machine and Ray worker (resume and Ray compare files)
+            stream.options = {"crf": "23", "preset": "veryfast", "threads": "4"}
+            for frame in itertools.chain([first], frames):
+                picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
+                container.mux(stream.encode(picture))
+            container.mux(stream.encode())
+        os.replace(staging, target)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def draw_tracks(image: np.ndarray, masks: np.ndarray, track_ids: list[int], labels: list[str]) -> np.ndarray:
+    """One frame of a preview: each NxHxW bool mask filled and labelled ("#<track id> <class>") in its track's
+    colour (the same colour for a track on every frame). image: HxWx3 uint8 RGB; returns a new HxWx3 uint8 RGB."""
+    if len(track_ids) == 0:
+        return image.copy()
+    detections = sv.Detections(
+        xyxy=sv.mask_to_xyxy(masks).astype(np.float32), mask=masks, tracker_id=np.asarray(track_ids, int)
+    )
+    scene = sv.MaskAnnotator(color_lookup=sv.ColorLookup.TRACK, opacity=0.5).annotate(image.copy(), detections)
+    label = sv.LabelAnnotator(color_lookup=sv.ColorLookup.TRACK, text_scale=0.5, text_padding=4)
+    return label.annotate(scene, detections, labels=labels)
