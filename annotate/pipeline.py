@@ -158,7 +158,8 @@ def auto_annotate(
             advance(1)
         for video_report in runner.run_videos(plan.videos_todo, advance):
             _count_video(video_report, summary, instances, names)
-        advance(max(0, total - done))  # failed or shorter videos than their headers said still complete the bar
+        if done < total:  # failed videos, or videos shorter than their headers said, still complete the bar
+            advance(total - done)
     summary.instances = dict(sorted(instances.items()))
     finish(plan, output, names, summary)
     summary.seconds = time.perf_counter() - started

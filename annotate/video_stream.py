@@ -134,21 +134,29 @@ def count_frames(container: Any) -> int:
     return counted
 
 
-def video_length(path: str | Path) -> tuple[int, float]:
-    """(frames, frames per second) of a video file, from its header or packets (no decoding); ValueError when
-    it is not a readable video."""
+def probe_video(path: str | Path) -> tuple[int, float, int, int]:
+    """(frames, frames per second, width, height) of a video file, from its header or packets (no decoding);
+    ValueError naming the file when it is not a readable video."""
     import av
 
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise ValueError(f"{path} has no video stream.")
-            rate = container.streams.video[0].average_rate
-            return count_frames(container), float(rate) if rate else 25.0
+            stream = container.streams.video[0]
+            rate = stream.average_rate
+            width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+            return count_frames(container), float(rate) if rate else 25.0, width, height
     except ValueError:
         raise
     except Exception as error:
         raise ValueError(f"Could not read the video {path}: {type(error).__name__}: {error}") from error
+
+
+def video_length(path: str | Path) -> tuple[int, float]:
+    """(frames, frames per second) of a video file (see `probe_video`)."""
+    frames, fps, _, _ = probe_video(path)
+    return frames, fps
 
 
 def is_video(path: Path) -> bool:

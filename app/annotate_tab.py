@@ -1,7 +1,9 @@
-"""The Auto-annotate tab: uploaded images (or zips of images) -> a gallery of masks and the dataset as a zip."""
+"""The Auto-annotate tab: uploaded images and videos (or zips of them) -> a gallery of masks, the tracked preview of
+the first video, and the dataset as a zip."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,16 +13,18 @@ import numpy as np
 from annotate import auto_annotate
 from annotate.formats import polygon_to_mask, yolo_line_to_polygon
 from annotate.images import find_images
+from annotate.settings import VideoSettings
 
 from .exports import fresh_folder, zip_dataset
 from .media import draw_overlay
 from .sessions import UserSession
-from .uploads import UploadError, collect_uploads
+from .uploads import UploadError, check_videos, collect_uploads
 
 if TYPE_CHECKING:
     from .studio import Studio
 
 GALLERY_SIZE = 12
+FRAMES_PER_VIDEO = 3  # in the gallery: a video's first, middle and last frame
 
 
 class AnnotateTab:
@@ -37,12 +41,15 @@ class AnnotateTab:
         conf: float,
         request: gr.Request,
         progress: Any = gr.Progress(),
-    ) -> tuple[list, str]:
-        """Images (or zips of images) and the classes to keep, by name (none: all) -> a gallery of the first
-        images with their masks and counts, and the dataset as a zip; the progress bar moves with the images."""
+        keyframe_interval: float = VideoSettings.keyframe_interval,
+    ) -> tuple[list, str, str | None]:
+        """Images and videos (or zips of them) and the classes to keep, by name (none: all) -> a gallery of the
+        first images and of each video's frames with their masks and counts, the dataset as a zip, and the first
+        video's tracked preview; the progress bar moves with the images and frames. (Gradio puts the request and
+        progress in their places; the keyframe slider, the fifth input, lands in `keyframe_interval`.)"""
         with self.studio.user_session(request) as user:
             class_ids = self.class_ids(detector, class_names)
-            return self.annotate(user, files, detector, class_ids, conf, progress)
+            return self.annotate(user, files, detector, class_ids, conf, progress, keyframe_interval)
 
     def class_names(self, detector: str) -> Any:
         """The detector's classes, for the class picker (names; the detector changed)."""
@@ -72,24 +79,29 @@ class AnnotateTab:
         class_ids: list[int] | None,
         conf: float,
         progress: Any,
-    ) -> tuple[list, str]:
-        """Annotate the uploads into the user's folder -> (gallery of up to 12 images, dataset zip path)."""
+        keyframe_interval: float = VideoSettings.keyframe_interval,
+    ) -> tuple[list, str, str | None]:
+        """Annotate the uploads into the user's folder -> (gallery, dataset zip path, first video's preview or
+        None). Videos: the detector on every `keyframe_interval`-th frame, SAM 2 tracking in between."""
         if not files:
-            raise gr.Error("Upload images or a zip of images first.")
+            raise gr.Error("Upload images, videos, or a zip of them first.")
         if detector not in self.studio.detectors.names:
             raise gr.Error(f"Unknown detector {detector!r}; choose one of {', '.join(self.studio.detectors.names)}.")
         if not isinstance(conf, (int, float)) or not 0.0 <= conf <= 1.0:
             raise gr.Error(f"The detector confidence must be a number between 0 and 1, got {conf!r}.")
+        if not isinstance(keyframe_interval, (int, float)) or not 1 <= keyframe_interval <= 100:
+            raise gr.Error(f"The keyframe interval must be 1 to 100 frames, got {keyframe_interval!r}.")
         folder = fresh_folder(user.workdir / "annotate")
         inputs = folder / "images"
         inputs.mkdir()
         try:
             count = collect_uploads([str(f) for f in files], inputs, self.studio.limits)
+            check_videos(inputs, self.studio.limits)
         except UploadError as error:
             raise gr.Error(str(error)) from error
         if count == 0:
-            raise gr.Error("No images found in the upload (jpg, png, webp, bmp, tif...).")
-        progress(0.0, desc=f"Annotating {count} images")
+            raise gr.Error("No images found in the upload, nor videos (jpg, png, webp, bmp, tif..., mp4, mov, webm).")
+        progress(0.0, desc=f"Annotating {count} files")
         try:
             with self.studio.detectors.borrow(detector) as yolo:
                 summary = auto_annotate(
@@ -100,18 +112,33 @@ class AnnotateTab:
                     classes=class_ids,
                     output_dir=folder / "dataset",
                     formats=["yolo", "coco"],
-                    progress=lambda done, total: progress(done / total, desc=f"Annotated {done} of {total} images"),
+                    progress=lambda done, total: progress(
+                        done / total, desc=f"Annotated {done} of {total} images and video frames"
+                    ),
+                    keyframe_interval=int(keyframe_interval),
+                    preview=True,
                 )
         except ConnectionError as error:
             raise gr.Error(f"The detector {detector} could not be downloaded (is the server offline?).") from error
         dataset = Path(summary.output_dir)
-        return self.gallery(dataset), str(zip_dataset(dataset, folder / "dataset.zip"))
+        videos = [v for v in summary.videos if v["failure"] is None]
+        preview = dataset / "previews" / f"{videos[0]['key']}.mp4" if videos else None
+        archive = zip_dataset(dataset, folder / "dataset.zip")
+        return self.gallery(dataset, [v["key"] for v in videos]), str(archive), str(preview) if preview else None
 
-    def gallery(self, dataset: Path) -> list[tuple[np.ndarray, str]]:
-        """The first images of a dataset with their labels drawn, captioned with their names and what was found."""
+    def gallery(self, dataset: Path, video_keys: Sequence[str] = ()) -> list[tuple[np.ndarray, str]]:
+        """The first images of a dataset, then the first, middle and last frame of each video, with their labels
+        drawn, captioned with their names and what was found."""
+        images = dataset / "images"
+        frames_of = {key: find_images(images / key) for key in video_keys}
+        in_videos = {p for frames in frames_of.values() for p in frames}
+        chosen = [p for p in find_images(images) if p not in in_videos][:GALLERY_SIZE]
+        for frames in frames_of.values():
+            picks = sorted({0, len(frames) // 2, len(frames) - 1}) if frames else []
+            chosen += [frames[i] for i in picks][:FRAMES_PER_VIDEO]
         items = []
-        for image_path in find_images(dataset / "images")[:GALLERY_SIZE]:
-            relative = image_path.relative_to(dataset / "images")
+        for image_path in chosen[: GALLERY_SIZE + FRAMES_PER_VIDEO * len(video_keys)]:
+            relative = image_path.relative_to(images)
             label = dataset / "labels" / relative.with_suffix(".txt")
             if label.is_file():
                 lines = label.read_text().splitlines()

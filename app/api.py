@@ -108,11 +108,12 @@ class NamedApi:
                 yield overlay, None if files is None else files[0]
 
     def auto_annotate(self, files: list[str], detector: str, classes: str) -> str:
-        """/auto_annotate: image files or zips, detector name, class ids ("0,2" or "") -> the dataset zip."""
+        """/auto_annotate: image and video files or zips of them, detector name, class ids ("0,2" or "") -> the
+        dataset zip (videos: frames, labels, COCO with track ids, vis.json, tracks/, previews/)."""
         with one_shot_session() as user:
             conf = DetectorSettings.conf  # the detector's default threshold
             tab = self.studio.annotate
-            _, archive = tab.annotate(user, files, detector, parse_classes(classes), conf, no_progress)
+            _, archive, _ = tab.annotate(user, files, detector, parse_classes(classes), conf, no_progress)
             return archive
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 from gradio_image_annotation import image_annotator
 
-from annotate.settings import DetectorSettings
+from annotate.settings import DetectorSettings, VideoSettings
 from sam2_model import Sam2Model
 
 from . import gradio_fixes
@@ -53,9 +53,10 @@ VIDEO_STEPS = """
 5. Download the overlay video, the masks and COCO.
 """
 ANNOTATE_STEPS = """
-1. Upload images, or zips of images.
+1. Upload images, videos, or zips of them.
 2. Choose a detector and, if you like, the classes to keep.
-3. *Annotate*: the detector's boxes become SAM 2 masks: a YOLO-seg and COCO dataset to train on.
+3. *Annotate*: the detector's boxes become SAM 2 masks: a YOLO-seg and COCO dataset to train on. In videos the
+   detector runs every few frames and SAM 2 tracks each object in between, with one id per object.
 """
 
 
@@ -228,15 +229,20 @@ def build_demo(model: Sam2Model, limits: Limits | None = None, detectors: Detect
             with gr.Row(equal_height=False):
                 with gr.Column(scale=5, min_width=340):
                     gallery = gr.Gallery(
-                        label="Masks (the first images)", columns=3, format="png", object_fit="contain",
-                        elem_id="annotate_gallery",
+                        label="Masks (the first images; each video's first, middle and last frame)", columns=3,
+                        format="png", object_fit="contain", elem_id="annotate_gallery",
                     )  # fmt: skip
+                    annotate_preview = gr.Video(
+                        label="Tracked video (ids drawn)", elem_id="annotate_preview", interactive=False
+                    )
                     dataset = gr.File(
-                        label="Dataset (images, labels, data.yaml, COCO JSON)", elem_id="annotate_dataset"
+                        label="Dataset (images, labels, data.yaml, COCO JSON; for videos: vis.json, tracks, previews)",
+                        elem_id="annotate_dataset",
                     )
                 with gr.Column(scale=3, min_width=300):
                     gr.Markdown(ANNOTATE_STEPS)
-                    files = gr.File(label="Images, or zips of images", file_count="multiple", elem_id="annotate_files")
+                    files = gr.File(label="Images, videos, or zips of them", file_count="multiple",
+                                    elem_id="annotate_files")  # fmt: skip
                     names = studio.detectors.names
                     detector = gr.Dropdown(names, value=names[0], label="Detector (downloaded on first use)",
                                            elem_id="annotate_detector")  # fmt: skip
@@ -245,10 +251,14 @@ def build_demo(model: Sam2Model, limits: Limits | None = None, detectors: Detect
                         label="Classes to keep (none: all)", elem_id="annotate_classes",
                     )  # fmt: skip
                     conf = gr.Slider(0.0, 1.0, value=DetectorSettings.conf, step=0.01, label="Detector confidence")
+                    keyframes = gr.Slider(
+                        1, 30, value=VideoSettings.keyframe_interval, step=1, elem_id="annotate_keyframes",
+                        label="Videos: detector every N frames (SAM 2 tracks in between)",
+                    )  # fmt: skip
                     run = gr.Button("Annotate", variant="primary", elem_id="annotate_run")
             detector.input(guard(annotate_tab.class_names, keep=1), detector, classes, **private)
-            run.click(gpu(guard(annotate_tab.run, keep=2)), [files, detector, classes, conf], [gallery, dataset],
-                      **model_events, **private)  # fmt: skip
+            run.click(gpu(guard(annotate_tab.run, keep=3)), [files, detector, classes, conf, keyframes],
+                      [gallery, dataset, annotate_preview], **model_events, **private)  # fmt: skip
 
         with gr.Row(visible=False):  # named API for programs (gradio_client)
             api_image = gr.File(type="filepath")  # a file, read by our guarded opener (see image_input)

@@ -1,4 +1,4 @@
-"""Uploaded files for auto-annotation: images, and the images inside zips, copied under names we choose.
+"""Uploaded files for auto-annotation: images and videos, and those inside zips, copied under names we choose.
 
 Everything is decided from the zip's directory before a byte is extracted: how many entries, how long their names,
 how much they expand to and by what ratio. A zip bomb is refused at the cost of reading its directory.
@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from ultralytics.data.utils import IMG_FORMATS
+
+from annotate.video_stream import VIDEO_SUFFIXES, probe_video
+from annotate.videos import find_videos
 
 from .settings import Limits
 
@@ -29,13 +32,18 @@ def is_image_name(name: str) -> bool:
     return PurePosixPath(name).suffix.lower().lstrip(".") in IMG_FORMATS
 
 
-def collect_uploads(files: Sequence[str], target: Path, limits: Limits) -> int:
-    """Copy uploaded images, and the images inside uploaded zips, into `target` under their own names (`safe_name`;
-    a zip's images under a folder named after the zip; a name taken twice gets a number), so the dataset keeps the
-    user's names and no name from an upload becomes a path outside `target`.
-    Other files are ignored. Returns the number of images.
+def is_media_name(name: str) -> bool:
+    """An image or a video, by its name."""
+    return is_image_name(name) or PurePosixPath(name).suffix.lower() in VIDEO_SUFFIXES
 
-    Raises UploadError, before writing anything, for too many images, a zip with too many entries, overlong names,
+
+def collect_uploads(files: Sequence[str], target: Path, limits: Limits) -> int:
+    """Copy uploaded images and videos, and those inside uploaded zips, into `target` under their own names
+    (`safe_name`; a zip's files under a folder named after the zip; a name taken twice gets a number), so the
+    dataset keeps the user's names and no name from an upload becomes a path outside `target`.
+    Other files are ignored. Returns the number of images and videos.
+
+    Raises UploadError, before writing anything, for too many files, a zip with too many entries, overlong names,
     too many bytes once expanded, or a member that expands like a zip bomb; and for an unreadable zip.
     """
     plan: list[tuple[Path, zipfile.ZipInfo | None, Path]] = []  # (upload, member or None, destination)
@@ -56,13 +64,13 @@ def collect_uploads(files: Sequence[str], target: Path, limits: Limits) -> int:
             expanded += sum(info.file_size for info in members)
             for info in members:
                 plan.append((path, info, place(path.stem, *PurePosixPath(info.filename).parts)))
-        elif is_image_name(path.name):
+        elif is_media_name(path.name):
             expanded += path.stat().st_size
             plan.append((path, None, place(path.name)))
         if len(plan) > limits.max_annotate_images:
             raise UploadError(
                 f"The upload holds more than {limits.max_annotate_images} images; the limit is "
-                f"{limits.max_annotate_images} per run."
+                f"{limits.max_annotate_images} per run (a video counts as one)."
             )
     if expanded > limits.max_expanded_mb * 2**20:
         raise UploadError(f"The upload expands to {expanded / 2**20:.0f} MB; the limit is {limits.max_expanded_mb} MB.")
@@ -74,6 +82,35 @@ def collect_uploads(files: Sequence[str], target: Path, limits: Limits) -> int:
         with zipfile.ZipFile(source) as archive, archive.open(member) as data, open(destination, "wb") as out:
             shutil.copyfileobj(data, out)  # zipfile stops at the declared size and checks the CRC
     return len(plan)
+
+
+def check_videos(folder: Path, limits: Limits) -> int:
+    """Refuse (UploadError) a video under `folder` over the Video tab's limits (frames, seconds, pixels), from its
+    header, before a frame is decoded; return the videos' frames in all. An unreadable video is let through:
+    auto_annotate reports it by name and annotates the rest."""
+    total = 0
+    for video in find_videos(folder):
+        try:
+            frames, fps, width, height = probe_video(video)
+        except ValueError:
+            continue
+        name = video.name
+        if frames > limits.max_video_frames or frames / max(fps, 1e-3) > limits.max_video_seconds:
+            raise UploadError(
+                f"{name} has {frames} frames ({frames / max(fps, 1e-3):.0f} s); the limit is {limits.max_video_frames} "
+                f"frames and {limits.max_video_seconds:.0f} s per video. Trim it, or annotate it with the Python "
+                "library."
+            )
+        if width * height > limits.max_video_pixels:
+            raise UploadError(
+                f"{name} is {width}x{height}; the limit is {limits.max_video_pixels:,} pixels a frame. Downscale it."
+            )
+        total += frames
+    if total > limits.max_video_frames:
+        raise UploadError(
+            f"The videos have {total} frames in all; the limit is {limits.max_video_frames} frames per run."
+        )
+    return total
 
 
 def safe_name(name: str) -> str:
@@ -97,7 +134,7 @@ def _zip_members(path: Path, limits: Limits) -> list[zipfile.ZipInfo]:
         name = PurePosixPath(entry.filename)
         if len(entry.filename) > MAX_NAME_CHARS * 4 or any(len(part) > MAX_NAME_CHARS for part in name.parts):
             raise UploadError(f"A zip holds a file name longer than {MAX_NAME_CHARS} characters; rename it.")
-        if entry.is_dir() or name.is_absolute() or ".." in name.parts or not is_image_name(entry.filename):
+        if entry.is_dir() or name.is_absolute() or ".." in name.parts or not is_media_name(entry.filename):
             continue  # folders, paths that would leave the upload folder, other files
         if entry.flag_bits & 0x1:
             raise UploadError("A zip holds an encrypted image; upload it without a password.")

@@ -331,3 +331,18 @@ def test_auto_annotate_keeps_names_and_says_what_it_found(page, tmp_path):
     expect(gallery).to_contain_text("scene_2.jpg: nothing found")
     expect(page.locator("#annotate_dataset")).to_contain_text(re.compile(r"dataset\s*\.zip"))
     page.screenshot(path=str(screenshot_path(tmp_path, "screenshot_annotate.png")), full_page=True)
+
+
+def test_auto_annotate_a_video_shows_its_frames_and_the_tracked_preview(page, tmp_path):
+    page.get_by_role("tab", name="Auto-annotate").click()
+    page.locator("#annotate_files input[type=file]").set_input_files([str(EXAMPLES / "video.mp4")])
+    keyframes = page.locator("#annotate_keyframes input[type=number]")
+    keyframes.fill("8")
+    keyframes.press("Enter")
+    page.locator("#annotate_run").click()
+    gallery = page.locator("#annotate_gallery")
+    expect(gallery).to_contain_text(re.compile(r"video/000000\.jpg: (\d+ objects?|nothing found)"), timeout=180_000)
+    expect(gallery).to_contain_text("video/000023.jpg")  # the first, middle and last frame
+    expect(page.locator("#annotate_preview video")).to_be_attached()
+    expect(page.locator("#annotate_dataset")).to_contain_text(re.compile(r"dataset\s*\.zip"))
+    page.screenshot(path=str(screenshot_path(tmp_path, "screenshot_annotate_video.png")), full_page=True)

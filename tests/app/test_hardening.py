@@ -283,7 +283,7 @@ def test_concurrent_annotation_runs_keep_their_own_classes(studio, tmp_path, sce
     studio.open_session(request("user-b"))
 
     def classes_written(user: str, classes: list[str]) -> set[int]:
-        _, archive = studio.annotate.run([str(image)] * 2, "yolo11n.pt", classes, 0.0, request(user), no_progress)
+        _, archive, _ = studio.annotate.run([str(image)] * 2, "yolo11n.pt", classes, 0.0, request(user), no_progress)
         with zipfile.ZipFile(archive) as dataset:
             labels = [dataset.read(n).decode() for n in dataset.namelist() if n.startswith("labels/")]
         return {int(line.split()[0]) for text in labels for line in text.splitlines()}

@@ -346,7 +346,9 @@ def test_auto_annotate_tab_with_a_zip(studio, tmp_path, scene_image, yolo_detect
         zf.writestr("photos/c[1].jpg", jpg.tobytes())  # glob-special characters in a name
         zf.writestr("../escape.jpg", jpg.tobytes())  # zip-slip: must not be written outside
         zf.writestr("notes.txt", "not an image")
-    gallery, dataset_zip = studio.annotate.run([str(archive)], "yolo11n.pt", "", 0.0, request(), progress=no_progress)
+    gallery, dataset_zip, _ = studio.annotate.run(
+        [str(archive)], "yolo11n.pt", "", 0.0, request(), progress=no_progress
+    )
     captions = [caption.split(": ")[0] for _, caption in gallery]
     assert captions == ["upload/photos/a.jpg", "upload/photos/b.jpg", "upload/photos/c[1].jpg"]  # the user's names
     assert all(re.fullmatch(r".*: (\d+ objects?|nothing found)", caption) for _, caption in gallery)
@@ -376,3 +378,38 @@ def test_named_api_segment_image(studio, image_file, scene_image):
     for points, box, match in [("nonsense", None, "JSON"), ("[]", "null", "at least one"), ("[[1, 2]]", None, "JSON")]:
         with pytest.raises(gr.Error, match=match):
             studio.api.segment_image(image_file, points, box)
+
+
+def test_auto_annotate_tab_with_a_video(studio, tmp_path, scene_image):
+    from annotate.previews import write_h264
+
+    frames = []
+    for t in range(6):
+        frame = np.full((48, 64, 3), 60, np.uint8)
+        frame[8:30, 4 + 4 * t : 24 + 4 * t] = 220
+        frames.append(frame)
+    clip = write_h264(frames, tmp_path / "street clip.mp4", fps=10)
+    photo = tmp_path / "photo.jpg"
+    cv2.imwrite(str(photo), scene_image[:, :, ::-1])
+    reports: list[tuple[float, str]] = []
+    gallery, dataset_zip, preview = studio.annotate.run(
+        [str(clip), str(photo)], "yolo11n.pt", [], 0.0, request(),
+        progress=lambda f, desc="": reports.append((f, desc)), keyframe_interval=3,
+    )  # fmt: skip
+    captions = [caption.split(": ")[0] for _, caption in gallery]
+    assert captions == ["photo.jpg", "street clip/000000.jpg", "street clip/000003.jpg", "street clip/000005.jpg"]
+    assert [f for f, _ in reports] == [0.0, *[i / 7 for i in range(1, 8)]]  # one step per image and per frame
+    assert reports[-1][1] == "Annotated 7 of 7 images and video frames"
+    import av
+
+    with av.open(preview) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+    with zipfile.ZipFile(dataset_zip) as dataset:
+        names = set(dataset.namelist())
+    assert {"vis.json", "tracks/street clip.txt", "previews/street clip.mp4", "labels/street clip/000005.txt"} <= names
+
+    long_clip = write_h264(frames * 6, tmp_path / "long.mp4", fps=10)  # 36 frames; this studio allows 30
+    with pytest.raises(gr.Error, match=r"long\.mp4 has 36 frames .* the limit is 30 frames"):
+        studio.annotate.run([str(long_clip)], "yolo11n.pt", [], 0.0, request(), progress=no_progress)
+    with pytest.raises(gr.Error, match="keyframe interval"):
+        studio.annotate.run([str(clip)], "yolo11n.pt", [], 0.0, request(), progress=no_progress, keyframe_interval=0)
