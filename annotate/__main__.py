@@ -39,7 +39,18 @@ def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-det", type=int, default=_DEFAULTS.max_det, help=f"maximum detections per image [{_DEFAULTS.max_det}]"
     )
-    parser.add_argument("--classes", type=int, nargs="+", help="class ids to keep (default: all)")
+    parser.add_argument(
+        "--classes",
+        nargs="+",
+        help="classes to keep, by id (0 2) or by name (person forklift); with a YOLOE or YOLO-World detector, any "
+        "names: they are its text prompts (default: all)",
+    )
+    parser.add_argument(
+        "--text-embeddings",
+        metavar="NPZ",
+        help="the class names' text embeddings (annotate.detectors.save_text_embeddings), for YOLOE/YOLO-World "
+        "where the text encoder cannot be downloaded",
+    )
     parser.add_argument("--output", help="dataset folder [<DATA>_auto_annotate_labels beside DATA]")
     parser.add_argument(
         "--format",
@@ -107,6 +118,13 @@ def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
     return parser
 
 
+def parse_classes(values: list[str] | None) -> list[int] | list[str] | None:
+    """--classes: ids when every value is a number, else names."""
+    if not values:
+        return None
+    return [int(v) for v in values] if all(v.lstrip("-").isdigit() for v in values) else list(values)
+
+
 def main(argv: list[str] | None = None, prog: str = "sam2-annotate") -> int:
     args = build_parser(prog).parse_args(argv)
     from .pipeline import auto_annotate
@@ -129,7 +147,7 @@ def main(argv: list[str] | None = None, prog: str = "sam2-annotate") -> int:
             iou=args.iou,
             imgsz=args.imgsz,
             max_det=args.max_det,
-            classes=args.classes,
+            classes=parse_classes(args.classes),
             output_dir=args.output,
             formats=args.formats,
             overwrite=args.overwrite,
@@ -147,6 +165,7 @@ def main(argv: list[str] | None = None, prog: str = "sam2-annotate") -> int:
             reprompt_iou=args.reprompt_iou,
             end_after=args.end_after,
             preview=args.preview,
+            text_embeddings=args.text_embeddings,
         )
     except (OSError, ValueError, ImportError) as error:  # missing folder, no images, offline weights, bad checkpoint
         print(f"{prog}: {error}", file=sys.stderr)

@@ -39,9 +39,21 @@ def names_dict(names: Mapping[int, str] | Sequence[str] | None) -> dict[int, str
 class YoloDetector:
     """An ultralytics YOLO model run in batches with the run's `DetectorSettings`."""
 
-    model: Any  # ultralytics.YOLO
+    model: Any  # ultralytics.YOLO, YOLOE or YOLOWorld
     settings: DetectorSettings = field(default_factory=DetectorSettings)
     batched: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        """Classes given by name: an open-vocabulary model is prompted with them (its classes become exactly
+        those); a closed-set model keeps the classes of those names."""
+        names = self.settings.class_names
+        self.class_ids: list[int] | None = None
+        if names is None:
+            self.class_ids = None if self.settings.classes is None else [int(c) for c in self.settings.classes]
+        elif is_open_vocabulary(self.model):
+            set_text_classes(self.model, list(names), self.settings.text_embeddings)
+        else:
+            self.class_ids = class_ids_by_name(names_dict(self.model.names), names)
 
     @property
     def names(self) -> dict[int, str]:
@@ -58,7 +70,7 @@ class YoloDetector:
                 iou=settings.iou,
                 imgsz=settings.imgsz,
                 max_det=settings.max_det,
-                classes=None if settings.classes is None else list(settings.classes),
+                classes=self.class_ids,
                 device=settings.device or None,
                 verbose=False,
             )
@@ -74,9 +86,18 @@ class CallableDetector:
     """A user's function: HxWx3 uint8 RGB image -> `supervision.Detections`, called image by image."""
 
     function: Callable[[np.ndarray], sv.Detections]
-    classes: tuple[int, ...] | None = None
+    classes: tuple[int, ...] | tuple[str, ...] | None = None
     names: dict[int, str] = field(default_factory=dict)
     batched: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.classes and isinstance(self.classes[0], str):  # by name: the function's `names` say which ids
+            if not self.names:
+                raise ValueError(
+                    "classes are given by name, but the detector function has no `names` attribute ({id: name}) "
+                    "to find them in: give class ids, or set its names."
+                )
+            self.classes = tuple(class_ids_by_name(self.names, [str(c) for c in self.classes]))
 
     def __call__(self, images: list[np.ndarray]) -> list[sv.Detections]:
         return [self.detect(image) for image in images]
@@ -114,6 +135,113 @@ def make_detector(
         f"det_model must be a YOLO model name or path, a loaded ultralytics YOLO, or a callable "
         f"(RGB image -> supervision.Detections); got {type(det_model).__name__}."
     )
+
+
+# ---------------------------------------------------------------------------------------- classes by name
+# The text encoder each open-vocabulary family downloads on first use (ultralytics.nn.text_model).
+TEXT_ENCODERS = {
+    "mobileclip": "mobileclip_blt.ts (MobileCLIP, downloaded by ultralytics)",
+    "mobileclip2": "mobileclip2_b.ts (MobileCLIP2, downloaded by ultralytics)",
+    "clip": "OpenAI CLIP ViT-B/32 (the `clip` package: pip install git+https://github.com/ultralytics/CLIP.git; "
+    "its weights are downloaded on first use)",
+}
+
+
+def is_open_vocabulary(model: Any) -> bool:
+    """Whether an ultralytics model takes its classes as text (YOLOE, YOLO-World)."""
+    return type(model).__name__ in ("YOLOE", "YOLOWorld")
+
+
+def class_ids_by_name(names: dict[int, str], wanted: Sequence[str]) -> list[int]:
+    """Class names -> the ids a closed-set detector gives them; ValueError naming the unknown ones (a detector that
+    takes names as text prompts is YOLOE or YOLO-World)."""
+    by_name = {name.lower(): i for i, name in names.items()}
+    unknown = [name for name in wanted if name.lower() not in by_name]
+    if unknown:
+        known = ", ".join(list(names.values())[:12]) + (", ..." if len(names) > 12 else "")
+        raise ValueError(
+            f"The detector has no class named {', '.join(map(repr, unknown))} (its classes: {known}). Use one of its "
+            "class names or ids, or an open-vocabulary detector (YOLOE, e.g. yoloe-11s-seg.pt, or YOLO-World) that "
+            "takes any names."
+        )
+    return sorted(by_name[name.lower()] for name in wanted)
+
+
+def text_encoder_of(model: Any) -> str:
+    """What an open-vocabulary model needs to turn class names into embeddings (a file to download, a package)."""
+    if type(model).__name__ == "YOLOWorld":
+        return TEXT_ENCODERS["clip"]
+    base = str(getattr(model.model, "text_model", "mobileclip:blt")).split(":")[0]
+    return TEXT_ENCODERS.get(base, base)
+
+
+def set_text_classes(model: Any, names: list[str], embeddings_file: str | None = None) -> None:
+    """Make an open-vocabulary model detect exactly `names` (class ids follow their order), with the text
+    embeddings of `embeddings_file` (see `save_text_embeddings`) or else its text encoder. When the encoder cannot be
+    loaded (offline), raises ConnectionError naming what to download and the offline alternative."""
+    embeddings = None if embeddings_file is None else load_text_embeddings(embeddings_file, names)
+    threads = torch.get_num_threads()
+    try:
+        if type(model).__name__ == "YOLOE":
+            model.set_classes(names, embeddings)
+        elif embeddings is None:
+            model.set_classes(names)
+        else:  # YOLO-World keeps its text features on its model: ultralytics' own offline path
+            model.model.txt_feats = embeddings.to(next(model.model.parameters()).device)
+            model.model.model[-1].nc = len(names)
+            model.model.names = list(names)
+            model.predictor = None
+    except Exception as error:  # the text encoder: a download, a package install, a file
+        if embeddings is not None:
+            raise
+        raise ConnectionError(
+            f"Could not embed the class names {names} with the detector's text encoder, "
+            f"{text_encoder_of(model)} ({type(error).__name__}: {str(error).strip()[:200]}). On a machine with "
+            "internet access, install or download it; or there, save the names' embeddings once with "
+            "annotate.detectors.save_text_embeddings(model, names, 'classes.npz') and pass "
+            "text_embeddings='classes.npz' here (CLI: --text-embeddings classes.npz)."
+        ) from error
+    finally:
+        torch.set_num_threads(threads)
+
+
+def save_text_embeddings(model: Any, names: Sequence[str], path: str | Path) -> Path:
+    """Embed class names with an open-vocabulary model's text encoder and save them (.npz: `names`, `embeddings`
+    float32 1xNxD), for runs on machines that cannot load the encoder (`text_embeddings=path`)."""
+    names = list(names)
+    if type(model).__name__ == "YOLOE":
+        embeddings = model.get_text_pe(names)
+    elif type(model).__name__ == "YOLOWorld":
+        embeddings = model.model.get_text_pe(names)
+    else:
+        raise ValueError(f"{type(model).__name__} takes no text prompts; use a YOLOE or YOLO-World model.")
+    path = Path(path)
+    np.savez(path, names=np.array(names), embeddings=embeddings.detach().float().cpu().numpy())
+    return path
+
+
+def load_text_embeddings(path: str | Path, names: Sequence[str]) -> torch.Tensor:
+    """The 1xNxD float32 embeddings of `names` (in that order) from a `save_text_embeddings` file; ValueError for a
+    file that is not one, or that lacks a name."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            saved_names = [str(n) for n in saved["names"]]
+            embeddings = np.asarray(saved["embeddings"], np.float32)
+    except (OSError, KeyError, ValueError) as error:
+        raise ValueError(
+            f"{path} is not a text-embeddings file (an .npz with `names` and `embeddings`, written by "
+            f"annotate.detectors.save_text_embeddings): {type(error).__name__}: {error}"
+        ) from error
+    if embeddings.ndim != 3 or embeddings.shape[:2] != (1, len(saved_names)):
+        raise ValueError(f"{path}: embeddings must be 1xNxD for its N names, got shape {embeddings.shape}.")
+    missing = [n for n in names if n not in saved_names]
+    if missing:
+        raise ValueError(
+            f"{path} has no embedding for {', '.join(map(repr, missing))} (it has {', '.join(saved_names)}); save "
+            "the embeddings of every class name you pass."
+        )
+    order = [saved_names.index(n) for n in names]
+    return torch.from_numpy(embeddings[:, order].copy())
 
 
 def load_yolo(name: str | Path) -> Any:

@@ -50,7 +50,7 @@ def auto_annotate(
     iou: float = _DEFAULTS.iou,
     imgsz: int = _DEFAULTS.imgsz,
     max_det: int = _DEFAULTS.max_det,
-    classes: Sequence[int] | None = None,
+    classes: Sequence[int] | Sequence[str] | None = None,
     output_dir: str | Path | None = None,
     *,
     formats: Sequence[str] = ("yolo",),
@@ -69,6 +69,7 @@ def auto_annotate(
     reprompt_iou: float | None = _VIDEO.reprompt_iou,
     end_after: int = _VIDEO.end_after,
     preview: bool = _VIDEO.preview,
+    text_embeddings: str | Path | None = None,
 ) -> AnnotationSummary:
     """Annotate every image and video under `data` with a detector and SAM 2; write a dataset ultralytics trains on.
 
@@ -81,7 +82,9 @@ def auto_annotate(
         sam_model: anything `sam2_model.load_model` accepts, or a loaded `Sam2Model` (share the app's).
         device: "" (auto), "cpu", "cuda", "cuda:N", "N" or "mps", for both models.
         conf, iou, imgsz, max_det, classes: the detector's confidence threshold, NMS IoU, input size, maximum
-            detections per image, and class ids to keep (None keeps all); see `DetectorSettings`.
+            detections per image, and the classes to keep (None keeps all); see `DetectorSettings`. `classes` may
+            be class names: a YOLO keeps the classes of those names; an open-vocabulary detector (YOLOE, e.g.
+            "yoloe-11s-seg.pt", or YOLO-World) is prompted with them, whatever they are (["person", "forklift"]).
         output_dir: the dataset folder; default ``<data's parent>/<data's name>_auto_annotate_labels``.
         formats: any of `annotate.exporters.formats()`: "yolo" labels are always written; add "coco" for
             annotations.json, "masks" for one PNG per instance.
@@ -99,6 +102,8 @@ def auto_annotate(
             (defaults 10, 1, 0.5, None, 2, False); see `VideoSettings`. In short: the detector runs on every
             `keyframe_interval`-th used frame and SAM 2 tracks in between, with one id per object for the whole
             video; every `frame_stride`-th frame is used and written.
+        text_embeddings: for class names on an open-vocabulary detector where its text encoder cannot be loaded
+            (offline): an .npz saved by `annotate.detectors.save_text_embeddings` on a machine with internet.
 
     Returns:
         An `AnnotationSummary` (also written to ``summary.json`` in the output folder).
@@ -116,7 +121,9 @@ def auto_annotate(
         raise ValueError(f"batch_size and workers must be >= 1, got {batch_size} and {workers}.")
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}.")
-    detector = DetectorSettings(conf, iou, imgsz, max_det, None if classes is None else tuple(classes), device)
+    wanted: Any = None if classes is None else tuple(classes)  # ids or names: DetectorSettings checks which
+    embeddings = None if text_embeddings is None else str(text_embeddings)
+    detector = DetectorSettings(conf, iou, imgsz, max_det, wanted, device, embeddings)
     video = VideoSettings(frame_stride, keyframe_interval, match_iou, reprompt_iou, end_after, preview)
     data = Path(data)
     output = OutputSettings(_output_folder(data, output_dir), tuple(formats), min_mask_area, simplify)

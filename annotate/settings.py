@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .exporters import Exporter, exporter_class
 
@@ -17,16 +18,20 @@ class DetectorSettings:
     """How the detector runs.
 
     conf: confidence threshold in [0, 1]; iou: NMS IoU threshold in [0, 1]; imgsz: input size in pixels;
-    max_det: maximum detections per image; classes: class ids to keep (None keeps all); device: ultralytics' device
-    string ("" auto, "cpu", "0", "cuda:1", "mps"), also used for SAM 2.
+    max_det: maximum detections per image; classes: the classes to keep, as class ids or as class names (None keeps
+    all); names become the prompts of an open-vocabulary detector (YOLOE, YOLO-World); device: ultralytics' device
+    string ("" auto, "cpu", "0", "cuda:1", "mps"), also used for SAM 2; text_embeddings: an .npz of the class
+    names' text embeddings (`annotate.detectors.save_text_embeddings`), so an open-vocabulary detector needs no
+    text encoder (offline machines).
     """
 
     conf: float = 0.25
     iou: float = 0.45
     imgsz: int = 640
     max_det: int = 300
-    classes: tuple[int, ...] | None = None
+    classes: tuple[int, ...] | tuple[str, ...] | None = None
     device: str = ""
+    text_embeddings: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.conf <= 1.0 or not 0.0 <= self.iou <= 1.0:
@@ -34,11 +39,30 @@ class DetectorSettings:
         if self.imgsz < 32 or self.max_det < 1:
             raise ValueError(f"imgsz must be >= 32 and max_det >= 1, got imgsz={self.imgsz}, max_det={self.max_det}.")
         if self.classes is not None:
-            try:
-                classes = tuple(int(c) for c in self.classes)
-            except (TypeError, ValueError) as error:
-                raise ValueError(f"classes must be class ids (integers), got {self.classes!r}.") from error
+            values: tuple[Any, ...] = (self.classes,) if isinstance(self.classes, str) else tuple(self.classes)
+            if values and all(isinstance(c, str) for c in values):
+                if not all(c.strip() for c in values) or len(set(values)) != len(values):
+                    raise ValueError(f"class names must be distinct and not empty, got {list(values)!r}.")
+                classes: tuple[int, ...] | tuple[str, ...] = tuple(c.strip() for c in values)
+            else:
+                try:
+                    classes = tuple(int(c) for c in values if not isinstance(c, str) and int(c) == c)
+                except (TypeError, ValueError) as error:
+                    raise ValueError(f"classes must be class ids or class names, got {self.classes!r}.") from error
+                if len(classes) != len(values):
+                    raise ValueError(
+                        f"classes must be all class ids (integers) or all class names, got {self.classes!r}."
+                    )
             object.__setattr__(self, "classes", classes)
+        if self.text_embeddings is not None:
+            object.__setattr__(self, "text_embeddings", str(self.text_embeddings))
+
+    @property
+    def class_names(self) -> tuple[str, ...] | None:
+        """The classes when given by name (None when given as ids, or not given)."""
+        if self.classes and isinstance(self.classes[0], str):
+            return tuple(str(c) for c in self.classes)
+        return None
 
     def sam_device(self) -> str | None:
         """ultralytics' device string as a torch device for SAM 2 ("" -> auto, "0" or "0,1" -> cuda:0)."""

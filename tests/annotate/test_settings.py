@@ -30,7 +30,8 @@ def test_one_set_of_defaults_everywhere():
         ({"iou": -0.1}, "between 0 and 1"),
         ({"imgsz": 0}, "imgsz must be >= 32"),
         ({"max_det": 0}, "max_det >= 1"),
-        ({"classes": ["cat"]}, "class ids"),
+        ({"classes": [0, "cat"]}, "all class ids"),
+        ({"classes": [1.5]}, "all class ids"),
     ],
 )
 def test_bad_detector_settings_name_the_problem(kwargs, match):
