@@ -32,9 +32,10 @@ def write_h264(frames: Iterable[np.ndarray], target: Path, fps: float) -> Path:
         with av.open(str(staging), mode="w") as container:
             stream = container.add_stream("libx264", rate=max(1, round(fps)))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            # a fixed thread count: x264's output depends on it, and the same video must give the same bytes on
-            # every machine and Ray worker (resume and Ray compare files)
-            stream.options = {"crf": "23", "preset": "veryfast", "threads": "4"}
+            # one encoder thread: x264's threaded output varied from run to run here, and the same video must give
+            # the same bytes on every machine and Ray worker (one thread still encodes faster than SAM 2 tracks)
+            stream.options = {"crf": "23", "preset": "veryfast", "threads": "1"}
+            stream.codec_context.thread_count = 1
             for frame in itertools.chain([first], frames):
                 picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
                 container.mux(stream.encode(picture))
