@@ -6,9 +6,11 @@ Every run gets the same untrained YOLO11n file and the same untrained SAM 2.1 ch
 download; `conf=0`, so the detector returns `max_det` boxes per frame), the same synthetic clip, one machine, one
 invocation; each run is a fresh process (`bench/isolated.py`), timed whole with model loading, as a user runs it.
 Frames are extracted to JPEGs before the image-path runs (not timed: a user of those tools must do it first).
-Peak memory is the process's peak resident set (and the GPU's peak allocation on CUDA).
+Peak memory is the process's peak resident set (and the GPU's peak allocation on CUDA). `tracks`: how many tracks
+the video got; with untrained weights a detection's mask seldom matches its tracked mask, so most keyframes start
+new tracks (a worst case: every track is tracked on every later frame); trained models keep one per object.
 
-    python bench/annotate_video.py                        # 640x360, 24 and 48 frames, SAM 2.1 tiny, CPU
+    python bench/annotate_video.py                        # 640x360, 16 and 32 frames, SAM 2.1 tiny, CPU
     python bench/annotate_video.py --frames 150 300 --size b --device 0
 """
 
@@ -60,7 +62,7 @@ def worker(impl: str, root: Path, frames: int, common: dict, keyframe_interval: 
 
         ultralytics_auto_annotate(root / f"frames_{frames}", det_model=detector, sam_model=sam, output_dir=output,
                                   **common)  # fmt: skip
-        written = len(list(output.glob("*.txt")))
+        written, tracks = len(list(output.glob("*.txt"))), 0
     else:
         from annotate import auto_annotate
 
@@ -68,15 +70,16 @@ def worker(impl: str, root: Path, frames: int, common: dict, keyframe_interval: 
         summary = auto_annotate(data, det_model=detector, sam_model=sam, output_dir=output, progress=False,
                                 keyframe_interval=keyframe_interval, **common)  # fmt: skip
         written = summary.videos[0]["frames"] if impl == "tracking" else summary.processed
+        tracks = summary.videos[0]["tracks"] if impl == "tracking" else 0
     seconds = time.perf_counter() - start
     gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {"seconds": seconds, "frames": written, "rss_mb": rss, "gpu_mb": gpu}
+    return {"seconds": seconds, "frames": written, "tracks": tracks, "rss_mb": rss, "gpu_mb": gpu}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, nargs=2, default=[24, 48], help="the two clip lengths")
+    parser.add_argument("--frames", type=int, nargs=2, default=[16, 32], help="the two clip lengths")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--size", choices=["t", "s", "b", "l"], default="t", help="SAM 2.1 size")
@@ -108,7 +111,9 @@ def main() -> None:
                 cv2.imwrite(str(root / f"frames_{count}" / f"{i:06d}.jpg"), frame[:, :, ::-1])
         YOLO("yolo11n.yaml").save(root / "yolo11n.pt")
         torch.manual_seed(0)  # "sam2.1" in the name tells ultralytics to build SAM 2.1
-        torch.save({"model": ModelSpec(args.size, "2.1").build_untrained().state_dict()}, root / f"sam2.1_{args.size}.pt")
+        torch.save(
+            {"model": ModelSpec(args.size, "2.1").build_untrained().state_dict()}, root / f"sam2.1_{args.size}.pt"
+        )
 
         options = ["--device", args.device, "--max-det", str(args.max_det), "--keyframe-interval",
                    str(args.keyframe_interval)]  # fmt: skip
@@ -128,14 +133,15 @@ def main() -> None:
         f"\n{args.width}x{args.height} synthetic clip, YOLO11n + SAM 2.1 {args.size} (untrained), {args.max_det} boxes "
         f"per detector call, device {args.device or 'auto'}, {os.cpu_count()} CPUs, torch {torch.__version__}\n"
     )
-    print("| run | frames | seconds | frames/s | peak RSS (MB) | peak GPU (MB) |")
-    print("|---|---|---|---|---|---|")
+    print("| run | frames | tracks | seconds | frames/s | peak RSS (MB) | peak GPU (MB) |")
+    print("|---|---|---|---|---|---|---|")
     for label, count, row in rows:
         if "error" in row:
-            print(f"| {label} | {count} | failed: {row['error']} | | | |")
+            print(f"| {label} | {count} | | failed: {row['error']} | | | |")
         else:
-            print(f"| {label} | {row['frames']} | {row['seconds']:.1f} | {row['frames'] / row['seconds']:.2f} | "
-                  f"{row['rss_mb']:.0f} | {row['gpu_mb']:.0f} |")  # fmt: skip
+            tracks = row["tracks"] or "-"
+            print(f"| {label} | {row['frames']} | {tracks} | {row['seconds']:.1f} | "
+                  f"{row['frames'] / row['seconds']:.2f} | {row['rss_mb']:.0f} | {row['gpu_mb']:.0f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

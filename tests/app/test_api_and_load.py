@@ -72,6 +72,16 @@ def test_auto_annotate_endpoint(server, image_path):
         assert "data.yaml" in archive.namelist()
 
 
+def test_auto_annotate_endpoint_takes_a_video(server):
+    _, url = server
+    client = Client(url, verbose=False)
+    dataset = client.predict([handle_file(str(EXAMPLES / "video.mp4"))], "yolo11n.pt", "", api_name="/auto_annotate")
+    with zipfile.ZipFile(dataset) as archive:
+        names = set(archive.namelist())
+    assert {"data.yaml", "vis.json", "tracks/video.txt", "previews/video.mp4"} <= names
+    assert sum(n.startswith("labels/video/") for n in names) == 24  # one label file per frame
+
+
 def test_eight_clients_at_once(server, image_path, small_model):
     """8 concurrent sessions segmenting: all answered, each gets the mask of its own prompt, memory stays bounded."""
     demo, url = server
