@@ -56,5 +56,7 @@ def draw_tracks(image: np.ndarray, masks: np.ndarray, track_ids: list[int], labe
         xyxy=sv.mask_to_xyxy(masks).astype(np.float32), mask=masks, tracker_id=np.asarray(track_ids, int)
     )
     scene = sv.MaskAnnotator(color_lookup=sv.ColorLookup.TRACK, opacity=0.5).annotate(image.copy(), detections)
-    label = sv.LabelAnnotator(color_lookup=sv.ColorLookup.TRACK, text_scale=0.5, text_padding=4)
+    label = sv.LabelAnnotator(  # on the mask: a box's top-left label falls off the frame for objects at its edge
+        color_lookup=sv.ColorLookup.TRACK, text_scale=0.5, text_padding=4, text_position=sv.Position.CENTER_OF_MASS
+    )
     return label.annotate(scene, detections, labels=labels)
