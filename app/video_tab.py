@@ -238,11 +238,13 @@ class VideoTab:
                         yield (self.frame_view(user, frame), gr.update(value=frame), note, self.timeline(user, frame),
                                self._object_list(user), str(overlay), [str(masks_zip), str(coco)])  # fmt: skip
 
-    def cancel(self, request: gr.Request) -> str:
-        """Stop the running tracking at its next frame; what was tracked stays (and is exported)."""
+    def cancel(self, request: gr.Request) -> Any:
+        """Stop the running tracking at its next frame; what was tracked stays (and is exported). With nothing
+        running (say the tracking finished as Cancel was clicked) the status is left as it is: it says how the
+        last tracking ended."""
         user = self.studio.find_session(request)
         if user.video.session is None or not user.video.session.is_propagating:
-            return "Nothing is being tracked."
+            return gr.skip()
         user.video.cancel.set()
         return "Cancelling: tracking stops after the frame it is on."
 

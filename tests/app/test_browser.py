@@ -154,6 +154,9 @@ def test_an_example_loads_and_is_ready_to_click(page, app_url, tmp_path):
 def test_clicks_are_drawn_in_their_objects_colour_and_objects_are_chosen_from_the_list(page, tmp_path):
     upload_scene(page)
     click_image_pixel(page, "#image_canvas", 100, 100)
+    # as a person does: see the click's mask before the next action (a loaded server may answer a quicker UI
+    # event, such as adding an object, before the model has handled the click)
+    expect(page.locator("#image_objects")).to_contain_text("Object 1 — 1 click")
     page.locator("#image_add_object").click()
     expect(page.locator("#image_objects")).to_contain_text("Object 2 — no prompt yet")
     click_image_pixel(page, "#image_canvas", 500, 120)
@@ -293,7 +296,15 @@ def test_tracking_is_watched_frame_by_frame_and_the_slider_follows(page, tmp_pat
     expect(page.locator("#video_timeline .timeline")).to_have_attribute("data-frame", "7")
 
 
-def test_cancel_stops_at_the_next_frame_and_keeps_what_was_tracked(page):
+def test_cancel_stops_at_the_next_frame_and_keeps_what_was_tracked(page, app_url, monkeypatch):
+    predictor = app_url[0].studio.video.predictor
+    step = predictor._propagate_frame
+
+    def slow_step(*args, **kwargs):  # on a fast machine the 24 frames could all be tracked before Cancel arrives
+        time.sleep(0.5)
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(predictor, "_propagate_frame", slow_step)
     open_video_tab(page)
     click_image_pixel(page, "#video_frame", *VIDEO_BALL)
     expect(page.locator("#video_objects")).to_contain_text("prompts on frame 0")
@@ -308,6 +319,7 @@ def test_cancel_stops_at_the_next_frame_and_keeps_what_was_tracked(page):
 def test_video_objects_and_undo(page):
     open_video_tab(page)
     click_image_pixel(page, "#video_frame", *VIDEO_BALL)
+    expect(page.locator("#video_objects")).to_contain_text("Object 1 — prompts on frame 0")  # seen before adding
     page.locator("#video_add_object").click()
     expect(page.locator("#video_objects")).to_contain_text("Object 2 — no prompt yet")
     click_image_pixel(page, "#video_frame", 150, 200)
