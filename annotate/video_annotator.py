@@ -29,7 +29,7 @@ import numpy as np
 import supervision as sv
 
 from sam2_model import Sam2Model, VideoPredictor
-from sam2_model.formats import rle_area, rle_to_mask
+from sam2_model.formats import rle_area, rle_box, rle_to_mask
 
 from .detectors import Detector
 from .exporters import ImageEntry, Instance
@@ -38,7 +38,7 @@ from .images import MAX_IMAGE_PIXELS
 from .previews import draw_tracks, write_h264
 from .sam2_tracker import Sam2FrameTracker
 from .settings import OutputSettings, VideoSettings
-from .video_outputs import VisTrackWriter, mot_line, rle_box, vis_part_path
+from .video_outputs import VisTrackWriter, mot_line, vis_part_path
 from .video_stream import VideoStream
 from .video_tracks import Track, TrackAssociator
 from .videos import FRAME_SUFFIX, VideoTask

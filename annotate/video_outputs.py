@@ -19,21 +19,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from pycocotools import mask as mask_utils
-
-from sam2_model.formats import mask_to_uncompressed_rle, rle_to_mask
+from sam2_model.formats import mask_to_uncompressed_rle, rle_area, rle_box, rle_to_mask
 
 from .exporters.base import RUN_DIR
 from .writers import open_atomic
 
 VIS_FILE = "vis.json"
-
-
-def rle_box(rle: dict[str, Any]) -> list[float]:
-    """xywh pixel box of a compressed RLE (pycocotools')."""
-    counts = rle["counts"]
-    encoded = {"size": rle["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    return [float(v) for v in mask_utils.toBbox(encoded)]
 
 
 def mot_line(video_frame: int, track_id: int, box_xywh: Sequence[float], score: float, class_id: int) -> str:
@@ -77,7 +68,7 @@ class VisTrackWriter:
                 for line in file:
                     index, rle = json.loads(line)
                     segmentations[index] = mask_to_uncompressed_rle(rle_to_mask(rle))
-                    areas[index] = int(sum(segmentations[index]["counts"][1::2]))
+                    areas[index] = rle_area(rle)
                     boxes[index] = [round(v, 2) for v in rle_box(rle)]
         annotation = {"track_id": track_id, **fields, "iscrowd": 0, "segmentations": segmentations}
         part.write(json.dumps({**annotation, "areas": areas, "bboxes": boxes}) + "\n")

@@ -28,7 +28,7 @@ import numpy as np
 import supervision as sv
 from pycocotools import mask as mask_utils
 
-from sam2_model.formats import mask_to_rle, rle_area
+from sam2_model.formats import mask_to_rle, rle_area, rle_for_pycocotools
 
 from .settings import VideoSettings
 
@@ -126,12 +126,8 @@ def rle_iou(a: list[RLE], b: list[RLE]) -> np.ndarray:
     """len(a) x len(b) mask IoU of two lists of compressed RLEs (pycocotools, no decoding)."""
     if not a or not b:
         return np.zeros((len(a), len(b)))
-    return np.asarray(mask_utils.iou([_encoded(r) for r in a], [_encoded(r) for r in b], [0] * len(b)), float)
-
-
-def _encoded(rle: RLE) -> dict[str, Any]:
-    counts = rle["counts"]
-    return {"size": rle["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    ious = mask_utils.iou([rle_for_pycocotools(r) for r in a], [rle_for_pycocotools(r) for r in b], [0] * len(b))
+    return np.asarray(ious, float)
 
 
 class TrackAssociator:

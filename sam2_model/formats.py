@@ -63,7 +63,7 @@ def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
             raise ValueError(f"RLE counts sum to {sum(counts)} but size {height}x{width} needs {height * width}.")
         encoded = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
     else:
-        encoded = {"size": [height, width], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+        encoded = rle_for_pycocotools({"size": [height, width], "counts": counts})
     return mask_utils.decode(encoded).astype(bool)
 
 
@@ -71,7 +71,15 @@ def rle_area(rle: dict[str, Any]) -> int:
     """Number of foreground pixels of a COCO RLE."""
     if isinstance(rle["counts"], list):
         return int(sum(rle["counts"][1::2]))
+    return int(mask_utils.area(rle_for_pycocotools(rle)))
+
+
+def rle_box(rle: dict[str, Any]) -> list[float]:
+    """xywh pixel box of a compressed COCO RLE (pycocotools' `toBbox`: [0, 0, 0, 0] for an empty mask)."""
+    return [float(v) for v in mask_utils.toBbox(rle_for_pycocotools(rle))]
+
+
+def rle_for_pycocotools(rle: dict[str, Any]) -> dict[str, Any]:
+    """A compressed RLE as pycocotools' functions take it: ``counts`` as bytes (JSON holds it as a str)."""
     counts = rle["counts"]
-    return int(
-        mask_utils.area({"size": rle["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts})
-    )
+    return {"size": rle["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pycocotools import mask as mask_utils
+from sam2_model.formats import rle_area, rle_box
 
 from ..writers import write_atomic
 from .base import RUN_DIR, Exporter, ImageEntry, Instance
@@ -21,12 +21,11 @@ def instance_to_coco_annotation(instance: Instance) -> dict[str, Any]:
     """The fields of a COCO annotation for one instance: category_id, segmentation (compressed RLE), area (pixels),
     bbox (xywh pixels, pycocotools' box of the RLE) and, when the instance has them, score and track_id."""
     rle = instance.rle
-    encoded = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
     annotation: dict[str, Any] = {
         "category_id": int(instance.class_id),
         "segmentation": rle,
-        "area": int(mask_utils.area(encoded)),
-        "bbox": [round(float(v), 2) for v in mask_utils.toBbox(encoded)],
+        "area": rle_area(rle),
+        "bbox": [round(v, 2) for v in rle_box(rle)],
     }
     if instance.score is not None:
         annotation["score"] = round(float(instance.score), 5)

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from sam2_model.formats import mask_to_rle, mask_to_uncompressed_rle, masks_to_rles, rle_area, rle_to_mask
+from sam2_model.formats import (
+    mask_to_rle,
+    mask_to_uncompressed_rle,
+    masks_to_rles,
+    rle_area,
+    rle_box,
+    rle_for_pycocotools,
+    rle_to_mask,
+)
 
 
 def _masks():
@@ -55,3 +63,14 @@ def test_masks_to_rles_matches_one_by_one():
     assert masks_to_rles(masks) == [mask_to_rle(m) for m in masks]
     assert [rle_to_mask(r).tolist() for r in masks_to_rles(masks)] == masks.tolist()
     assert masks_to_rles(np.zeros((0, 4, 4), bool)) == []
+
+
+def test_rle_box_and_the_pycocotools_form():
+    mask = np.zeros((20, 30), bool)
+    mask[4:9, 10:25] = True
+    rle = mask_to_rle(mask)
+    encoded = rle_for_pycocotools(rle)
+    assert isinstance(encoded["counts"], bytes) and rle_to_mask(encoded).tolist() == mask.tolist()
+    assert rle_for_pycocotools(encoded) == encoded  # already bytes: unchanged
+    assert rle_box(rle) == [10.0, 4.0, 15.0, 5.0]  # xywh
+    assert rle_box(mask_to_rle(np.zeros((20, 30), bool))) == [0.0, 0.0, 0.0, 0.0]
