@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,11 +56,12 @@ class ImageTask:
 
 def find_images(folder: Path) -> list[Path]:
     """Every image file under `folder` (recursive, sorted); other files are ignored."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower().lstrip(".") in IMG_FORMATS and not _hidden(p, folder)
-    )
+    return find_files(folder, lambda p: p.suffix.lower().lstrip(".") in IMG_FORMATS)
+
+
+def find_files(folder: Path, wanted: Callable[[Path], bool]) -> list[Path]:
+    """Every file under `folder` (recursive, sorted) that `wanted` accepts, hidden files and folders left out."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and wanted(p) and not _hidden(p, folder))
 
 
 def _hidden(path: Path, root: Path) -> bool:

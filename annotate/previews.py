@@ -7,12 +7,13 @@ FFmpeg can, so videos are written with PyAV.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import supervision as sv
+
+from .writers import open_atomic
 
 
 def write_h264(frames: Iterable[np.ndarray], target: Path, fps: float) -> Path:
@@ -26,24 +27,17 @@ def write_h264(frames: Iterable[np.ndarray], target: Path, fps: float) -> Path:
         raise ValueError(f"No frames to write to {target}.")
     height, width = first.shape[0] // 2 * 2, first.shape[1] // 2 * 2
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.stem}.tmp{target.suffix}")
-    try:
-        with av.open(str(staging), mode="w") as container:
-            stream = container.add_stream("libx264", rate=max(1, round(fps)))
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            # one encoder thread: x264's threaded output varied from run to run here, and the same video must give
-            # the same bytes on every machine and Ray worker (one thread still encodes faster than SAM 2 tracks)
-            stream.options = {"crf": "23", "preset": "veryfast", "threads": "1"}
-            stream.codec_context.thread_count = 1
-            for frame in itertools.chain([first], frames):
-                picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
-                container.mux(stream.encode(picture))
-            container.mux(stream.encode())
-        os.replace(staging, target)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
+    with open_atomic(target, binary=True) as file, av.open(file, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=max(1, round(fps)))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        # one encoder thread: x264's threaded output varied from run to run here, and the same video must give
+        # the same bytes on every machine and Ray worker (one thread still encodes faster than SAM 2 tracks)
+        stream.options = {"crf": "23", "preset": "veryfast", "threads": "1"}
+        stream.codec_context.thread_count = 1
+        for frame in itertools.chain([first], frames):
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode())
     return target
 
 

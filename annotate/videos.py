@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .images import find_files
 from .video_stream import VIDEO_SUFFIXES, is_video
 
 FRAME_SUFFIX = ".jpg"
@@ -41,11 +42,7 @@ class VideoTask:
 
 def find_videos(folder: Path) -> list[Path]:
     """Every video file under `folder` (recursive, sorted, hidden folders skipped): VIDEO_SUFFIXES."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and is_video(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+    return find_files(folder, is_video)
 
 
 def plan_videos(root: Path, videos: list[Path], image_keys: Iterable[str]) -> list[VideoTask]:

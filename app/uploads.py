@@ -94,10 +94,10 @@ def check_videos(folder: Path, limits: Limits) -> int:
             frames, fps, width, height = probe_video(video)
         except ValueError:
             continue
-        name = video.name
-        if frames > limits.max_video_frames or frames / max(fps, 1e-3) > limits.max_video_seconds:
+        name, seconds = video.name, frames / max(fps, 1e-3)
+        if frames > limits.max_video_frames or seconds > limits.max_video_seconds:
             raise UploadError(
-                f"{name} has {frames} frames ({frames / max(fps, 1e-3):.0f} s); the limit is {limits.max_video_frames} "
+                f"{name} has {frames} frames ({seconds:.0f} s); the limit is {limits.max_video_frames} "
                 f"frames and {limits.max_video_seconds:.0f} s per video. Trim it, or annotate it with the Python "
                 "library."
             )
