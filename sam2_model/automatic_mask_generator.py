@@ -7,6 +7,7 @@ crop geometry come from ultralytics' SAM helpers (`ultralytics.models.sam.amg`),
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,18 @@ class _Candidates:
             f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(_Candidates) if f.name != "rles"
         }
         return _Candidates(rles=[r for p in parts for r in p.rles], **tensors)
+
+
+class _BatchCounter:
+    """Batches of grid points done, reported to an optional `progress(done, total)`."""
+
+    def __init__(self, total: int, progress: Callable[[int, int], None] | None) -> None:
+        self.done, self.total, self.progress = 0, total, progress
+
+    def step(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
 
 class AutomaticMaskGenerator:
@@ -140,8 +153,11 @@ class AutomaticMaskGenerator:
         self.use_m2m = use_m2m
         self.multimask_output = multimask_output
 
-    def generate(self, image: np.ndarray) -> list[dict[str, Any]]:
-        """Segment everything in an HxWx3 uint8 RGB image.
+    def generate(
+        self, image: np.ndarray, progress: Callable[[int, int], None] | None = None
+    ) -> list[dict[str, Any]]:
+        """Segment everything in an HxWx3 uint8 RGB image; `progress(done, total)` is called after each batch of
+        grid points (`points_per_batch`), over every crop, so a caller can show how far it has got.
 
         Returns one record per mask, as Meta's generator: ``segmentation`` (HxW bool, or an RLE dict per
         `output_mode`), ``area`` (pixels), ``bbox`` (xywh pixels), ``predicted_iou``, ``point_coords`` ([[x, y]]
@@ -150,8 +166,10 @@ class AutomaticMaskGenerator:
         image = to_rgb_uint8(image)
         height, width = image.shape[:2]
         crop_boxes, layer_idxs = amg.generate_crop_boxes((height, width), self.crop_n_layers, self.crop_overlap_ratio)
+        batches = [-(-len(self.point_grids[layer]) // self.points_per_batch) for layer in layer_idxs]
+        counter = _BatchCounter(sum(batches), progress)
         found = _Candidates.cat(
-            [self._process_crop(image, box, layer) for box, layer in zip(crop_boxes, layer_idxs, strict=True)]
+            [self._process_crop(image, box, layer, counter) for box, layer in zip(crop_boxes, layer_idxs, strict=True)]
         )
         if len(crop_boxes) > 1 and found.rles:
             keep = batched_nms(
@@ -180,17 +198,21 @@ class AutomaticMaskGenerator:
             "crop_box": [cx0, cy0, cx1 - cx0, cy1 - cy0],
         }
 
-    def _process_crop(self, image: np.ndarray, crop_box: list[int], layer: int) -> _Candidates:
+    def _process_crop(
+        self, image: np.ndarray, crop_box: list[int], layer: int, counter: _BatchCounter | None = None
+    ) -> _Candidates:
         x0, y0, x1, y1 = crop_box
         crop = image[y0:y1, x0:x1]
         crop_hw = crop.shape[:2]
         self.predictor.set_image(crop)
         features = self.predictor.image_features
         points = self.point_grids[layer] * np.array(crop_hw[::-1], dtype=np.float32)[None]
-        parts = [
-            self._process_batch(features, points[start : start + self.points_per_batch], crop_box, image.shape[:2])
-            for start in range(0, len(points), self.points_per_batch)
-        ]
+        parts = []
+        for start in range(0, len(points), self.points_per_batch):
+            batch = points[start : start + self.points_per_batch]
+            parts.append(self._process_batch(features, batch, crop_box, image.shape[:2]))
+            if counter is not None:
+                counter.step()
         self.predictor.reset_predictor()
         found = _Candidates.cat(parts)
         if found.rles:
