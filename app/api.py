@@ -9,14 +9,14 @@ import contextlib
 import shutil
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import gradio as gr
 import numpy as np
 
 from annotate.settings import DetectorSettings
 
-from .annotate_tab import parse_classes
+from .annotate_workflow import AnnotateWorkflow, parse_classes
+from .image_workflow import ImageWorkflow
 from .media import draw_overlay
 from .prompts import (
     BOX_USAGE,
@@ -28,10 +28,10 @@ from .prompts import (
     check_video_prompts,
     parse_json,
 )
+from .refusals import Refusal
+from .services import Services
 from .sessions import ImageObject, UserSession
-
-if TYPE_CHECKING:
-    from .studio import Studio
+from .video_workflow import VideoWorkflow, require_session
 
 API_FILES_TTL_S = 600  # an API call's result files outlive the call this long (Gradio copies them right away)
 MAX_VIDEO_PROMPTS = 256  # prompt items per /track_video call
@@ -42,34 +42,34 @@ def no_progress(*_args: Any, **_kwargs: Any) -> None:
 
 
 class NamedApi:
-    """Handlers of the named endpoints."""
+    """Handlers of the named endpoints: the same workflows as the tabs, called with a one-shot session."""
 
-    def __init__(self, studio: Studio) -> None:
-        self.studio = studio
+    def __init__(
+        self, services: Services, image: ImageWorkflow, video: VideoWorkflow, annotate: AnnotateWorkflow
+    ) -> None:
+        self.services = services
+        self.image = image
+        self.video = video
+        self.annotate = annotate
 
     def segment_image(
         self, image_path: str, points_json: str | None, box_json: str | None
     ) -> tuple[np.ndarray, np.ndarray, dict]:
         """/segment_image: image file, points [[x, y, label], ...] and box [x0, y0, x1, y1] (JSON, image pixels) ->
         (binary mask PNG 0/255 at the image's size, overlay PNG, scores)."""
-        try:  # the cheap checks first: a bad prompt costs no image decoding
-            points_value = parse_json(points_json or None, POINTS_USAGE)
-            box_value = parse_json(box_json or None, BOX_USAGE)
-        except PromptError as error:
-            raise gr.Error(str(error)) from error
-        image = self.studio.open_image(image_path)
+        # the cheap checks first: a bad prompt costs no image decoding
+        points_value = parse_json(points_json or None, POINTS_USAGE)
+        box_value = parse_json(box_json or None, BOX_USAGE)
+        image = self.services.open_image(image_path)
         size = (image.shape[1], image.shape[0])
-        try:
-            points = check_points(points_value, size, self.studio.limits.max_prompt_points)
-            obj = ImageObject(points=points, box=check_box(box_value, size))
-        except PromptError as error:
-            raise gr.Error(str(error)) from error
+        points = check_points(points_value, size, self.services.limits.max_prompt_points)
+        obj = ImageObject(points=points, box=check_box(box_value, size))
         if not obj.points and obj.box is None:
-            raise gr.Error("Give at least one point or a box.")
-        self.studio.image.segment(image, obj)
+            raise Refusal("Give at least one point or a box.")
+        self.image.segment(image, obj)
         mask = obj.mask
         if mask is None:
-            raise gr.Error("Give at least one point or a box.")
+            raise Refusal("Give at least one point or a box.")
         overlay = draw_overlay(image, [mask], [obj.points], [obj.box])
         return mask.astype(np.uint8) * 255, overlay, {"scores": obj.scores, "chosen": obj.choice}
 
@@ -80,40 +80,33 @@ class NamedApi:
         A generator: it yields (None, None) after each tracked frame and the files last (gradio_client's `predict`
         returns the last). Gradio stops asking for more when the client disconnects, so the tracking stops there
         and its session is freed."""
-        try:
-            value = parse_json(prompts_json, PROMPTS_USAGE)
-        except PromptError as error:
-            raise gr.Error(str(error)) from error
+        value = parse_json(prompts_json, PROMPTS_USAGE)
         if not isinstance(value, list) or not value:
-            raise gr.Error(f"{PROMPTS_USAGE}.")
-        video = self.studio.video
+            raise PromptError(f"{PROMPTS_USAGE}.")
         with one_shot_session() as user:
-            video.open_video(user, video_path, no_progress)
-            session = video.session_of(user)
-            try:
-                prompts = check_video_prompts(
-                    value,
-                    session.num_frames,
-                    (session.video_width, session.video_height),
-                    self.studio.limits.max_prompt_points,
-                    MAX_VIDEO_PROMPTS,
-                )
-            except PromptError as error:
-                raise gr.Error(str(error)) from error
+            self.video.open_video(user, video_path, no_progress)
+            session = require_session(user)
+            prompts = check_video_prompts(
+                value,
+                session.num_frames,
+                (session.video_width, session.video_height),
+                self.services.limits.max_prompt_points,
+                MAX_VIDEO_PROMPTS,
+            )
             for prompt in prompts:
                 coords = [[x, y] for x, y, _ in prompt.points] or None
                 labels = [label for _, _, label in prompt.points] or None
-                video.add_prompt(user, prompt.frame, prompt.obj_id, points=coords, labels=labels, box=prompt.box)
-            for _, overlay, files in video.run_tracking(user, no_progress, previews=False):
-                yield overlay, None if files is None else files[0]
+                self.video.add_prompt(user, prompt.frame, prompt.obj_id, points=coords, labels=labels, box=prompt.box)
+            for step in self.video.tracking_steps(user):
+                # (None, None) after each frame: a client that has gone stops being asked, and the tracking stops
+                yield (None, None) if step.files is None else (str(step.files[0]), str(step.files[1]))
 
     def auto_annotate(self, files: list[str], detector: str, classes: str) -> str:
         """/auto_annotate: image and video files or zips of them, detector name, class ids ("0,2" or "") -> the
         dataset zip (videos: frames, labels, COCO with track ids, vis.json, tracks/, previews/)."""
         with one_shot_session() as user:
             conf = DetectorSettings.conf  # the detector's default threshold
-            tab = self.studio.annotate
-            _, archive, _ = tab.annotate(user, files, detector, parse_classes(classes), conf, no_progress)
+            _, archive, _ = self.annotate.annotate(user, files, detector, parse_classes(classes), conf, no_progress)
             return archive
 
 

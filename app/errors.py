@@ -1,11 +1,13 @@
 """The handler boundary: every event handler is wrapped by `guard`, the one place where exceptions become what the
 person in the browser (or the program calling the API) sees.
 
-- `gr.Error` (our own messages) passes through;
-- input errors (ValueError and its kin, raised by our checks and the library's) become `gr.Error` with their
-  message, any file path in it replaced by "<file>";
-- anything else is a bug or an outage: logged on the server with its traceback, shown as a short apology without
-  details (server paths and tracebacks never reach the browser).
+- our own refusals (`USER_ERRORS`: `gr.Error`, `refusals.Refusal` and its kin `PromptError` and `UploadError`,
+  `TrackingInProgress`, `SessionLimitError`) are shown with their message, any file path in it replaced by
+  "<file>";
+- running out of memory (host or GPU) gets its own message;
+- anything else — a ValueError, KeyError or IndexError from deep inside included — is a bug or an outage: logged on
+  the server with its traceback, shown as a short apology without details (server paths and tracebacks never reach
+  the browser).
 
 In the browser (`keep=` the event's number of outputs) a refusal is a warning toast and every output keeps what it
 showed: an error would replace the user's work surface with Gradio's red "Error" badges. Programs calling the named
@@ -22,6 +24,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import gradio as gr
+import torch
+
+from .refusals import Refusal, TrackingInProgress
+from .sessions import SessionLimitError
 
 logger = logging.getLogger("sam2_studio")
 
@@ -33,18 +39,18 @@ OUT_OF_MEMORY = "This request needs more memory than the server has: try a small
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^\s'\"/\\:,;()\[\]]+){2,}[/\\]?")
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+USER_ERRORS = (gr.Error, Refusal, TrackingInProgress, SessionLimitError)
 
 
 def user_message(error: Exception) -> str:
     """The message shown for `error` (see the module's docstring); logs unexpected errors with their traceback."""
     if isinstance(error, gr.Error):
         return str(error.message)
-    if isinstance(error, MemoryError):
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
         logger.exception("out of memory in a request")
         return OUT_OF_MEMORY
-    if isinstance(error, (ValueError, IndexError, KeyError)):
-        text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-        return _PATH.sub("<file>", text) or APOLOGY
+    if isinstance(error, USER_ERRORS):
+        return _PATH.sub("<file>", str(error)) or APOLOGY
     logger.exception("unexpected error in a request")
     return APOLOGY
 

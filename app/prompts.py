@@ -13,6 +13,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .refusals import Refusal
+
+# What a click on a picture adds (the tabs' mode radios show these words)
+POSITIVE, NEGATIVE, BOX, BOX_CLICKS = "Positive click", "Negative click", "Box (drag)", "Box (two clicks)"
+IMAGE_MODES = [POSITIVE, NEGATIVE, BOX, BOX_CLICKS]
+VIDEO_MODES = [POSITIVE, NEGATIVE, BOX_CLICKS]
+
 MAX_JSON_CHARS = 100_000  # a prompt of 64 points is under 2 KB; this bounds parsing time and nesting depth
 
 POINTS_USAGE = "points must be JSON [[x, y, label], ...] in image pixels, label 1 (object) or 0 (background)"
@@ -23,7 +30,7 @@ PROMPTS_USAGE = (
 )
 
 
-class PromptError(ValueError):
+class PromptError(Refusal):
     """A prompt we refuse; the message is meant for the person or program that sent it."""
 
 

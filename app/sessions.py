@@ -20,6 +20,8 @@ import numpy as np
 
 from sam2_model import VideoPredictor, VideoSession
 
+from .prompts import POSITIVE
+
 
 @dataclass(eq=False)
 class ImageObject:
@@ -44,12 +46,13 @@ class ImageObject:
 
 @dataclass(frozen=True)
 class ImageEdit:
-    """One prompt as it was given, for undo in time order: a click, a box (and the box it replaced), or the first
-    corner of a box."""
+    """One prompt as it was given, for undo in time order: a click, a box (and the box it replaced), the first
+    corner of a box, or the objects Segment everything added (taken back together)."""
 
-    kind: str  # "point", "box" or "corner"
+    kind: str  # "point", "box", "corner" or "everything"
     obj: ImageObject
     previous_box: list[float] | None = None
+    added: tuple[ImageObject, ...] = ()
 
 
 @dataclass
@@ -58,7 +61,8 @@ class ImageState:
 
     image: HxWx3 uint8 RGB at full size (what the model and the exports use); preview: what the browser is sent,
     `scale` original pixels per preview pixel; name: the upload's file name; objects and the active one's index;
-    box_corner: the first corner (x, y) of a box drawn by two clicks; edits: every prompt in time order (undo).
+    box_corner: the first corner (x, y) of a box drawn by two clicks; edits: every prompt in time order (undo);
+    mode: what a click on the picture adds (one of `prompts.IMAGE_MODES`).
     """
 
     image: np.ndarray | None = None
@@ -69,6 +73,7 @@ class ImageState:
     active: int = 0
     box_corner: tuple[int, int] | None = None
     edits: list[ImageEdit] = field(default_factory=list)
+    mode: str = POSITIVE
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,8 @@ class VideoEdit:
 class VideoState:
     """The video tab of one user: the tracking session (prompts, objects and masks live there), the video's name
     and frame rate, the objects listed (ids, some without prompts yet) and the one clicks go to, a box being drawn,
-    every prompt in time order (undo), and `cancel`, set to stop a running tracking at its next frame."""
+    every prompt in time order (undo), each object's class name (for the exports; "" = "object N"), and `cancel`,
+    set to stop a running tracking at its next frame."""
 
     session: VideoSession | None = None
     predictor: VideoPredictor | None = None
@@ -95,13 +101,14 @@ class VideoState:
     active_obj: int = 1
     box_corner: tuple[int, int, int] | None = None  # (frame, x, y)
     edits: list[VideoEdit] = field(default_factory=list)
+    class_names: dict[int, str] = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
         if self.session is not None and self.predictor is not None:
             self.predictor.close_state(self.session)
         self.session = None
-        self.object_ids, self.active_obj, self.box_corner, self.edits = [1], 1, None, []
+        self.object_ids, self.active_obj, self.box_corner, self.edits, self.class_names = [1], 1, None, [], {}
 
 
 @dataclass

@@ -1,80 +1,38 @@
-"""`Studio`: the app's shared services (one model, limits, per-user sessions, detectors) and its four handler
-groups, one per tab plus the named API. The Blocks in `demo.py` only wire them.
+"""`Studio`: the app put together — the shared `Services`, a Gradio-free workflow per capability (image
+segmentation, video tracking, auto-annotation), the three tabs that translate widgets to those workflows, and the
+named API that calls the same workflows. `demo.build_demo` lays the tabs out; tests call the handlers directly.
 
-Handlers take their inputs and the `gr.Request` (for the caller's server-side session) and raise `gr.Error` with a
-message fit for the user; server paths and tracebacks never reach the browser.
+Imports flow one way: studio -> tabs and api -> workflows -> services -> sessions, prompts, settings.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from pathlib import Path
 
-import gradio as gr
-import numpy as np
+from sam2_model import Sam2Model
 
-from annotate.images import ImageReadError, read_image
-from sam2_model import Sam2Model, VideoPredictor
-
-from .detector_pool import DetectorPool, load_yolo
-from .sessions import SessionLimitError, SessionRegistry, UserSession
+from .annotate_tab import AnnotateTab
+from .annotate_workflow import AnnotateWorkflow
+from .api import NamedApi
+from .detector_pool import DetectorPool
+from .image_tab import ImageTab
+from .image_workflow import ImageWorkflow
+from .services import Services
 from .settings import Limits
+from .video_tab import VideoTab
+from .video_workflow import VideoWorkflow
 
-DETECTORS = ["yolo11n.pt", "yolo11s.pt", "yolo11m.pt", "yolo11l.pt", "yolo11x.pt"]
+EXAMPLES = Path(__file__).resolve().parent / "examples"  # shipped with the package
 
 
-class Studio:
-    """Everything the app's handlers share, and the handlers: `image`, `video`, `annotate` (tabs) and `api`.
-
-    detectors: the pool auto-annotation borrows from (default: ultralytics' YOLO11 detectors by name; tests pass a
-    pool of untrained ones).
-    """
+class Studio(Services):
+    """The services, and the handlers: `image`, `video`, `annotate` (tabs) and `api` (named endpoints)."""
 
     def __init__(self, model: Sam2Model, limits: Limits | None = None, detectors: DetectorPool | None = None):
-        from .annotate_tab import AnnotateTab
-        from .api import NamedApi
-        from .image_tab import ImageTab
-        from .video_tab import VideoTab
-
-        self.model = model
-        self.limits = limits or Limits()
-        self.sessions = SessionRegistry(self.limits.max_sessions, self.limits.idle_timeout_s)
-        self.detectors = detectors or DetectorPool(DETECTORS, load_yolo)
-        self.video_predictor = VideoPredictor(model)
-        self.image = ImageTab(self)
-        self.video = VideoTab(self)
-        self.annotate = AnnotateTab(self)
-        self.api = NamedApi(self)
-
-    def open_session(self, request: gr.Request | None) -> None:
-        """The page's load event: the only event that creates a user's server-side session."""
-        try:
-            self.sessions.open(getattr(request, "session_hash", None))
-        except SessionLimitError as error:
-            raise gr.Error(str(error)) from error
-
-    def find_session(self, request: gr.Request | None) -> UserSession:
-        """The caller's session (opened when the page loaded); gr.Error asking to reload when there is none."""
-        try:
-            return self.sessions.get(getattr(request, "session_hash", None))
-        except SessionLimitError as error:
-            raise gr.Error(str(error)) from error
-
-    @contextlib.contextmanager
-    def user_session(self, request: gr.Request | None) -> Iterator[UserSession]:
-        """The caller's session, in use and locked for the handler's work (one request of a tab at a time)."""
-        with self.find_session(request).in_use() as user, user.lock:
-            yield user
-
-    def close_session(self, request: gr.Request | None) -> None:
-        """Free the caller's embeddings, video memories and files (tab closed)."""
-        self.sessions.close(getattr(request, "session_hash", None))
-
-    def open_image(self, path: str | None) -> np.ndarray:
-        """An uploaded image as HxWx3 uint8 RGB, or gr.Error saying what is wrong with it (no server path)."""
-        if not path:
-            raise gr.Error("Upload an image first.")
-        try:
-            return read_image(path, self.limits.max_image_pixels)
-        except ImageReadError as error:
-            raise gr.Error(f"{error.reason[:1].upper()}{error.reason[1:]}.") from error
+        super().__init__(model, limits, detectors)
+        image, video, annotate = ImageWorkflow(self), VideoWorkflow(self), AnnotateWorkflow(self)
+        example_video = EXAMPLES / "video.mp4"
+        self.image = ImageTab(self, image, sorted(EXAMPLES.glob("*.jpg")))
+        self.video = VideoTab(self, video, example_video if example_video.is_file() else None)
+        self.annotate = AnnotateTab(self, annotate)
+        self.api = NamedApi(self, image, video, annotate)

@@ -17,6 +17,7 @@ from ultralytics.data.utils import IMG_FORMATS
 from annotate.video_stream import VIDEO_SUFFIXES, probe_video
 from annotate.videos import find_videos
 
+from .refusals import Refusal
 from .settings import Limits
 
 MAX_NAME_CHARS = 255  # longer names are refused (file systems refuse them too)
@@ -24,7 +25,7 @@ BOMB_RATIO = 100  # a member larger than BOMB_MIN_BYTES that expands more than t
 BOMB_MIN_BYTES = 1 << 20
 
 
-class UploadError(ValueError):
+class UploadError(Refusal):
     """An upload we refuse; the message names the limit and is safe to show to the user."""
 
 

@@ -6,8 +6,6 @@ Pure functions of the state (no Gradio events, no locks): the tab calls them wit
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
@@ -108,21 +106,9 @@ def object_choices(video: VideoState) -> list[tuple[str, str]]:
             detail = f"prompts on frame{'s' * (len(obj.prompted_frames) != 1)} {frames_list}"
             if obj.tracked_frames:
                 detail += f"; tracked {len(obj.tracked_frames)} frames"
-        choices.append((f"Object {obj_id} — {detail}", str(obj_id)))
+        name = video.class_names.get(obj_id)
+        choices.append((f"Object {obj_id}{f' · {name}' if name else ''} — {detail}", str(obj_id)))
     return choices
-
-
-def progress_note(done: int, total: int, frame: int, num_frames: int, reverse: bool, started: float) -> str:
-    """The line shown while tracking: direction, frame (0-based, as the slider counts), frames done and an estimate
-    of the time left from the pace so far (`started` is a time.monotonic() value)."""
-    elapsed = time.monotonic() - started
-    left = elapsed / done * (total - done)
-    estimate = f"about {left:.0f} s left" if left < 90 else f"about {left / 60:.0f} min left"
-    direction = "backward" if reverse else "forward"
-    return (
-        f"Tracking {direction}: frame {frame} (the slider's numbering, 0-{num_frames - 1}) · {done} of {total} "
-        f"frames done · {estimate if done < total else 'finishing'} · Cancel keeps what is tracked."
-    )
 
 
 def runs(frames: tuple[int, ...]) -> list[tuple[int, int]]:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import av
 import cv2
-import gradio as gr
 import httpx
 import numpy as np
 import pytest
 
 from app.detector_pool import DetectorPool
+from app.errors import USER_ERRORS as REFUSED
 from app.settings import Limits
 from app.studio import Studio
 
@@ -109,7 +109,7 @@ def test_zips_are_judged_by_their_directory_before_extracting(studio, tmp_path, 
     if make == "expanded":
         studio.limits = Limits(max_expanded_mb=1)
     upload = str(uploads[make]())
-    with pytest.raises(gr.Error, match=match):
+    with pytest.raises(REFUSED, match=match):
         studio.annotate.run([upload], "yolo11n.pt", "", 0.25, request(), progress=no_progress)
     user = studio.find_session(request())
     assert folder_bytes(user.workdir) < 10_000  # nothing extracted
@@ -121,7 +121,7 @@ def test_other_arguments_are_checked_before_any_file_is_touched(studio, gigabyte
         ("yolo11n.pt", "cats", 0.25, "Classes must be"),
         ("yolo11n.pt", "", 7.0, "between 0 and 1"),
     ]:
-        with pytest.raises(gr.Error, match=match):
+        with pytest.raises(REFUSED, match=match):
             studio.annotate.run([str(gigabyte_zip)], detector, classes, conf, request(), progress=no_progress)
     assert not (studio.find_session(request()).workdir / "annotate").exists()
 
@@ -169,16 +169,16 @@ def png_header(width: int, height: int, color_type: int = 6) -> bytes:
 def test_a_decompression_bomb_is_refused_from_its_header(studio, tmp_path):
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_header(13_300, 13_300))
-    with pytest.raises(gr.Error, match=r"13300x13300 pixels; the limit is 25,000,000 pixels"):
+    with pytest.raises(REFUSED, match=r"13300x13300 pixels; the limit is 25,000,000 pixels"):
         studio.image.upload(str(bomb), request(), progress=no_progress)
-    with pytest.raises(gr.Error, match="25,000,000 pixels"):
+    with pytest.raises(REFUSED, match="25,000,000 pixels"):
         studio.api.segment_image(str(bomb), "[[1, 1, 1]]", "null")
 
 
 def test_video_frames_are_capped_before_decoding(small_model, tmp_path):
     studio = Studio(small_model, Limits(max_video_pixels=96 * 63))
     video = write_video(tmp_path / "clip.mp4")  # 96x64
-    with pytest.raises(gr.Error, match=r"frames of 96x64 pixels; the limit is 6,048 pixels per frame"):
+    with pytest.raises(REFUSED, match=r"frames of 96x64 pixels; the limit is 6,048 pixels per frame"):
         studio.video.upload(str(video), page_load(studio), progress=no_progress)
 
 
@@ -198,7 +198,7 @@ def test_video_frames_are_capped_before_decoding(small_model, tmp_path):
 def test_prompts_are_bounded_and_checked(studio, tmp_path, scene_image, points, box, match):
     image = tmp_path / "scene.png"
     cv2.imwrite(str(image), scene_image[:, :, ::-1])
-    with pytest.raises(gr.Error, match=match):
+    with pytest.raises(REFUSED, match=match):
         studio.api.segment_image(str(image), points, box)
 
 
@@ -210,12 +210,12 @@ def test_clicks_per_object_and_objects_are_capped(small_model, tmp_path, scene_i
     studio.image.upload(str(image), user, progress=no_progress)
     for x in (10, 20, 30):
         studio.image.click("Positive click", click(x, 10), user)
-    with pytest.raises(gr.Error, match="3 clicks, the most one object can have"):
+    with pytest.raises(REFUSED, match="3 clicks, the most one object can have"):
         studio.image.click("Positive click", click(40, 10), user)
     studio.image.add_object(user)
-    with pytest.raises(gr.Error, match="at most 2 objects"):
+    with pytest.raises(REFUSED, match="at most 2 objects"):
         studio.image.add_object(user)
-    with pytest.raises(gr.Error, match=r"outside the 320x240 image"):
+    with pytest.raises(REFUSED, match=r"outside the 320x240 image"):
         studio.image.click("Positive click", click(10**9, 5), user)  # a forged click event
 
 
@@ -231,7 +231,7 @@ def test_point_labels_are_exactly_zero_or_one(studio, tmp_path, scene_image, lab
         mask, _, _ = studio.api.segment_image(str(image), points, "null")
         assert mask.shape == scene_image.shape[:2]
     else:
-        with pytest.raises(gr.Error, match="label must be 1 \\(object\\) or 0 \\(background\\)"):
+        with pytest.raises(REFUSED, match="label must be 1 \\(object\\) or 0 \\(background\\)"):
             studio.api.segment_image(str(image), points, "null")
 
 
@@ -259,19 +259,19 @@ def test_edits_during_tracking_are_refused_and_a_new_video_stops_it(studio, tmp_
     preview, *_ = next(tracking)  # tracking has started and is between two frames
     session = studio.find_session(user).video.session
     assert preview.shape == (64, 96, 3) and session.is_propagating
-    with pytest.raises(gr.Error, match="Tracking is in progress"):
+    with pytest.raises(REFUSED, match="Tracking is in progress"):
         studio.video.click(3, "Positive click", click(20, 40), user)
     studio.video.add_object(3, user)
-    with pytest.raises(gr.Error, match="Tracking is in progress"):
+    with pytest.raises(REFUSED, match="Tracking is in progress"):
         studio.video.click(3, "Positive click", click(20, 40), user)  # a new object too
     studio.video.select_object("1", 3, user)
-    with pytest.raises(gr.Error, match="Tracking is in progress"):
+    with pytest.raises(REFUSED, match="Tracking is in progress"):
         studio.video.remove_object(3, user)
     assert session.obj_ids == [1]
     studio.video.upload(str(write_video(tmp_path / "other.mp4", frames=3)), user, progress=no_progress)
     assert list(tracking) == []  # the old tracking stopped quietly at its next frame
     studio.video.click(0, "Positive click", click(50, 45), user)  # the new video works
-    *_, (_, _, _, _, _, overlay, _) = studio.video.track(user)
+    *_, (_, _, _, _, _, _, overlay, _) = studio.video.track(user)
     with av.open(overlay) as container:
         assert sum(1 for _ in container.decode(video=0)) == 3
 

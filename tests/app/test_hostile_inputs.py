@@ -28,6 +28,7 @@ from PIL import Image
 
 from app.detector_pool import DetectorPool
 from app.errors import APOLOGY
+from app.errors import USER_ERRORS as REFUSED
 from app.settings import Limits
 from app.studio import Studio
 
@@ -299,7 +300,7 @@ def test_hostile_input(studio, files, tmp_path, monkeypatch, name, call, expecte
             if hasattr(result, "__next__"):
                 result = list(result)
         else:
-            with pytest.raises(gr.Error, match=expected) as refusal:
+            with pytest.raises(REFUSED, match=expected) as refusal:
                 result = call(studio, files)
                 if hasattr(result, "__next__"):
                     list(result)

@@ -17,7 +17,8 @@ import pytest
 from pycocotools.coco import COCO
 
 from app.detector_pool import DetectorPool
-from app.image_tab import BOX, BOX_CLICKS, NEGATIVE, POSITIVE
+from app.errors import USER_ERRORS as REFUSED
+from app.prompts import BOX, BOX_CLICKS, NEGATIVE, POSITIVE
 from app.settings import Limits
 from app.studio import Studio
 
@@ -72,7 +73,7 @@ def test_image_tab_clicks_boxes_objects_and_candidates(studio, image_file, scene
 
     canvas, _, gallery, objects, _, _ = studio.image.click(POSITIVE, click(80, 90), request())
     assert canvas.shape == scene_image.shape and len(gallery) == 3  # one click: three candidates
-    assert gallery[0][1].startswith("candidate 1: score")
+    assert gallery[0][1].startswith("1: score") and gallery[0][1].endswith("✓")  # the chosen one is marked
     assert choices(objects)[0].startswith("Object 1 — 1 click, score")
     user = session_of(studio, request())
     assert user.image.objects[0].points == [(80, 90, 1)]  # the pixel the user clicked
@@ -91,7 +92,7 @@ def test_image_tab_clicks_boxes_objects_and_candidates(studio, image_file, scene
     assert user.image.objects[1].box == [180, 110, 280, 210]
     assert user.image.objects[1].mask.shape == scene_image.shape[:2]
 
-    studio.image.name_object("  red   car ", request())
+    studio.image.name_object("2", "  red   car ", request())  # the object the name was typed for
     assert user.image.objects[1].class_name == "red car"
     studio.image.select_object("1", request())  # the object list sends its value as text
     assert user.image.active == 0
@@ -148,26 +149,66 @@ def test_big_images_are_sent_as_previews_and_clicks_scaled_back(studio, tmp_path
     assert user.image.objects[0].mask.shape == (4000, 6000)  # the masks (and exports) keep full resolution
 
 
-def test_segment_everything_makes_objects_to_keep_and_refine(studio, image_file):
+class ScriptedEverything:
+    """Stands in for SAM 2's automatic mask generator (untrained weights rarely make a confident mask): two known
+    masks, the larger first after sorting, with progress reported per batch as the real one does."""
+
+    def __init__(self, model, points_per_side=16):
+        self.points_per_side = points_per_side
+
+    def generate(self, image, progress=None):
+        small, large = np.zeros(image.shape[:2], bool), np.zeros(image.shape[:2], bool)
+        small[10:30, 10:30], large[50:150, 100:250] = True, True
+        if progress is not None:
+            progress(1, 1)
+        return [
+            {"segmentation": small, "area": int(small.sum()), "predicted_iou": 0.9, "point_coords": [[20.0, 20.0]]},
+            {"segmentation": large, "area": int(large.sum()), "predicted_iou": 0.8, "point_coords": [[170.0, 90.0]]},
+        ]
+
+
+def test_segment_everything_makes_objects_to_keep_refine_and_undo(studio, image_file, monkeypatch):
+    monkeypatch.setattr("app.image_workflow.AutomaticMaskGenerator", ScriptedEverything)
     studio.image.upload(image_file, request(), progress=no_progress)
     user = session_of(studio, request())
-    try:
+    studio.image.click(POSITIVE, click(300, 200), request())  # an object of the user's own comes first and stays
+    mine = user.image.objects[0]
+    studio.image.segment_everything(request(), progress=no_progress)
+    objects = user.image.objects
+    assert objects[0] is mine and len(objects) == 3
+    assert [o.points for o in objects[1:]] == [[(170.0, 90.0, 1)], [(20.0, 20.0, 1)]]  # largest first
+    assert user.image.active == 1  # the first found object is ready to refine
+    studio.image.click(POSITIVE, click(120, 60), request())  # refine it with a click
+    assert objects[1].points == [(170.0, 90.0, 1), (120, 60, 1)] and objects[1].mask is not None
+    studio.image.undo(request())  # the refining click
+    assert objects[1].points == [(170.0, 90.0, 1)]
+    studio.image.undo(request())  # Segment everything, whole
+    assert user.image.objects == [mine]
+
+
+def test_segment_everything_that_finds_nothing_refuses_and_changes_nothing(studio, image_file, monkeypatch):
+    class FindsNothing(ScriptedEverything):
+        def generate(self, image, progress=None):
+            return []
+
+    monkeypatch.setattr("app.image_workflow.AutomaticMaskGenerator", FindsNothing)
+    studio.image.upload(image_file, request(), progress=no_progress)
+    studio.image.click(POSITIVE, click(80, 90), request())
+    user = session_of(studio, request())
+    with pytest.raises(REFUSED, match="found no object"):
         studio.image.segment_everything(request(), progress=no_progress)
-    except gr.Error as refusal:  # untrained weights may make no confident mask at all
-        assert "found no object" in str(refusal)
-        return
-    assert user.image.objects and all(o.mask is not None and len(o.points) == 1 for o in user.image.objects)
-    studio.image.click(POSITIVE, click(80, 90), request())  # refine the first one with a click
+    assert len(user.image.objects) == 1 and user.image.objects[0].points == [(80, 90, 1)]
+    studio.image.click(POSITIVE, click(100, 100), request())  # the next click still works
     assert len(user.image.objects[0].points) == 2
 
 
 def test_image_export_files(studio, image_file, scene_image):
     studio.image.upload(image_file, request(), progress=no_progress)
-    with pytest.raises(gr.Error, match="Nothing to export"):
+    with pytest.raises(REFUSED, match="Nothing to export"):
         studio.image.export(request())
     studio.image.click(BOX_CLICKS, click(30, 40), request())
     studio.image.click(BOX_CLICKS, click(150, 140), request())
-    studio.image.name_object("crate", request())
+    studio.image.name_object("1", "crate", request())
     user = session_of(studio, request())
     mask = user.image.objects[0].mask
     if not mask.any():  # untrained weights may give an empty mask: set one so the export has content
@@ -196,7 +237,7 @@ def test_image_export_files(studio, image_file, scene_image):
 def test_bad_uploads_get_a_friendly_error(studio, tmp_path, content, match):
     path = tmp_path / "upload.png"
     path.write_bytes(content)
-    with pytest.raises(gr.Error, match=match) as error:
+    with pytest.raises(REFUSED, match=match) as error:
         studio.image.upload(str(path), request(), progress=no_progress)
     assert str(tmp_path) not in str(error.value)  # no server path in the message
 
@@ -204,7 +245,7 @@ def test_bad_uploads_get_a_friendly_error(studio, tmp_path, content, match):
 def test_oversized_image_names_the_limit(small_model, image_file):
     studio = Studio(small_model, Limits(max_image_pixels=1000))
     page_load(studio)
-    with pytest.raises(gr.Error, match="limit is 1,000 pixels"):
+    with pytest.raises(REFUSED, match="limit is 1,000 pixels"):
         studio.image.upload(image_file, request(), progress=no_progress)
 
 
@@ -225,9 +266,9 @@ def test_events_never_create_sessions_only_a_page_load_does(studio, image_file):
     """A script calling private events with invented session hashes gets an error and no server state."""
     for number in range(40):
         forged = request(f"forged-{number}")
-        with pytest.raises(gr.Error, match="reload the page"):
+        with pytest.raises(REFUSED, match="reload the page"):
             studio.image.clear(forged)
-        with pytest.raises(gr.Error, match="reload the page"):
+        with pytest.raises(REFUSED, match="reload the page"):
             studio.image.upload(image_file, forged, progress=no_progress)
     assert len(studio.sessions) == 1  # only the fixture's user-a, who loaded the page
 
@@ -238,13 +279,13 @@ def test_a_full_registry_evicts_the_least_recently_used_idle_session(studio, ima
     studio.image.click(POSITIVE, click(80, 90), request("b"))  # user-a is now the least recently used
     studio.image.upload(image_file, page_load(studio, "e"), progress=no_progress)  # full: a new visitor still gets in
     assert len(studio.sessions) == 4
-    with pytest.raises(gr.Error, match=r"expired.*reload the page"):
+    with pytest.raises(REFUSED, match=r"expired.*reload the page"):
         studio.image.clear(request())  # user-a was evicted
     assert session_of(studio, request("b")).image.objects[0].points == [(80, 90, 1)]  # the others keep their work
     with contextlib.ExitStack() as requests_running:
         for name in "bcde":
             requests_running.enter_context(session_of(studio, request(name)).in_use())
-        with pytest.raises(gr.Error, match="maximum of 4 busy sessions"):
+        with pytest.raises(REFUSED, match="maximum of 4 busy sessions"):
             page_load(studio, "f")  # refused only when every session has a request running
 
 
@@ -262,19 +303,19 @@ def write_video(path: Path, frames: int = 4) -> Path:
 
 def test_video_tab_click_track_and_outputs(studio, tmp_path):
     video = write_video(tmp_path / "clip.mp4")
-    frame, slider, status, timeline, objects = studio.video.upload(str(video), request(), progress=no_progress)
+    frame, slider, status, timeline, objects, _ = studio.video.upload(str(video), request(), progress=no_progress)
     assert frame.shape == (64, 96, 3) and slider["maximum"] == 3 and "4 frames" in status
     assert choices(objects) == ["Object 1 — no prompt yet"]
-    frame, slider, status, timeline, objects = studio.video.click(0, POSITIVE, click(50, 45), request())
+    frame, slider, status, timeline, objects, _ = studio.video.click(0, POSITIVE, click(50, 45), request())
     assert choices(objects) == ["Object 1 — prompts on frame 0"] and 'class="tl-prompt"' in timeline
-    *_, objects = studio.video.add_object(2, request())
+    *_, objects, _ = studio.video.add_object(2, request())
     assert objects["value"] == "2"
     studio.video.click(2, POSITIVE, click(20, 40), request())  # a second object, prompted on a later frame
     steps = list(studio.video.track(request()))
     # every tracked frame is shown where the user looks, the slider following it: 0..3 forward, 2..0 backward
     assert [step[1]["value"] for step in steps[:-1]] == [0, 1, 2, 3, 2, 1, 0]
     assert "7 of 7 frames done" in steps[-2][2] and steps[0][0].shape == (64, 96, 3)
-    frame, slider, note, timeline, objects, overlay_path, (masks_path, coco_path) = steps[-1]
+    frame, slider, note, timeline, objects, _, overlay_path, (masks_path, coco_path) = steps[-1]
     assert note.startswith("Tracked: 7 of 7 frames") and slider["value"] == 0
     assert "tracked 4 frames" in choices(objects)[0] and timeline.count('class="tl-run"') == 2
     assert Path(overlay_path).name == "clip_tracked.mp4"
@@ -318,7 +359,7 @@ def test_cancel_stops_tracking_and_keeps_what_was_tracked(studio, tmp_path):
     next(tracking), next(tracking)  # frames 0 and 1 are tracked
     assert studio.video.cancel(request()).startswith("Cancelling")
     steps = list(tracking)
-    *_, note, _, _, overlay_path, files = steps[-1]
+    *_, note, _, _, _, overlay_path, files = steps[-1]
     assert note.startswith("Cancelled: 2 of 8 frames") and overlay_path and len(files) == 2
     assert session_of(studio, request()).video.session.tracked_frames(1) == [0, 1]
 
@@ -326,14 +367,14 @@ def test_cancel_stops_tracking_and_keeps_what_was_tracked(studio, tmp_path):
 def test_video_limits_and_bad_files(small_model, tmp_path):
     studio = Studio(small_model, Limits(max_video_frames=3))
     page_load(studio)
-    with pytest.raises(gr.Error, match="limit is 3"):
+    with pytest.raises(REFUSED, match="limit is 3"):
         studio.video.upload(str(write_video(tmp_path / "long.mp4", frames=5)), request(), progress=no_progress)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\0\0\0\x18ftypmp42" + b"garbage" * 20)
-    with pytest.raises(gr.Error, match="could not be read as a video") as error:
+    with pytest.raises(REFUSED, match="could not be read as a video") as error:
         studio.video.upload(str(broken), request(), progress=no_progress)
     assert str(tmp_path) not in str(error.value)
-    with pytest.raises(gr.Error, match="Upload a video first"):
+    with pytest.raises(REFUSED, match="Upload a video first"):
         list(studio.video.track(page_load(studio, "nobody")))
 
 
@@ -361,11 +402,11 @@ def test_auto_annotate_tab_with_a_zip(studio, tmp_path, scene_image, yolo_detect
     reports: list[float] = []
     studio.annotate.run([str(archive)], "yolo11n.pt", [], 0.0, request(), progress=lambda f, desc="": reports.append(f))
     assert reports[0] == 0.0 and reports[1:] == [1 / 3, 2 / 3, 1.0]  # the bar moves with the images
-    with pytest.raises(gr.Error, match="Classes must be"):
+    with pytest.raises(REFUSED, match="Classes must be"):
         studio.annotate.run([str(archive)], "yolo11n.pt", "cats", 0.0, request(), progress=no_progress)
-    with pytest.raises(gr.Error, match=r"yolo11n\.pt does not detect unicorn"):
+    with pytest.raises(REFUSED, match=r"yolo11n\.pt does not detect unicorn"):
         studio.annotate.run([str(archive)], "yolo11n.pt", ["person", "unicorn"], 0.0, request(), progress=no_progress)
-    with pytest.raises(gr.Error, match="Unknown detector"):
+    with pytest.raises(REFUSED, match="Unknown detector"):
         studio.annotate.run([str(archive)], "evil.pt", "", 0.0, request(), progress=no_progress)
 
 
@@ -376,7 +417,7 @@ def test_named_api_segment_image(studio, image_file, scene_image):
     mask, _, scores = studio.api.segment_image(image_file, "[]", json.dumps([30, 40, 150, 140]))
     assert mask.shape == scene_image.shape[:2]
     for points, box, match in [("nonsense", None, "JSON"), ("[]", "null", "at least one"), ("[[1, 2]]", None, "JSON")]:
-        with pytest.raises(gr.Error, match=match):
+        with pytest.raises(REFUSED, match=match):
             studio.api.segment_image(image_file, points, box)
 
 
@@ -409,7 +450,7 @@ def test_auto_annotate_tab_with_a_video(studio, tmp_path, scene_image):
     assert {"vis.json", "tracks/street clip.txt", "previews/street clip.mp4", "labels/street clip/000005.txt"} <= names
 
     long_clip = write_h264(frames * 6, tmp_path / "long.mp4", fps=10)  # 36 frames; this studio allows 30
-    with pytest.raises(gr.Error, match=r"long\.mp4 has 36 frames .* the limit is 30 frames"):
+    with pytest.raises(REFUSED, match=r"long\.mp4 has 36 frames .* the limit is 30 frames"):
         studio.annotate.run([str(long_clip)], "yolo11n.pt", [], 0.0, request(), progress=no_progress)
-    with pytest.raises(gr.Error, match="keyframe interval"):
+    with pytest.raises(REFUSED, match="keyframe interval"):
         studio.annotate.run([str(clip)], "yolo11n.pt", [], 0.0, request(), progress=no_progress, keyframe_interval=0)

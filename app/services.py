@@ -1,0 +1,79 @@
+"""`Services`: what every workflow of the app shares — the one model, the limits, the users' sessions, the detector
+pool and the video predictor — and the two ways into them: the caller's session and the guarded image opener.
+
+Gradio-free and imports no tab or workflow: the tabs, the named API and the workflows all build on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import numpy as np
+
+from annotate.images import ImageReadError, read_image
+from sam2_model import Sam2Model, VideoPredictor
+
+from .detector_pool import DetectorPool, load_yolo
+from .refusals import Refusal
+from .sessions import SessionRegistry, UserSession
+from .settings import Limits
+
+DETECTORS = ["yolo11n.pt", "yolo11s.pt", "yolo11m.pt", "yolo11l.pt", "yolo11x.pt"]
+
+
+class Caller(Protocol):
+    """What identifies a browser tab: Gradio's `gr.Request` (or anything with its `session_hash`)."""
+
+    session_hash: str | None
+
+
+class Services:
+    """The app's shared services.
+
+    detectors: the pool auto-annotation borrows from (default: ultralytics' YOLO11 detectors by name, downloaded on
+    first use; tests pass a pool of untrained ones).
+    """
+
+    def __init__(self, model: Sam2Model, limits: Limits | None = None, detectors: DetectorPool | None = None):
+        self.model = model
+        self.limits = limits or Limits()
+        self.sessions = SessionRegistry(self.limits.max_sessions, self.limits.idle_timeout_s)
+        self.detectors = detectors or DetectorPool(DETECTORS, load_yolo)
+        self.video_predictor = VideoPredictor(model)
+
+    def open_session(self, caller: Caller | None) -> None:
+        """The page's load event: the only event that creates a user's server-side session."""
+        self.sessions.open(_hash(caller))
+
+    def find_session(self, caller: Caller | None) -> UserSession:
+        """The caller's session (opened when the page loaded); SessionLimitError asking to reload when there is
+        none."""
+        return self.sessions.get(_hash(caller))
+
+    @contextlib.contextmanager
+    def user_session(self, caller: Caller | None) -> Iterator[UserSession]:
+        """The caller's session, in use and locked for the handler's work (one request of a tab at a time).
+
+        Never yield a handler's result while inside this block from a generator: Gradio resumes a generator on any
+        worker thread, and a lock held across a yield would be released by another thread (or never)."""
+        with self.find_session(caller).in_use() as user, user.lock:
+            yield user
+
+    def close_session(self, caller: Caller | None) -> None:
+        """Free the caller's embeddings, video memories and files (tab closed)."""
+        self.sessions.close(_hash(caller))
+
+    def open_image(self, path: str | None) -> np.ndarray:
+        """An uploaded image as HxWx3 uint8 RGB; Refusal saying what is wrong with it (no server path)."""
+        if not path:
+            raise Refusal("Upload an image first.")
+        try:
+            return read_image(path, self.limits.max_image_pixels)
+        except ImageReadError as error:
+            raise Refusal(f"{error.reason[:1].upper()}{error.reason[1:]}.") from error
+
+
+def _hash(caller: Any) -> str | None:
+    return getattr(caller, "session_hash", None)
