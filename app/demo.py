@@ -101,8 +101,16 @@ def build_demo(model: Sam2Model, limits: Limits | None = None, detectors: Detect
         with gr.Tab("Auto-annotate"):
             studio.annotate.build(gpu, model_events)
         named_api(studio, model_events)
-        demo.load(guard(studio.open_session), None, None, api_visibility="private")  # the only session creator
-        demo.unload(studio.close_session)
+
+        # Gradio passes the request to a parameter annotated gr.Request: Services takes any caller, so these wrap it
+        def open_session(request: gr.Request) -> None:
+            studio.open_session(request)
+
+        def close_session(request: gr.Request) -> None:
+            studio.close_session(request)
+
+        demo.load(guard(open_session), None, None, api_visibility="private")  # the only event that opens a session
+        demo.unload(close_session)
     return demo
 
 

@@ -77,6 +77,7 @@ class ImageTab:
         """The tab's Blocks: the work surface with its primary controls first (on a phone the columns stack), then
         the upload, the object list and the exports."""
         private: Events = {"api_visibility": "private"}
+        quick: Events = {**private, "show_progress": "hidden"}  # no overlay over what the person clicks next
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=340):
                 canvas = gr.Image(label="Click to segment", type="numpy", format="png", interactive=False,
@@ -91,31 +92,30 @@ class ImageTab:
                     mode = gr.Radio(IMAGE_MODES, value=POSITIVE, show_label=False, elem_id="image_mode",
                                     container=False)  # fmt: skip
                 with gr.Row(elem_classes=["toolbar"]):
-                    add_object = gr.Button("Add object", size="sm", elem_id="image_add_object")
-                    undo = gr.Button("Undo", size="sm", elem_id="image_undo")
-                    everything = gr.Button("Segment everything", size="sm", elem_id="image_everything")
+                    add_object = gr.Button("Add object", size="sm", min_width=90, elem_id="image_add_object")
+                    remove = gr.Button("Remove object", size="sm", min_width=90, elem_id="image_remove")
+                    undo = gr.Button("Undo", size="sm", min_width=90, elem_id="image_undo")
+                    clear = gr.Button("Clear all", size="sm", min_width=90, elem_id="image_clear")
+                    everything = gr.Button("Segment everything", size="sm", min_width=90, elem_id="image_everything")
                 candidates = gr.Gallery(
                     label="Candidates for the active object: pick the best", columns=3, height=200,
                     object_fit="contain", allow_preview=False, format="png", elem_id="image_candidates",
                     elem_classes=["hide-when-empty"],
                 )  # fmt: skip
+                objects = gr.Radio([], label="Objects (click one to work on it)", elem_id="image_objects",
+                                   elem_classes=["object-list"])  # fmt: skip
+                class_name = gr.Textbox(label="Class of the active object (for the exports)", placeholder="object",
+                                        elem_id="image_class")  # fmt: skip
             with gr.Column(scale=3, min_width=300):
                 gr.Markdown(STEPS, elem_id="image_steps")
                 upload = gr.File(  # a file, not gr.Image: see the guarded opener (services.open_image)
                     label="Upload an image", file_types=["image"], type="filepath", elem_id="image_upload", height=110
                 )
                 examples = gr.Gallery(
-                    [(str(p), p.stem) for p in self.examples], label="Examples: click one", columns=4, height=110,
-                    allow_preview=False, object_fit="cover", elem_id="image_examples", show_label=True,
-                    interactive=False, visible=bool(self.examples),
+                    [(str(p), p.stem) for p in self.examples], label="Examples: click one", columns=4, rows=1,
+                    height=110, allow_preview=False, object_fit="contain", elem_id="image_examples",
+                    interactive=False, visible=bool(self.examples), buttons=[], fit_columns=False,
                 )  # fmt: skip
-                objects = gr.Radio([], label="Objects (click one to work on it)", elem_id="image_objects",
-                                   elem_classes=["object-list"])  # fmt: skip
-                class_name = gr.Textbox(label="Class of the active object (for the exports)", placeholder="object",
-                                        elem_id="image_class")  # fmt: skip
-                with gr.Row():
-                    remove = gr.Button("Remove object", size="sm", elem_id="image_remove")
-                    clear = gr.Button("Clear all", size="sm", elem_id="image_clear")
                 export = gr.Button("Export masks, COCO and YOLO labels", variant="primary", elem_id="image_export")
                 exported = gr.File(label="Downloads", file_count="multiple", elem_id="image_downloads",
                                    elem_classes=["hide-when-empty"])  # fmt: skip
@@ -124,18 +124,18 @@ class ImageTab:
         redraw = {"keep": size}
         upload.change(gpu(guard(self.upload, **redraw)), upload, view, **model_events, **private)
         examples.select(gpu(guard(self.load_example, **redraw)), None, view, **model_events, **private)
-        mode.input(guard(self.set_mode, keep=3), mode, [canvas, box_canvas, hint], **private)
+        mode.input(guard(self.set_mode, keep=3), mode, [canvas, box_canvas, hint], **quick)
         # the mode travels with the click: a mode change and a click can reach the server in either order
         canvas.select(gpu(guard(self.click, **redraw)), mode, view, **model_events, **private)
         box_canvas.change(gpu(guard(self.draw_box, **redraw)), box_canvas, view, **model_events, **private)
-        candidates.select(guard(self.pick_candidate, **redraw), None, view, **private)
-        objects.input(guard(self.select_object, **redraw), objects, view, **private)
+        candidates.select(guard(self.pick_candidate, **redraw), None, view, **quick)
+        objects.input(guard(self.select_object, **redraw), [objects, class_name], view, **quick)
         # the name travels with the object it was typed for (the list's value when the box loses focus)
-        class_name.submit(guard(self.name_object, **redraw), [objects, class_name], view, **private)
-        class_name.blur(guard(self.name_object, **redraw), [objects, class_name], view, **private)
-        add_object.click(guard(self.add_object, **redraw), None, view, **private)
+        class_name.submit(guard(self.name_object, keep=1), [objects, class_name], objects, **quick)
+        class_name.blur(guard(self.name_object, keep=1), [objects, class_name], objects, **quick)
+        add_object.click(guard(self.add_object, **redraw), class_name, view, **quick)
         undo.click(gpu(guard(self.undo, **redraw)), None, view, **model_events, **private)
-        remove.click(guard(self.remove_object, **redraw), None, view, **private)
+        remove.click(guard(self.remove_object, **redraw), None, view, **quick)
         clear.click(guard(self.clear, keep=size + 1), None, [*view, exported], **private)
         everything.click(gpu(guard(self.segment_everything, **redraw)), None, view, **model_events, **private)
         export.click(guard(self.export, keep=1), None, exported, **private)
@@ -195,23 +195,27 @@ class ImageTab:
             self.workflow.undo(user.image)
             return self.view(user)
 
-    def add_object(self, request: gr.Request) -> ImageView:
+    def add_object(self, request: gr.Request, name: str | None = None) -> ImageView:
+        """A new object becomes the active one; `name`, the name box's text, is the previous one's name first."""
         with self.services.user_session(request) as user:
+            self._keep_name(user.image, name)
             self.workflow.add_object(user.image)
             return self.view(user)
 
-    def select_object(self, number: Any, request: gr.Request) -> ImageView:
+    def select_object(self, number: Any, request: gr.Request, name: str | None = None) -> ImageView:
+        """Object `number` becomes the active one. `name`, the name box's text as the click left it, names the
+        object that was active: its name is kept even when this event reaches the server before the name box's."""
         with self.services.user_session(request) as user:
+            self._keep_name(user.image, name)
             self.workflow.select_object(user.image, number)
             return self.view(user)
 
-    def name_object(self, number: Any, name: str | None, request: gr.Request) -> ImageView:
-        """Object `number`'s class name. Only the list's labels change: the active object and the name box stay
-        as the user has them now (another event may have moved on to the next object)."""
+    def name_object(self, number: Any, name: str | None, request: gr.Request) -> Any:
+        """Object `number`'s class name -> the object list's labels. Nothing else changes: the active object and
+        the name box stay as the user has them now (another event may have moved on to the next object)."""
         with self.services.user_session(request) as user:
             self.workflow.name_object(user.image, number, name)
-            view = self.view(user)
-            return view._replace(objects=gr.update(choices=self._object_choices(user.image)), class_name=gr.skip())
+            return gr.update(choices=self._object_choices(user.image))
 
     def remove_object(self, request: gr.Request) -> ImageView:
         with self.services.user_session(request) as user:
@@ -237,6 +241,10 @@ class ImageTab:
     def refresh(self, request: gr.Request) -> ImageView:
         with self.services.user_session(request) as user:
             return self.view(user)
+
+    def _keep_name(self, state: ImageState, name: str | None) -> None:
+        if name is not None and state.objects:
+            self.workflow.name_object(state, state.active + 1, name)
 
     # ------------------------------------------------------------------------------------------------- views
     def view(self, user: UserSession) -> ImageView:

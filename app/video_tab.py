@@ -79,6 +79,7 @@ class VideoTab:
         """The frame with the slider and the primary controls first (on a phone the columns stack), then the
         upload, the object list and the tracking's outputs."""
         private: Events = {"api_visibility": "private"}
+        quick: Events = {**private, "show_progress": "hidden"}  # no overlay over what the person clicks next
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=340):
                 frame = gr.Image(label="Frame: click objects", type="numpy", format="png", interactive=False,
@@ -88,25 +89,26 @@ class VideoTab:
                     mode = gr.Radio(VIDEO_MODES, value=POSITIVE, show_label=False, elem_id="video_mode",
                                     container=False)  # fmt: skip
                 with gr.Row(elem_classes=["toolbar"]):
-                    track = gr.Button("Track", variant="primary", size="sm", elem_id="track")
-                    cancel = gr.Button("Cancel", variant="stop", size="sm", elem_id="cancel")
-                    undo = gr.Button("Undo", size="sm", elem_id="video_undo")
-                    add = gr.Button("Add object", size="sm", elem_id="video_add_object")
+                    track = gr.Button("Track", variant="primary", size="sm", min_width=90, elem_id="track")
+                    cancel = gr.Button("Cancel", variant="stop", size="sm", min_width=90, elem_id="cancel")
+                    undo = gr.Button("Undo", size="sm", min_width=90, elem_id="video_undo")
+                    add = gr.Button("Add object", size="sm", min_width=90, elem_id="video_add_object")
+                    remove = gr.Button("Remove object", size="sm", min_width=90, elem_id="video_remove")
                 status = gr.Markdown("No video yet.", elem_id="video_status")
                 timeline = gr.HTML("", elem_id="video_timeline")
-            with gr.Column(scale=3, min_width=300):
-                gr.Markdown(STEPS, elem_id="video_steps")
-                upload = gr.Video(label="Upload a video (mp4, mov, webm)", elem_id="video_upload", height=240)
-                example = gr.Gallery(
-                    [(str(self.example), self.example.stem)] if self.example else [], label="Example: click it",
-                    columns=4, height=110, allow_preview=False, object_fit="cover", elem_id="video_example",
-                    interactive=False, visible=self.example is not None,
-                )  # fmt: skip
                 objects = gr.Radio([], label="Objects (click one to work on it)", elem_id="video_objects",
                                    elem_classes=["object-list"])  # fmt: skip
                 class_name = gr.Textbox(label="Class of the active object (for the exports)", placeholder="object 1",
                                         elem_id="video_class")  # fmt: skip
-                remove = gr.Button("Remove object", size="sm", elem_id="video_remove")
+            with gr.Column(scale=3, min_width=300):
+                gr.Markdown(STEPS, elem_id="video_steps")
+                upload = gr.Video(label="Upload a video (mp4, mov, webm)", elem_id="video_upload", height=200,
+                                  sources=["upload"])  # fmt: skip
+                example = gr.Gallery(
+                    [(str(self.example), self.example.stem)] if self.example else [], label="Example: click it",
+                    columns=4, rows=1, height=110, allow_preview=False, object_fit="contain", elem_id="video_example",
+                    interactive=False, visible=self.example is not None, buttons=[], fit_columns=False,
+                )  # fmt: skip
                 tracked = gr.Video(label="Tracked", elem_id="tracked_video", format="mp4", height=240,
                                    elem_classes=["hide-when-empty"])  # fmt: skip
                 files = gr.File(label="Masks (PNG zip) and COCO JSON", file_count="multiple", elem_id="video_files",
@@ -116,15 +118,15 @@ class VideoTab:
         redraw = {"keep": size}
         upload.upload(gpu(guard(self.upload, **redraw)), upload, view, **model_events, **private)
         example.select(gpu(guard(self.load_example, **redraw)), None, view, **model_events, **private)
-        slider.input(guard(self.show_frame, keep=2), slider, [frame, timeline], **private)
+        slider.input(guard(self.show_frame, keep=2), slider, [frame, timeline], **quick)
         # the frame and the mode travel with the click (see ImageTab.build)
         frame.select(gpu(guard(self.click, **redraw)), [slider, mode], view, **model_events, **private)
-        objects.input(guard(self.select_object, **redraw), [objects, slider], view, **private)
-        class_name.submit(guard(self.name_object, **redraw), [objects, class_name, slider], view, **private)
-        class_name.blur(guard(self.name_object, **redraw), [objects, class_name, slider], view, **private)
-        add.click(guard(self.add_object, **redraw), slider, view, **private)
+        objects.input(guard(self.select_object, **redraw), [objects, slider, class_name], view, **quick)
+        class_name.submit(guard(self.name_object, keep=1), [objects, class_name], objects, **quick)
+        class_name.blur(guard(self.name_object, keep=1), [objects, class_name], objects, **quick)
+        add.click(guard(self.add_object, **redraw), [slider, class_name], view, **quick)
         undo.click(gpu(guard(self.undo, **redraw)), slider, view, **model_events, **private)
-        remove.click(guard(self.remove_object, **redraw), slider, view, **private)
+        remove.click(guard(self.remove_object, **redraw), slider, view, **quick)
         track.click(gpu(guard(self.track, keep=size + 2)), None, [*view, tracked, files], **model_events,
                     show_progress="hidden", **private)  # fmt: skip
         # not in the model's concurrency group: it must run while Track holds a model slot
@@ -150,22 +152,25 @@ class VideoTab:
             frame = frame_number(frame_idx, session.num_frames)
             return frame_overlay(user.video, frame), timeline_html(user.video, frame)
 
-    def add_object(self, frame_idx: float, request: gr.Request) -> VideoView:
+    def add_object(self, frame_idx: float, request: gr.Request, name: str | None = None) -> VideoView:
+        """A new object becomes the active one; `name` (the name box's text) names the previous one first."""
         with self.services.user_session(request) as user:
+            self._keep_name(user, name)
             self.workflow.add_object(user.video)
             return self.view(user, shown_frame(user, frame_idx))
 
-    def select_object(self, number: Any, frame_idx: float, request: gr.Request) -> VideoView:
+    def select_object(self, number: Any, frame_idx: float, request: gr.Request, name: str | None = None) -> VideoView:
+        """Object `number` becomes the active one; `name` names the one that was (see ImageTab.select_object)."""
         with self.services.user_session(request) as user:
+            self._keep_name(user, name)
             self.workflow.select_object(user.video, number)
             return self.view(user, shown_frame(user, frame_idx))
 
-    def name_object(self, number: Any, name: str | None, frame_idx: float, request: gr.Request) -> VideoView:
-        """Object `number`'s class name; only the list's labels change (see ImageTab.name_object)."""
+    def name_object(self, number: Any, name: str | None, request: gr.Request) -> Any:
+        """Object `number`'s class name -> the object list's labels (see ImageTab.name_object)."""
         with self.services.user_session(request) as user:
             self.workflow.name_object(user.video, number, name)
-            skip = VideoView(*(gr.skip() for _ in VideoView._fields))
-            return skip._replace(objects=gr.update(choices=object_choices(user.video)))
+            return gr.update(choices=object_choices(user.video))
 
     def remove_object(self, frame_idx: float, request: gr.Request) -> VideoView:
         with self.services.user_session(request) as user:
@@ -208,6 +213,10 @@ class VideoTab:
         if not self.workflow.cancel(user):
             return gr.skip()
         return "Cancelling: tracking stops after the frame it is on."
+
+    def _keep_name(self, user: UserSession, name: str | None) -> None:
+        if name is not None:
+            self.workflow.name_object(user.video, user.video.active_obj, name)
 
     # ------------------------------------------------------------------------------------------------- views
     def view(self, user: UserSession, frame: int, logits: torch.Tensor | None = None) -> VideoView:

@@ -52,6 +52,9 @@ class VideoWorkflow:
         self.services = services
         self.predictor = services.video_predictor
         self.clock = clock
+        # called with each frame as it is tracked, before it is shown: a seam for pacing a tracking (tests slow it
+        # down so that a person's Cancel or click lands mid-run on any machine)
+        self.after_frame: Callable[[int], None] = lambda frame: None
 
     # ------------------------------------------------------------------------------------------------- video
     def open_video(self, user: UserSession, path: str | None, progress: Progress) -> VideoSession:
@@ -241,6 +244,7 @@ class VideoWorkflow:
                 try:
                     tick = self.clock()
                     for frame, _, logits in frames:
+                        self.after_frame(frame)
                         now = self.clock()
                         done += 1
                         if frame not in prompted:

@@ -41,3 +41,42 @@ def launch(small_model, yolo_detector) -> Iterator[Callable]:
     yield start
     for demo in launched:
         demo.close()
+
+
+# ------------------------------------------------------------------------------ browser tests (see browser.py)
+@pytest.fixture(scope="module")
+def app_url(small_model):
+    """(demo, url): the studio served on a free loopback port for the test module."""
+    from ultralytics import YOLO
+
+    detectors = DetectorPool(["yolo11n.pt"], loader=lambda name: YOLO("yolo11n.yaml"))  # untrained, no download
+    demo = build_demo(small_model, Limits(max_sessions=16), detectors)
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, max_file_size="20mb")
+    yield demo, f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from .browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh tab at desktop size, the studio loaded."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(app_url[1], wait_until="load")
+    from playwright.sync_api import expect
+
+    expect(page.locator("#header")).to_contain_text("SAM 2.1 tiny")
+    yield page
+    page.close()
