@@ -22,6 +22,7 @@ from .transforms import (
     masks_to_image_frame,
     to_rgb_uint8,
 )
+from .ultralytics_adapter import prepare_backbone_features
 
 # Prompts decoded per mask-decoder call. The decoder repeats the image embedding and the high-resolution features
 # once per prompt, and its upscaling works at 256x256 per prompt: one call on 64 prompts peaked at +3.6 GB (and took
@@ -35,7 +36,7 @@ def encode_images(model: Sam2Model, images: list[np.ndarray]) -> list[ImageFeatu
     with model.inference():
         batch = images_to_batch(images, model.image_size, model.device)
         backbone_out = model.net.forward_image(batch)
-        _, vision_feats, _, feat_sizes = model.net._prepare_backbone_features(backbone_out)
+        vision_feats, _, feat_sizes = prepare_backbone_features(model.net, backbone_out)
         if model.net.directly_add_no_mem_embed:
             vision_feats[-1] = vision_feats[-1] + model.net.no_mem_embed
         # HWxBxC -> BxCxHxW per level, highest resolution first
@@ -77,7 +78,7 @@ def decode_prompts(
     net = model.net
     with model.inference():
         sparse, dense = net.sam_prompt_encoder(
-            points=None if points is None else (points, labels), boxes=None, masks=mask_input
+            points=None if points is None or labels is None else (points, labels), boxes=None, masks=mask_input
         )
         batched = points is not None and points.shape[0] > 1
         low_res, iou, _, _ = net.sam_mask_decoder(

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from .formats import masks_to_rles
 from .model import Sam2Model
 from .transforms import fill_holes_and_sprinkles
+from .ultralytics_adapter import apply_non_overlapping_constraints, encode_new_memory, prepare_backbone_features
 from .video_session import FrameOutput, ObjectTrack, VideoSession
 
 NO_OBJ_SCORE = -1024.0  # Meta's logit for "no mask here" (objects without output on a frame)
@@ -62,8 +63,7 @@ class VideoTracker:
             "backbone_fpn": [f.expand(batch_size, -1, -1, -1) for f in backbone_out["backbone_fpn"]],
             "vision_pos_enc": [p.expand(batch_size, -1, -1, -1) for p in backbone_out["vision_pos_enc"]],
         }
-        _, vision_feats, vision_pos_embeds, feat_sizes = self.model.net._prepare_backbone_features(expanded)
-        return vision_feats, vision_pos_embeds, feat_sizes
+        return prepare_backbone_features(self.model.net, expanded)
 
     # ------------------------------------------------------------------------------------------ tracking
     def track(
@@ -159,8 +159,9 @@ class VideoTracker:
         )
         vision_feats, _, feat_sizes = self._features(session, frame_idx, 1)
         with self.model.inference():
-            features, pos_enc = self.model.net._encode_new_memory(
-                current_vision_feats=vision_feats,
+            features, pos_enc = encode_new_memory(
+                self.model.net,
+                vision_feats=vision_feats,
                 feat_sizes=feat_sizes,
                 pred_masks_high_res=high_res,
                 object_score_logits=output.object_score_logits.to(session.device),
@@ -187,7 +188,7 @@ class VideoTracker:
                 masks, (session.video_height, session.video_width), mode="bilinear", align_corners=False
             )
         if self.non_overlap_masks and masks.shape[0] > 1:
-            masks = self.model.net._apply_non_overlapping_constraints(masks)
+            masks = apply_non_overlapping_constraints(self.model.net, masks)
         return masks
 
     def frame_masks(self, session: VideoSession, frame_idx: int, is_cond: bool) -> torch.Tensor:
