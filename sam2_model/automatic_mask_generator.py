@@ -20,6 +20,7 @@ from .embedding_cache import ImageFeatures
 from .formats import mask_to_uncompressed_rle, masks_to_rles, rle_area, rle_to_mask
 from .image_predictor import MAX_PROMPTS_PER_CALL, ImagePredictor, decode_prompts
 from .model import Sam2Model
+from .prompts import PromptTensors
 from .transforms import coords_to_model_frame, masks_to_image_frame, to_rgb_uint8
 from .ultralytics_adapter import (
     batched_mask_to_box,
@@ -218,16 +219,9 @@ class AutomaticMaskGenerator:
         model = self.predictor.model
         model_points = coords_to_model_frame(points_px, features.orig_hw, model.image_size)[:, None]
         labels = torch.ones(len(points_px), 1, dtype=torch.int, device=points_px.device)
+        prompt = PromptTensors(points=model_points, labels=labels, masks=mask_input)
         outputs = [
-            decode_prompts(
-                model,
-                features,
-                model_points[i : i + MAX_PROMPTS_PER_CALL],
-                labels[i : i + MAX_PROMPTS_PER_CALL],
-                None,
-                None if mask_input is None else mask_input[i : i + MAX_PROMPTS_PER_CALL],
-                multimask,
-            )
+            decode_prompts(model, features, prompt.rows(slice(i, i + MAX_PROMPTS_PER_CALL)), multimask)
             for i in range(0, len(points_px), MAX_PROMPTS_PER_CALL)  # bounded memory: see MAX_PROMPTS_PER_CALL
         ]
         low_res, iou = torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
