@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
+import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
 from .transforms import coords_to_model_frame
@@ -106,6 +107,19 @@ def warn_if_off_image(
             warnings.warn(
                 f"A box lies entirely outside {frame}: check its coordinates (xyxy).", UserWarning, stacklevel + 1
             )
+
+
+def mask_to_model_frame(mask: Any, size: int, device: torch.device) -> torch.Tensor:
+    """A mask prompt (HxW, any size; any nonzero value is the object) -> 1x1xSxS float32 0/1 on `device`, resized
+    as Meta's video predictor does (bilinear, antialiased, then >= 0.5). Raises ValueError for another shape."""
+    mask_tensor = torch.from_numpy(as_numpy(mask, np.float32)) != 0
+    if mask_tensor.dim() != 2:
+        raise ValueError(f"mask must be HxW, got shape {tuple(mask_tensor.shape)}.")
+    mask_inputs = mask_tensor[None, None].float().to(device)
+    if mask_inputs.shape[-2:] != (size, size):
+        resized = F.interpolate(mask_inputs, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        mask_inputs = (resized >= 0.5).float()
+    return mask_inputs
 
 
 @dataclass(frozen=True)
@@ -202,6 +216,38 @@ class Prompt:
                     f"or Bx1x{mask_side}x{mask_side}; got shape {np.shape(mask_input)}."
                 )
         return cls(points, labels, boxes, masks, pixels=normalize_coords)
+
+    @classmethod
+    def for_one_object(
+        cls, points: Any, labels: Any, box: Any, clear_old_points: bool, normalize_coords: bool
+    ) -> Prompt:
+        """Meta's `SAM2VideoPredictor.add_new_points_or_box` prompts for one object, checked: N clicks and/or one box
+        (a box replaces the frame's earlier clicks, so it needs clear_old_points=True)."""
+        if (points is not None) != (labels is not None):
+            raise ValueError("points and labels go together: give both (Nx2 (x, y) and N labels) or neither.")
+        if points is None and box is None:
+            raise ValueError("Give at least one prompt: points with labels, or a box.")
+        coords, point_labels = (None, None) if points is None else as_point_prompt(points, labels)
+        if coords is not None and coords.shape[0] != 1:
+            raise ValueError(f"points must be Nx2 (x, y) for one object, got shape {coords.shape}.")
+        boxes = None
+        if box is not None:
+            if not clear_old_points:
+                raise ValueError(
+                    "A box must come before any click on a frame: use clear_old_points=True with a box "
+                    "(then add clicks with clear_old_points=False)."
+                )
+            boxes = as_boxes(box)
+            if len(boxes) != 1:
+                raise ValueError(f"Give one box (xyxy) per call, got {len(boxes)}.")
+        return cls(coords, point_labels, boxes, pixels=normalize_coords)
+
+    def clicks(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32]]:
+        """The first object's clicks (labels below 2: no box corners) -> (Kx2 float32 (x, y), K int32 labels)."""
+        if self.points is None or self.labels is None:
+            return np.zeros((0, 2), np.float32), np.zeros(0, np.int32)
+        keep = self.labels[0] < 2
+        return self.points[0][keep], self.labels[0][keep]
 
     def warn_if_off_image(self, size_wh: tuple[int, int], stacklevel: int) -> None:
         """`warn_if_off_image` on these clicks (box corners left out) and boxes, for an image of `size_wh` pixels;

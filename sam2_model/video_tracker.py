@@ -31,6 +31,9 @@ class VideoTracker:
 
     def __init__(self, model: Sam2Model, fill_hole_area: int, non_overlap_masks: bool, feature_cache_frames: int):
         self.model = model
+        # The video model encodes clicked frames' masks binarised (Meta's video predictor config). The flag is read
+        # only by the memory encoder, which only video tracking uses; every video tracker sets the same value.
+        model.net.binarize_mask_from_pts_for_mem_enc = True
         self.fill_hole_area = fill_hole_area
         self.non_overlap_masks = non_overlap_masks
         self.feature_cache_frames = max(1, feature_cache_frames)
@@ -38,6 +41,13 @@ class VideoTracker:
     @property
     def image_size(self) -> int:
         return self.model.image_size
+
+    @property
+    def attended_frames(self) -> int:
+        """How far back (in frames) tracking attends: object pointers of the last `max_obj_ptrs_in_encoder` frames,
+        memories of the last `num_maskmem` strided frames."""
+        net = self.model.net
+        return max(net.max_obj_ptrs_in_encoder, net.num_maskmem * net.memory_temporal_stride_for_eval)
 
     # ------------------------------------------------------------------------------------------ image features
     def backbone(self, session: VideoSession, frame_idx: int) -> dict[str, list[torch.Tensor]]:
