@@ -227,7 +227,9 @@ class AutomaticMaskGenerator:
         low_res, iou = torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
         return low_res.flatten(0, 1), iou.flatten(0, 1)
 
-    def _process_batch(self, features: ImageFeatures, points: np.ndarray, crop_box: list[int], orig_hw) -> _Candidates:
+    def _process_batch(
+        self, features: ImageFeatures, points: np.ndarray, crop_box: list[int], orig_hw: tuple[int, int]
+    ) -> _Candidates:
         """One batch of grid points -> the masks that pass the filters, as compact candidates.
 
         The decoder's low-res output is small; the full-size logits are not (points_per_batch x 3 masks of the
@@ -250,7 +252,15 @@ class AutomaticMaskGenerator:
             ]
         )
 
-    def _filter(self, low_res, iou, points_px, features: ImageFeatures, crop_box: list[int], orig_hw) -> _Candidates:
+    def _filter(
+        self,
+        low_res: torch.Tensor,
+        iou: torch.Tensor,
+        points_px: torch.Tensor,
+        features: ImageFeatures,
+        crop_box: list[int],
+        orig_hw: tuple[int, int],
+    ) -> _Candidates:
         """Masks at the crop's size (Meta's predictor: from the low-res logits after hole and speck filling), kept
         by predicted IoU, stability and distance from the crop's edge; stored as compressed RLE."""
         logits = masks_to_image_frame(self.predictor.fill_small_regions(low_res[:, None]), features.orig_hw)[:, 0]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -81,7 +81,7 @@ class _ModelRegistry:
         self._models: dict[tuple[str, str], Sam2Model] = {}
         self._lock = threading.Lock()
 
-    def get_or_load(self, key: tuple[str, str], load) -> Sam2Model:
+    def get_or_load(self, key: tuple[str, str], load: Callable[[], Sam2Model]) -> Sam2Model:
         with self._lock:  # held while loading: two threads asking for one model load it once
             model = self._models.get(key)
             if model is None:

@@ -367,7 +367,7 @@ class VideoPredictor:
         """Every object on one frame: a prompted frame's stored output, else a tracking step (batched by memory
         layout when `batch_objects`). Returns the video-resolution logits and keeps the session bounded."""
         masks: list[torch.Tensor | None] = [None] * len(session.tracks)
-        groups: dict[tuple, list[int]] = {}
+        groups: dict[tuple[object, ...], list[int]] = {}
         for row, track in enumerate(session.tracks):
             output = track.cond.get(frame_idx)
             if output is not None:

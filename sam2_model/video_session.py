@@ -114,7 +114,7 @@ class ObjectTrack:
     temp_cond: dict[int, FrameOutput] = field(default_factory=dict)
     temp_non_cond: dict[int, FrameOutput] = field(default_factory=dict)
     tracked: dict[int, bool] = field(default_factory=dict)
-    masks: dict[int, dict] = field(default_factory=dict)
+    masks: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def output_at(self, frame_idx: int, is_cond: bool) -> FrameOutput | None:
         """The newest output on a frame (Meta's order): a pending prompt's, else a conditioning or tracked frame's."""

@@ -67,7 +67,11 @@ class VideoTracker:
         cache.move_to_end(frame_idx)
         return {"backbone_fpn": cache[frame_idx], "vision_pos_enc": session.vision_pos_enc or []}
 
-    def _features(self, session: VideoSession, frame_idx: int, batch_size: int) -> tuple[list, list, list]:
+    def _features(
+        self, session: VideoSession, frame_idx: int, batch_size: int
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[tuple[int, int]]]:
+        """The frame's features expanded to `batch_size` objects: (vision_feats, vision_pos_embeds: HWxBxC per
+        level, feat_sizes)."""
         backbone_out = self.backbone(session, frame_idx)
         expanded = {
             "backbone_fpn": [f.expand(batch_size, -1, -1, -1) for f in backbone_out["backbone_fpn"]],
@@ -130,17 +134,17 @@ class VideoTracker:
         return results
 
     @staticmethod
-    def memory_layout(track: ObjectTrack) -> tuple:
+    def memory_layout(track: ObjectTrack) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Objects with memories on the same frames attend to the same memory layout: they can share one batch."""
         return tuple(sorted(track.cond)), tuple(sorted(track.non_cond))
 
     @staticmethod
-    def _batched_memories(session: VideoSession, tracks: list[ObjectTrack]) -> dict[str, dict[int, dict]]:
+    def _batched_memories(session: VideoSession, tracks: list[ObjectTrack]) -> dict[str, dict[int, dict[str, Any]]]:
         """The objects' outputs stacked along the batch, in the dict layout ultralytics' SAM2Model reads."""
         if len(tracks) == 1:
             return tracks[0].model_output_dict(session.device)
         views = [track.model_output_dict(session.device) for track in tracks]
-        stacked: dict[str, dict[int, dict]] = {}
+        stacked: dict[str, dict[int, dict[str, Any]]] = {}
         for key in ("cond_frame_outputs", "non_cond_frame_outputs"):
             stacked[key] = {}
             for t in views[0][key]:
