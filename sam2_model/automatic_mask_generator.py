@@ -2,7 +2,8 @@
 
 A grid of single-click prompts (optionally over several crop layers) goes through the shared `ImagePredictor`; masks
 are filtered by predicted IoU and stability, de-duplicated by box NMS, and returned as Meta's records. The grid and
-crop geometry come from ultralytics' SAM helpers (`ultralytics.models.sam.amg`), NMS from torchvision.
+crop geometry come from ultralytics' SAM helpers (`ultralytics.models.sam.amg`, reached through `ultralytics_adapter`),
+NMS from torchvision.
 """
 
 from __future__ import annotations
@@ -15,13 +16,23 @@ from typing import Any
 import numpy as np
 import torch
 from torchvision.ops.boxes import batched_nms, box_area
-from ultralytics.models.sam import amg
 
 from .embedding_cache import ImageFeatures
 from .formats import mask_to_uncompressed_rle, masks_to_rles, rle_area, rle_to_mask
 from .image_predictor import MAX_PROMPTS_PER_CALL, ImagePredictor, decode_prompts
 from .model import Sam2Model
+from .prompts import PromptTensors
 from .transforms import coords_to_model_frame, masks_to_image_frame, to_rgb_uint8
+from .ultralytics_adapter import (
+    batched_mask_to_box,
+    build_all_layer_point_grids,
+    calculate_stability_score,
+    generate_crop_boxes,
+    is_box_near_crop_edge,
+    uncrop_boxes_xyxy,
+    uncrop_masks,
+    uncrop_points,
+)
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
 # Full-size float logits that the post-processing of one batch holds at once (see `_process_batch`).
@@ -123,7 +134,7 @@ class AutomaticMaskGenerator:
         if points_per_batch < 1:
             raise ValueError(f"points_per_batch must be >= 1, got {points_per_batch}.")
         if points_per_side is not None:
-            grids = amg.build_all_layer_point_grids(points_per_side, crop_n_layers, crop_n_points_downscale_factor)
+            grids = build_all_layer_point_grids(points_per_side, crop_n_layers, crop_n_points_downscale_factor)
         elif point_grids is not None and len(point_grids) == crop_n_layers + 1:
             grids = point_grids
         else:
@@ -165,7 +176,7 @@ class AutomaticMaskGenerator:
         """
         image = to_rgb_uint8(image)
         height, width = image.shape[:2]
-        crop_boxes, layer_idxs = amg.generate_crop_boxes((height, width), self.crop_n_layers, self.crop_overlap_ratio)
+        crop_boxes, layer_idxs = generate_crop_boxes((height, width), self.crop_n_layers, self.crop_overlap_ratio)
         batches = [-(-len(self.point_grids[layer]) // self.points_per_batch) for layer in layer_idxs]
         counter = _BatchCounter(sum(batches), progress)
         found = _Candidates.cat(
@@ -218,8 +229,8 @@ class AutomaticMaskGenerator:
         if found.rles:
             keep = batched_nms(found.boxes.float(), found.iou_preds, torch.zeros(len(found.rles)), self.box_nms_thresh)
             found = found.filter(keep)
-        found.boxes = amg.uncrop_boxes_xyxy(found.boxes, crop_box)
-        found.points = amg.uncrop_points(found.points, crop_box)
+        found.boxes = uncrop_boxes_xyxy(found.boxes, crop_box)
+        found.points = uncrop_points(found.points, crop_box)
         found.crop_boxes = torch.tensor([crop_box] * len(found.rles), dtype=torch.float32).reshape(-1, 4)
         return found
 
@@ -230,22 +241,17 @@ class AutomaticMaskGenerator:
         model = self.predictor.model
         model_points = coords_to_model_frame(points_px, features.orig_hw, model.image_size)[:, None]
         labels = torch.ones(len(points_px), 1, dtype=torch.int, device=points_px.device)
+        prompt = PromptTensors(points=model_points, labels=labels, masks=mask_input)
         outputs = [
-            decode_prompts(
-                model,
-                features,
-                model_points[i : i + MAX_PROMPTS_PER_CALL],
-                labels[i : i + MAX_PROMPTS_PER_CALL],
-                None,
-                None if mask_input is None else mask_input[i : i + MAX_PROMPTS_PER_CALL],
-                multimask,
-            )
+            decode_prompts(model, features, prompt.rows(slice(i, i + MAX_PROMPTS_PER_CALL)), multimask)
             for i in range(0, len(points_px), MAX_PROMPTS_PER_CALL)  # bounded memory: see MAX_PROMPTS_PER_CALL
         ]
         low_res, iou = torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
         return low_res.flatten(0, 1), iou.flatten(0, 1)
 
-    def _process_batch(self, features: ImageFeatures, points: np.ndarray, crop_box: list[int], orig_hw) -> _Candidates:
+    def _process_batch(
+        self, features: ImageFeatures, points: np.ndarray, crop_box: list[int], orig_hw: tuple[int, int]
+    ) -> _Candidates:
         """One batch of grid points -> the masks that pass the filters, as compact candidates.
 
         The decoder's low-res output is small; the full-size logits are not (points_per_batch x 3 masks of the
@@ -268,24 +274,32 @@ class AutomaticMaskGenerator:
             ]
         )
 
-    def _filter(self, low_res, iou, points_px, features: ImageFeatures, crop_box: list[int], orig_hw) -> _Candidates:
+    def _filter(
+        self,
+        low_res: torch.Tensor,
+        iou: torch.Tensor,
+        points_px: torch.Tensor,
+        features: ImageFeatures,
+        crop_box: list[int],
+        orig_hw: tuple[int, int],
+    ) -> _Candidates:
         """Masks at the crop's size (Meta's predictor: from the low-res logits after hole and speck filling), kept
         by predicted IoU, stability and distance from the crop's edge; stored as compressed RLE."""
         logits = masks_to_image_frame(self.predictor.fill_small_regions(low_res[:, None]), features.orig_hw)[:, 0]
         keep = torch.ones(len(iou), dtype=torch.bool, device=iou.device)
         if self.pred_iou_thresh > 0.0:
             keep &= iou > self.pred_iou_thresh
-        stability = amg.calculate_stability_score(logits, self.mask_threshold, self.stability_score_offset)
+        stability = calculate_stability_score(logits, self.mask_threshold, self.stability_score_offset)
         if self.stability_score_thresh > 0.0:
             keep &= stability >= self.stability_score_thresh
         masks = logits[keep] > self.mask_threshold
         del logits
         iou, stability, points_px = iou[keep], stability[keep], points_px[keep]
-        boxes = amg.batched_mask_to_box(masks)
+        boxes = batched_mask_to_box(masks)
         orig_h, orig_w = orig_hw
-        away_from_edge = ~amg.is_box_near_crop_edge(boxes, crop_box, [0, 0, orig_w, orig_h])
+        away_from_edge = ~is_box_near_crop_edge(boxes, crop_box, [0, 0, orig_w, orig_h])
         masks, boxes = masks[away_from_edge], boxes[away_from_edge]
-        masks = amg.uncrop_masks(masks, crop_box, orig_h, orig_w)
+        masks = uncrop_masks(masks, crop_box, orig_h, orig_w)
         rles = masks_to_rles(masks.cpu().numpy())
         return _Candidates(
             rles=rles,

@@ -14,9 +14,10 @@ import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
+
+from .ultralytics_adapter import build_network
 
 _META_URL = "https://dl.fbaipublicfiles.com/segment_anything_2"
 _META_RELEASE = {"2": "072824", "2.1": "092824"}
@@ -58,32 +59,7 @@ class ModelSpec:
 
     def build_untrained(self) -> torch.nn.Module:
         """Build the network with random weights, in eval mode, on the CPU."""
-        from ultralytics.models.sam import build as ul_build
-
-        builder = {
-            "t": ul_build.build_sam2_t,
-            "s": ul_build.build_sam2_s,
-            "b": ul_build.build_sam2_b,
-            "l": ul_build.build_sam2_l,
-        }[self.size]
-        net = builder(checkpoint=None)
-        if self.version == "2.1":
-            _switch_to_sam2_1(net)
-        return net.eval()
-
-
-def _switch_to_sam2_1(net: Any) -> None:
-    """Turn an ultralytics SAM 2.0 network into SAM 2.1.
-
-    ultralytics picks the SAM 2.1 flags from the checkpoint's *file name* (it must contain "sam2.1"); we recognise the
-    version from the weights instead, so a renamed 2.1 checkpoint still gets the 2.1 architecture. These are the three
-    switches that differ between the two configs in Meta's repository (`configs/sam2.1/*.yaml`).
-    """
-    net.no_obj_embed_spatial = torch.nn.Parameter(torch.zeros(1, net.mem_dim))
-    torch.nn.init.trunc_normal_(net.no_obj_embed_spatial, std=0.02)
-    net.proj_tpos_enc_in_obj_ptrs = True
-    net.obj_ptr_tpos_proj = torch.nn.Linear(net.hidden_dim, net.mem_dim)
-    net.use_signed_tpos_enc_to_obj_ptrs = True
+        return build_network(self.size, sam2_1=self.version == "2.1")
 
 
 MODEL_ZOO: dict[str, ModelSpec] = {}

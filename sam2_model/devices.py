@@ -53,7 +53,7 @@ def enable_tf32(device: torch.device) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+def autocast(device: torch.device) -> contextlib.AbstractContextManager[None]:
     """bfloat16 autocast on CUDA (SAM 2 was trained and released for it); nothing elsewhere, so CPU runs in float32."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)

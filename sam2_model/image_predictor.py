@@ -14,14 +14,9 @@ from PIL import Image
 
 from .embedding_cache import ImageFeatures, image_key
 from .model import Sam2Model, load_model
-from .prompts import as_boxes, as_numpy, as_point_prompt, warn_if_off_image
-from .transforms import (
-    coords_to_model_frame,
-    fill_holes_and_sprinkles,
-    images_to_batch,
-    masks_to_image_frame,
-    to_rgb_uint8,
-)
+from .prompts import Prompt, PromptInput, PromptTensors
+from .transforms import fill_holes_and_sprinkles, images_to_batch, masks_to_image_frame, to_rgb_uint8
+from .ultralytics_adapter import prepare_backbone_features
 
 # Prompts decoded per mask-decoder call. The decoder repeats the image embedding and the high-resolution features
 # once per prompt, and its upscaling works at 256x256 per prompt: one call on 64 prompts peaked at +3.6 GB (and took
@@ -35,7 +30,7 @@ def encode_images(model: Sam2Model, images: list[np.ndarray]) -> list[ImageFeatu
     with model.inference():
         batch = images_to_batch(images, model.image_size, model.device)
         backbone_out = model.net.forward_image(batch)
-        _, vision_feats, _, feat_sizes = model.net._prepare_backbone_features(backbone_out)
+        vision_feats, _, feat_sizes = prepare_backbone_features(model.net, backbone_out)
         if model.net.directly_add_no_mem_embed:
             vision_feats[-1] = vision_feats[-1] + model.net.no_mem_embed
         # HWxBxC -> BxCxHxW per level, highest resolution first
@@ -54,32 +49,16 @@ def encode_images(model: Sam2Model, images: list[np.ndarray]) -> list[ImageFeatu
 
 
 def decode_prompts(
-    model: Sam2Model,
-    features: ImageFeatures,
-    points: torch.Tensor | None,
-    labels: torch.Tensor | None,
-    boxes: torch.Tensor | None,
-    mask_input: torch.Tensor | None,
-    multimask_output: bool,
+    model: Sam2Model, features: ImageFeatures, prompt: PromptTensors, multimask_output: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One mask-decoder call for B prompts on one image (Meta's `_predict` math) -> (BxCx256x256 float32 logits,
-    BxC float32 predicted IoU), C = 3 with multimask_output else 1.
-
-    points: BxNx2 and labels BxN in the model's input frame (`transforms.coords_to_model_frame`); boxes: Bx2x2 in
-    that frame; mask_input: Bx1x256x256 (or 1x1x256x256 shared by all prompts) low-res logits.
-    """
-    if boxes is not None:
-        box_labels = torch.tensor([[2, 3]], dtype=torch.int, device=boxes.device).repeat(boxes.shape[0], 1)
-        if points is not None and labels is not None:
-            points, labels = torch.cat([boxes, points], dim=1), torch.cat([box_labels, labels], dim=1)
-        else:
-            points, labels = boxes, box_labels
+    """One mask-decoder call for the B prompts of `prompt` on one image (Meta's `_predict` math) -> (BxCx256x256
+    float32 logits, BxC float32 predicted IoU), C = 3 with multimask_output else 1."""
+    folded = prompt.with_box_corners()
+    points = None if folded.points is None or folded.labels is None else (folded.points, folded.labels)
     net = model.net
     with model.inference():
-        sparse, dense = net.sam_prompt_encoder(
-            points=None if points is None else (points, labels), boxes=None, masks=mask_input
-        )
-        batched = points is not None and points.shape[0] > 1
+        sparse, dense = net.sam_prompt_encoder(points=points, boxes=None, masks=prompt.masks)
+        batched = points is not None and points[0].shape[0] > 1
         low_res, iou, _, _ = net.sam_mask_decoder(
             image_embeddings=features.image_embed,
             image_pe=net.sam_prompt_encoder.get_dense_pe(),
@@ -204,10 +183,9 @@ class ImagePredictor:
             iou_predictions: (C,) float32 predicted IoU per mask, (B, C) for B objects.
             low_res_masks: Cx256x256 float32 logits clamped to [-32, 32], Bx Cx256x256 for B objects.
         """
-        return self._predict_one(
-            self._single_image("predict"), point_coords, point_labels, box, mask_input, multimask_output, return_logits,
-            normalize_coords,
-        )  # fmt: skip
+        features = self._single_image("predict")
+        prompt = self._prompt(features, point_coords, point_labels, box, mask_input, normalize_coords)
+        return self._predict_one(features, prompt, multimask_output, return_logits)
 
     def predict_batch(
         self,
@@ -232,18 +210,20 @@ class ImagePredictor:
         ):
             if values is not None and len(values) != count:
                 raise ValueError(f"{name} has {len(values)} entries but {count} images are set: give one per image.")
-        outputs = [
-            self._predict_one(
+        prompts = [
+            self._prompt(
                 features,
                 None if point_coords_batch is None else point_coords_batch[i],
                 None if point_labels_batch is None else point_labels_batch[i],
                 None if box_batch is None else box_batch[i],
                 None if mask_input_batch is None else mask_input_batch[i],
-                multimask_output,
-                return_logits,
                 normalize_coords,
             )
             for i, features in enumerate(self._features)
+        ]  # every image's prompts are checked before the first is decoded
+        outputs = [
+            self._predict_one(features, prompt, multimask_output, return_logits)
+            for features, prompt in zip(self._features, prompts, strict=True)
         ]
         masks, ious, low_res = zip(*outputs, strict=True)
         return list(masks), list(ious), list(low_res)
@@ -277,25 +257,29 @@ class ImagePredictor:
         `transforms.low_res_to_mask` instead of holding B x C full-size masks at once. Same prompts as `predict`.
         """
         features = self._single_image("predict_low_res")
-        low_res, iou = self._low_res(
-            features, point_coords, point_labels, box, mask_input, multimask_output, normalize_coords
-        )
+        prompt = self._prompt(features, point_coords, point_labels, box, mask_input, normalize_coords)
+        low_res, iou = self._low_res(features, prompt, multimask_output)
         return self.fill_small_regions(low_res), iou
 
-    def _predict_one(
+    def _prompt(
         self,
         features: ImageFeatures,
-        point_coords,
-        point_labels,
-        box,
-        mask_input,
-        multimask_output: bool,
-        return_logits: bool,
+        point_coords: PromptInput | None,
+        point_labels: PromptInput | None,
+        box: PromptInput | None,
+        mask_input: PromptInput | None,
         normalize_coords: bool,
+    ) -> PromptTensors:
+        """`predict`'s prompts for one image, checked (ValueError), in the model's input frame."""
+        mask_side = 4 * self.model.net.sam_image_embedding_size
+        prompt = Prompt.from_predict(point_coords, point_labels, box, mask_input, normalize_coords, mask_side)
+        prompt.warn_if_off_image((features.orig_hw[1], features.orig_hw[0]), stacklevel=3)  # the user's call
+        return prompt.to_model_frame(features.orig_hw, self.model.image_size, self.device)
+
+    def _predict_one(
+        self, features: ImageFeatures, prompt: PromptTensors, multimask_output: bool, return_logits: bool
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        low_res, iou = self._low_res(
-            features, point_coords, point_labels, box, mask_input, multimask_output, normalize_coords
-        )
+        low_res, iou = self._low_res(features, prompt, multimask_output)
         # Meta fills holes and removes specks before upsampling, and returns the low-res logits as they came
         masks = masks_to_image_frame(self.fill_small_regions(low_res), features.orig_hw)
         if not return_logits:
@@ -305,27 +289,13 @@ class ImagePredictor:
         return tuple((t[0] if squeeze else t).float().cpu().numpy() for t in (masks, iou, low_res))  # type: ignore[return-value]
 
     def _low_res(
-        self, features: ImageFeatures, point_coords, point_labels, box, mask_input, multimask_output, normalize_coords
+        self, features: ImageFeatures, prompt: PromptTensors, multimask_output: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        points, labels, boxes, masks_in = self._prompts_to_tensors(
-            features.orig_hw, point_coords, point_labels, box, mask_input, normalize_coords
-        )
-        prompt_count = max((t.shape[0] for t in (points, boxes, masks_in) if t is not None), default=1)
-        shared_mask_in = masks_in if masks_in is not None and masks_in.shape[0] == 1 else None
-        chunks = []
-        for start in range(0, prompt_count, MAX_PROMPTS_PER_CALL):
-            part = slice(start, start + MAX_PROMPTS_PER_CALL)
-            chunks.append(
-                decode_prompts(
-                    self.model,
-                    features,
-                    None if points is None else points[part],
-                    None if labels is None else labels[part],
-                    None if boxes is None else boxes[part],
-                    shared_mask_in if shared_mask_in is not None or masks_in is None else masks_in[part],
-                    multimask_output,
-                )
-            )
+        parts = [
+            prompt.rows(slice(start, start + MAX_PROMPTS_PER_CALL))
+            for start in range(0, len(prompt), MAX_PROMPTS_PER_CALL)
+        ]
+        chunks = [decode_prompts(self.model, features, part, multimask_output) for part in parts]
         low_res = chunks[0][0] if len(chunks) == 1 else torch.cat([c[0] for c in chunks])
         iou = chunks[0][1] if len(chunks) == 1 else torch.cat([c[1] for c in chunks])
         return low_res, iou
@@ -334,42 +304,3 @@ class ImagePredictor:
         """Meta's mask post-processing on low-res logits (..., 256, 256): holes up to `max_hole_area` pixels become
         foreground and specks up to `max_sprinkle_area` background (nothing when both are 0, the default)."""
         return fill_holes_and_sprinkles(low_res, self.mask_threshold, self.max_hole_area, self.max_sprinkle_area)
-
-    def _prompts_to_tensors(self, orig_hw, point_coords, point_labels, box, mask_input, normalize_coords):
-        """Validate prompts and return (BxNx2 points, BxN labels, Bx2x2 boxes, Bx1x256x256 masks) in the model frame."""
-        device, size = self.device, self.model.image_size
-        points = labels = boxes = masks_in = None
-        if point_coords is not None or point_labels is not None:
-            if point_coords is None or point_labels is None:
-                raise ValueError("point_coords and point_labels go together: give both (Nx2 (x, y) and N labels).")
-            coords, label_array = as_point_prompt(point_coords, point_labels)
-            warn_if_off_image(coords[label_array < 2], None, orig_hw[::-1], normalized=not normalize_coords)
-            points = coords_to_model_frame(torch.from_numpy(coords).to(device), orig_hw, size, normalize_coords)
-            labels = torch.from_numpy(label_array).to(device)
-        if box is not None:
-            box_array = as_boxes(box)
-            warn_if_off_image(None, box_array, orig_hw[::-1], normalized=not normalize_coords)
-            boxes = coords_to_model_frame(
-                torch.from_numpy(box_array.reshape(-1, 2, 2)).to(device), orig_hw, size, normalize_coords
-            )
-        if mask_input is not None:
-            mask_array = as_numpy(mask_input, np.float32)
-            if mask_array.ndim == 3:
-                mask_array = mask_array[None]
-            expected = 4 * self.model.net.sam_image_embedding_size
-            if mask_array.ndim != 4 or mask_array.shape[1:] != (1, expected, expected):
-                raise ValueError(
-                    f"mask_input must be 1x{expected}x{expected} low-res logits (the third output of predict), "
-                    f"or Bx1x{expected}x{expected}; got shape {np.shape(mask_input)}."
-                )
-            masks_in = torch.from_numpy(mask_array).to(device)
-        counts = {t.shape[0] for t in (points, boxes) if t is not None}
-        if masks_in is not None and masks_in.shape[0] > 1:
-            counts.add(masks_in.shape[0])
-        if len(counts) > 1:
-            raise ValueError(
-                f"Prompts for different numbers of objects: points for {1 if points is None else points.shape[0]}, "
-                f"boxes for {1 if boxes is None else boxes.shape[0]}, masks for "
-                f"{1 if masks_in is None else masks_in.shape[0]}. Give one entry per object in each."
-            )
-        return points, labels, boxes, masks_in

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from .checkpoints import MODEL_ZOO, ModelSpec, load_weights, read_state_dict, resolve_checkpoint, spec_from_state_dict
 from .devices import autocast, enable_tf32, keep_large_allocations_in_heap, select_device
 from .embedding_cache import EmbeddingCache
+from .ultralytics_adapter import Sam2Network, check_network
 
 DEFAULT_MODEL = "sam2.1_b.pt"
 DEFAULT_EMBEDDING_CACHE_BYTES = 512 * 2**20  # ~32 images of 1024x1024 features in float32
@@ -33,7 +34,8 @@ class Sam2Model:
     """A SAM 2 network on a device, with its numeric policy, lock and embedding cache.
 
     Attributes:
-        net: ultralytics' `SAM2Model` module (Meta's architecture and parameter names), in eval mode.
+        net: ultralytics' `SAM2Model` module (Meta's architecture and parameter names), in eval mode; typed as the
+            members we use (`ultralytics_adapter.Sam2Network`), its private steps are the adapter's functions.
         spec: the architecture (size and version).
         device: where the network runs.
         source: the checkpoint file it was loaded from, or "untrained".
@@ -48,9 +50,9 @@ class Sam2Model:
         source: str,
         embedding_cache_bytes: int = DEFAULT_EMBEDDING_CACHE_BYTES,
     ) -> None:
+        check_network(net)  # fail fast, naming what an unsupported ultralytics lacks, before any predictor runs
         _share_position_encodings(net)
-        # ultralytics' SAM2Model: its submodules and flags are reached by name (nn.Module's attributes are untyped)
-        self.net: Any = net.to(device).eval()
+        self.net = cast(Sam2Network, net.to(device).eval())
         self.spec = spec
         self.device = device
         self.source = source
@@ -79,7 +81,7 @@ class _ModelRegistry:
         self._models: dict[tuple[str, str], Sam2Model] = {}
         self._lock = threading.Lock()
 
-    def get_or_load(self, key: tuple[str, str], load) -> Sam2Model:
+    def get_or_load(self, key: tuple[str, str], load: Callable[[], Sam2Model]) -> Sam2Model:
         with self._lock:  # held while loading: two threads asking for one model load it once
             model = self._models.get(key)
             if model is None:

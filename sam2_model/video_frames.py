@@ -24,7 +24,7 @@ FRAME_SUFFIXES = {".jpg", ".jpeg", ".png"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v"}
 
 
-def _frame_sort_key(path: Path) -> tuple:
+def _frame_sort_key(path: Path) -> tuple[int | str, ...]:
     """Meta sorts frames by their integer names (00000.jpg); natural order otherwise (frame_2 before frame_10)."""
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.stem))
 

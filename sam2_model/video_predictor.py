@@ -20,6 +20,7 @@ RuntimeError at its next frame.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Generator, Hashable, Sequence
 from pathlib import Path
@@ -28,17 +29,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from numpy.typing import ArrayLike
 
 from .model import Sam2Model, load_model
-from .prompts import as_boxes, as_numpy, as_point_prompt, warn_if_off_image
+from .prompts import Prompt, PromptInput, as_boxes, mask_to_model_frame
 from .video_frames import VideoFrames
 from .video_session import FramePrompt, ObjectTrack, VideoSession
 from .video_tracker import NO_OBJ_SCORE, VideoTracker
 
 __all__ = ["NO_OBJ_SCORE", "VideoPredictor"]
-
-PromptInput = ArrayLike | torch.Tensor
 
 
 class VideoPredictor:
@@ -70,14 +68,9 @@ class VideoPredictor:
         batch_objects: bool | None = None,
     ) -> None:
         self.model = load_model(model)
-        net = self.model.net
-        # The video model encodes clicked frames' masks binarised (Meta's video predictor config). The flag is read
-        # only by the memory encoder, which only video tracking uses; every video predictor sets the same value.
-        net.binarize_mask_from_pts_for_mem_enc = True
         self.tracker = VideoTracker(self.model, fill_hole_area, non_overlap_masks, feature_cache_frames)
         self.add_all_frames_to_correct_as_cond = add_all_frames_to_correct_as_cond
-        stride = net.memory_temporal_stride_for_eval
-        attendable = max(net.max_obj_ptrs_in_encoder, net.num_maskmem * stride)
+        attendable = self.tracker.attended_frames
         self.memory_window = attendable if memory_window is None else memory_window
         if self.memory_window < attendable:
             raise ValueError(f"memory_window must be >= {attendable} (what the model attends to).")
@@ -179,58 +172,18 @@ class VideoPredictor:
         session = inference_state
         session.require_editable()
         session.frames.check_index(frame_idx)
-        if (points is not None) != (labels is not None):
-            raise ValueError("points and labels go together: give both (Nx2 (x, y) and N labels) or neither.")
-        if points is None and box is None:
-            raise ValueError("Give at least one prompt: points with labels, or a box.")
-        coords, point_labels = (
-            (np.zeros((1, 0, 2), np.float32), np.zeros((1, 0), np.int32))
-            if points is None
-            else as_point_prompt(points, labels)
-        )
-        if coords.shape[0] != 1:
-            raise ValueError(f"points must be Nx2 (x, y) for one object, got shape {coords.shape}.")
-        box_xyxy = None
-        if box is not None:
-            if not clear_old_points:
-                raise ValueError(
-                    "A box must come before any click on a frame: use clear_old_points=True with a box "
-                    "(then add clicks with clear_old_points=False)."
-                )
-            boxes = as_boxes(box)
-            if len(boxes) != 1:
-                raise ValueError(f"Give one box (xyxy) per call, got {len(boxes)}.")
-            box_xyxy = boxes[0]
-            coords = np.concatenate([box_xyxy.reshape(1, 2, 2), coords], axis=1)
-            point_labels = np.concatenate([np.array([[2, 3]], np.int32), point_labels], axis=1)
+        prompt = Prompt.for_one_object(points, labels, box, clear_old_points, normalize_coords)
         video_wh = (session.video_width, session.video_height)
-        warn_if_off_image(
-            coords[point_labels < 2], None if box_xyxy is None else box_xyxy, video_wh, not normalize_coords
-        )
-        frame_wh = np.array(video_wh, np.float32)
-        fractions = coords / frame_wh if normalize_coords else coords
-        pixels = coords if normalize_coords else coords * frame_wh
-        model_coords = torch.from_numpy(fractions * self.image_size).to(session.device)
-        model_labels = torch.from_numpy(point_labels).to(session.device)
-
+        prompt.warn_if_off_image(video_wh, stacklevel=2)  # the user's call
+        tensors = prompt.to_model_frame((session.video_height, session.video_width), self.image_size, session.device)
+        clicks, click_labels = prompt.clicks()
+        pixels = clicks if normalize_coords else clicks * np.array(video_wh, np.float32)
+        # the box is kept as given, also in fractions with normalize_coords=False (as it always was)
+        frame_prompt = FramePrompt(pixels, click_labels, None if prompt.boxes is None else prompt.boxes[0])
         with session.lock:
             session.require_editable()
-            track = self._track_for(session, obj_id)
-            old = track.point_inputs.get(frame_idx) if not clear_old_points else None
-            old_prompt = track.prompts.get(frame_idx) if not clear_old_points else None
-            if old is not None:
-                model_coords = torch.cat([old["point_coords"], model_coords], dim=1)
-                model_labels = torch.cat([old["point_labels"], model_labels], dim=1)
-            clicks = point_labels[0] < 2
-            new_points, new_labels = pixels[0][clicks], point_labels[0][clicks]
-            if old_prompt is not None and not old_prompt.mask:
-                new_points = np.concatenate([old_prompt.points, new_points])
-                new_labels = np.concatenate([old_prompt.labels, new_labels])
-                box_xyxy = old_prompt.box
-            point_inputs = {"point_coords": model_coords, "point_labels": model_labels}
-            track.point_inputs[frame_idx] = point_inputs
-            track.mask_inputs.pop(frame_idx, None)
-            track.prompts[frame_idx] = FramePrompt(new_points, new_labels, box_xyxy)
+            track = session.track_for(obj_id)
+            point_inputs = track.set_clicks(frame_idx, tensors.point_inputs(), frame_prompt, not clear_old_points)
             return self._run_prompt(session, track, frame_idx, point_inputs=point_inputs, mask_inputs=None)
 
     def add_new_points(self, *args: Any, **kwargs: Any) -> tuple[int, list[Hashable], torch.Tensor]:
@@ -245,26 +198,11 @@ class VideoPredictor:
         session = inference_state
         session.require_editable()
         session.frames.check_index(frame_idx)
-        mask_tensor = torch.from_numpy(as_numpy(mask, np.float32)) != 0  # any nonzero value is the object
-        if mask_tensor.dim() != 2:
-            raise ValueError(f"mask must be HxW, got shape {tuple(mask_tensor.shape)}.")
-        mask_inputs = mask_tensor[None, None].float().to(session.device)
-        if mask_inputs.shape[-2:] != (self.image_size, self.image_size):
-            mask_inputs = F.interpolate(
-                mask_inputs,
-                size=(self.image_size, self.image_size),
-                mode="bilinear",
-                align_corners=False,
-                antialias=True,
-            )
-            mask_inputs = (mask_inputs >= 0.5).float()
+        mask_inputs = mask_to_model_frame(mask, self.image_size, session.device)
         with session.lock:
             session.require_editable()
-            track = self._track_for(session, obj_id)
-            track.mask_inputs[frame_idx] = mask_inputs
-            track.point_inputs.pop(frame_idx, None)
-            empty = np.zeros((0, 2), np.float32)
-            track.prompts[frame_idx] = FramePrompt(empty, np.zeros(0, np.int32), None, mask=True)
+            track = session.track_for(obj_id)
+            track.set_mask(frame_idx, mask_inputs)
             return self._run_prompt(session, track, frame_idx, point_inputs=None, mask_inputs=mask_inputs)
 
     def _run_prompt(
@@ -306,18 +244,7 @@ class VideoPredictor:
         session.frames.check_index(frame_idx)
         with session.lock:
             session.require_editable()
-            track = session.track(obj_id)
-            track.point_inputs.pop(frame_idx, None)
-            track.mask_inputs.pop(frame_idx, None)
-            track.prompts.pop(frame_idx, None)
-            track.temp_cond.pop(frame_idx, None)
-            track.temp_non_cond.pop(frame_idx, None)
-            output = track.cond.pop(frame_idx, None)
-            if output is not None:
-                # Meta keeps the frame's result as a tracked (non-conditioning) memory and forgets it was tracked
-                track.non_cond[frame_idx] = output
-                track.tracked.pop(frame_idx, None)
-            track.masks.pop(frame_idx, None)  # the newest mask there is now the tracked one, if any (stored below)
+            session.track(obj_id).clear_prompts(frame_idx)  # the newest mask there is now the tracked one, if any
             is_cond = any(frame_idx in t.temp_cond for t in session.tracks)
             masks = self.tracker.frame_masks(session, frame_idx, is_cond)
             return (frame_idx, session.obj_ids, masks) if need_output else None
@@ -358,17 +285,13 @@ class VideoPredictor:
         height, width = session.video_height, session.video_width
         if len(xyxy) == 0:
             return torch.zeros((0, 1, height, width), device=session.device)
-        corners = xyxy.reshape(-1, 2, 2) / np.array([width, height], np.float32) * self.image_size
-        point_inputs = {
-            "point_coords": torch.from_numpy(corners.astype(np.float32)).to(session.device),
-            "point_labels": torch.tensor([[2, 3]], dtype=torch.int32, device=session.device).expand(len(xyxy), 2),
-        }
+        prompt = Prompt(boxes=xyxy).to_model_frame((height, width), self.image_size, session.device)
         with session.lock:
             session.require_open()
             scratch = [ObjectTrack(obj_id=i) for i in range(len(xyxy))]  # no memories: every box stands alone
             results = self.tracker.track(
                 session, scratch, frame_idx, is_init_cond_frame=True, reverse=False, run_mem_encoder=False,
-                point_inputs=point_inputs,
+                point_inputs=prompt.point_inputs(),
             )  # fmt: skip
             low_res = torch.cat([low for _, low in results])
             return F.interpolate(low_res.to(session.device), (height, width), mode="bilinear", align_corners=False)
@@ -386,18 +309,7 @@ class VideoPredictor:
         with session.lock:
             session.require_editable()
             for track in session.tracks:
-                prompted = track.prompted_frames()
-                newest = prompted[-1] if prompted else None
-                for t in prompted:
-                    if t < before_frame_idx and t != newest:
-                        for prompts in (track.point_inputs, track.mask_inputs, track.prompts):
-                            prompts.pop(t, None)
-                        for outputs in (track.cond, track.temp_cond, track.temp_non_cond):
-                            outputs.pop(t, None)
-                for t in [t for t in track.tracked if t < before_frame_idx]:
-                    del track.tracked[t]
-                for t in [t for t in track.masks if t < before_frame_idx]:
-                    del track.masks[t]
+                track.forget_before(before_frame_idx)
 
     # -------------------------------------------------------------------------------------------- propagation
     def propagate_in_video_preflight(self, inference_state: VideoSession) -> None:
@@ -410,19 +322,7 @@ class VideoPredictor:
                     "No object has prompts: add points, a box or a mask with add_new_points_or_box first."
                 )
             for track in session.tracks:
-                for is_cond, pending in ((False, track.temp_non_cond), (True, track.temp_cond)):
-                    for frame_idx, output in pending.items():
-                        if output.maskmem_features is None:
-                            self.tracker.encode_memory(session, frame_idx, output)
-                        (track.cond if is_cond else track.non_cond)[frame_idx] = output
-                    pending.clear()
-                if not track.cond:
-                    raise RuntimeError(
-                        f"Object {track.obj_id!r} has no prompts: add points, a box or a mask for it, or "
-                        "remove_object it."
-                    )
-                for frame_idx in track.cond:
-                    track.non_cond.pop(frame_idx, None)
+                track.consolidate(functools.partial(self.tracker.encode_memory, session))
 
     def propagate_in_video(
         self,
@@ -467,7 +367,7 @@ class VideoPredictor:
         """Every object on one frame: a prompted frame's stored output, else a tracking step (batched by memory
         layout when `batch_objects`). Returns the video-resolution logits and keeps the session bounded."""
         masks: list[torch.Tensor | None] = [None] * len(session.tracks)
-        groups: dict[tuple, list[int]] = {}
+        groups: dict[tuple[object, ...], list[int]] = {}
         for row, track in enumerate(session.tracks):
             output = track.cond.get(frame_idx)
             if output is not None:
@@ -487,15 +387,5 @@ class VideoPredictor:
         self.tracker.store_masks(session, frame_idx, video_masks, list(range(len(session.tracks))))
         for track in session.tracks:
             track.tracked[frame_idx] = reverse
-            # forget memories the model can no longer attend to from here
-            for t in [t for t in track.non_cond if abs(t - frame_idx) > self.memory_window]:
-                del track.non_cond[t]
+            track.prune(frame_idx, self.memory_window)
         return video_masks
-
-    def _track_for(self, session: VideoSession, obj_id: Hashable) -> ObjectTrack:
-        """`obj_id`'s track, added at the end when the id is new."""
-        if obj_id in session.obj_ids:
-            return session.track(obj_id)
-        track = ObjectTrack(obj_id=obj_id)
-        session.tracks.append(track)
-        return track

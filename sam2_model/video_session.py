@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +114,7 @@ class ObjectTrack:
     temp_cond: dict[int, FrameOutput] = field(default_factory=dict)
     temp_non_cond: dict[int, FrameOutput] = field(default_factory=dict)
     tracked: dict[int, bool] = field(default_factory=dict)
-    masks: dict[int, dict] = field(default_factory=dict)
+    masks: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def output_at(self, frame_idx: int, is_cond: bool) -> FrameOutput | None:
         """The newest output on a frame (Meta's order): a pending prompt's, else a conditioning or tracked frame's."""
@@ -132,6 +132,82 @@ class ObjectTrack:
 
     def prompted_frames(self) -> list[int]:
         return sorted(set(self.point_inputs) | set(self.mask_inputs))
+
+    # ------------------------------------------------------------------------------ prompts (VideoPredictor's)
+    def set_clicks(
+        self, frame_idx: int, point_inputs: dict[str, torch.Tensor], prompt: FramePrompt, keep_old: bool
+    ) -> dict[str, torch.Tensor]:
+        """Record clicks (and a box) on a frame, after the frame's earlier clicks when `keep_old`, else instead of
+        them and of a mask there. Returns the frame's point inputs now (model frame, `point_inputs`' layout)."""
+        old = self.point_inputs.get(frame_idx) if keep_old else None
+        if old is not None:
+            point_inputs = {key: torch.cat([old[key], point_inputs[key]], dim=1) for key in point_inputs}
+        old_prompt = self.prompts.get(frame_idx) if keep_old else None
+        if old_prompt is not None and not old_prompt.mask:
+            points = np.concatenate([old_prompt.points, prompt.points])
+            labels = np.concatenate([old_prompt.labels, prompt.labels])
+            prompt = FramePrompt(points, labels, old_prompt.box)  # a box comes first, with clear_old_points
+        self.point_inputs[frame_idx] = point_inputs
+        self.mask_inputs.pop(frame_idx, None)
+        self.prompts[frame_idx] = prompt
+        return point_inputs
+
+    def set_mask(self, frame_idx: int, mask_inputs: torch.Tensor) -> None:
+        """Record a mask prompt (1x1xSxS float 0/1) on a frame, instead of the clicks there."""
+        self.mask_inputs[frame_idx] = mask_inputs
+        self.point_inputs.pop(frame_idx, None)
+        self.prompts[frame_idx] = FramePrompt(np.zeros((0, 2), np.float32), np.zeros(0, np.int32), None, mask=True)
+
+    def clear_prompts(self, frame_idx: int) -> None:
+        """Drop the clicks, box and mask on a frame, and the outputs they gave; a consolidated prompt's output stays
+        as a tracked frame's (Meta's rule), no longer marked as tracked, and the frame's stored mask is dropped."""
+        for store in (self.point_inputs, self.mask_inputs, self.prompts, self.temp_cond, self.temp_non_cond):
+            store.pop(frame_idx, None)
+        output = self.cond.pop(frame_idx, None)
+        if output is not None:
+            self.non_cond[frame_idx] = output
+            self.tracked.pop(frame_idx, None)
+        self.masks.pop(frame_idx, None)
+
+    def forget_before(self, frame_idx: int) -> None:
+        """Drop what is kept of frames before `frame_idx`: masks, tracking records, and every prompt there but the
+        newest one (its conditioning memory keeps the object tracked); tracked memories are left to `prune`."""
+        prompted = self.prompted_frames()
+        newest = prompted[-1] if prompted else None
+        for t in prompted:
+            if t < frame_idx and t != newest:
+                for store in (self.point_inputs, self.mask_inputs, self.prompts, self.cond, self.temp_cond,
+                              self.temp_non_cond):  # fmt: skip
+                    store.pop(t, None)
+        for t in [t for t in self.tracked if t < frame_idx]:
+            del self.tracked[t]
+        for t in [t for t in self.masks if t < frame_idx]:
+            del self.masks[t]
+
+    # ------------------------------------------------------------------------------ memories (VideoPredictor's)
+    def consolidate(self, encode_memory: Callable[[int, FrameOutput], None]) -> None:
+        """Make pending prompt outputs memories before a propagation (Meta's preflight): each gets its memory
+        features from `encode_memory(frame_idx, output)` if it has none, and joins the conditioning frames (or the
+        tracked ones); a conditioning frame is no longer also a tracked one. RuntimeError when the object has no
+        conditioning frame."""
+        for is_cond, pending in ((False, self.temp_non_cond), (True, self.temp_cond)):
+            for frame_idx, output in pending.items():
+                if output.maskmem_features is None:
+                    encode_memory(frame_idx, output)
+                (self.cond if is_cond else self.non_cond)[frame_idx] = output
+            pending.clear()
+        if not self.cond:
+            raise RuntimeError(
+                f"Object {self.obj_id!r} has no prompts: add points, a box or a mask for it, or remove_object it."
+            )
+        for frame_idx in self.cond:
+            self.non_cond.pop(frame_idx, None)
+
+    def prune(self, frame_idx: int, memory_window: int) -> None:
+        """Forget tracked-frame memories more than `memory_window` frames from `frame_idx`: the model can no longer
+        attend to them from there (conditioning frames are kept)."""
+        for t in [t for t in self.non_cond if abs(t - frame_idx) > memory_window]:
+            del self.non_cond[t]
 
     def snapshot(self) -> VideoObject:
         prompted, tracked = tuple(self.prompted_frames()), tuple(sorted(self.tracked))
@@ -243,6 +319,14 @@ class VideoSession:
         return {obj_id: dict(rle) for obj_id, rle in found if rle is not None}
 
     # ------------------------------------------------------------------------------------------- state checks
+    def track_for(self, obj_id: Hashable) -> ObjectTrack:
+        """`obj_id`'s tracker state, added at the end (a new object) when the id is new."""
+        if obj_id in self.obj_ids:
+            return self.track(obj_id)
+        track = ObjectTrack(obj_id=obj_id)
+        self.tracks.append(track)
+        return track
+
     def track(self, obj_id: Hashable) -> ObjectTrack:
         """The tracker state of `obj_id` (for `VideoPredictor`); KeyError listing the known ids when unknown."""
         return self.tracks[self.index_of(obj_id)]

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from .formats import masks_to_rles
 from .model import Sam2Model
 from .transforms import fill_holes_and_sprinkles
+from .ultralytics_adapter import apply_non_overlapping_constraints, encode_new_memory, prepare_backbone_features
 from .video_session import FrameOutput, ObjectTrack, VideoSession
 
 NO_OBJ_SCORE = -1024.0  # Meta's logit for "no mask here" (objects without output on a frame)
@@ -30,6 +31,9 @@ class VideoTracker:
 
     def __init__(self, model: Sam2Model, fill_hole_area: int, non_overlap_masks: bool, feature_cache_frames: int):
         self.model = model
+        # The video model encodes clicked frames' masks binarised (Meta's video predictor config). The flag is read
+        # only by the memory encoder, which only video tracking uses; every video tracker sets the same value.
+        model.net.binarize_mask_from_pts_for_mem_enc = True
         self.fill_hole_area = fill_hole_area
         self.non_overlap_masks = non_overlap_masks
         self.feature_cache_frames = max(1, feature_cache_frames)
@@ -37,6 +41,13 @@ class VideoTracker:
     @property
     def image_size(self) -> int:
         return self.model.image_size
+
+    @property
+    def attended_frames(self) -> int:
+        """How far back (in frames) tracking attends: object pointers of the last `max_obj_ptrs_in_encoder` frames,
+        memories of the last `num_maskmem` strided frames."""
+        net = self.model.net
+        return max(net.max_obj_ptrs_in_encoder, net.num_maskmem * net.memory_temporal_stride_for_eval)
 
     # ------------------------------------------------------------------------------------------ image features
     def backbone(self, session: VideoSession, frame_idx: int) -> dict[str, list[torch.Tensor]]:
@@ -56,14 +67,17 @@ class VideoTracker:
         cache.move_to_end(frame_idx)
         return {"backbone_fpn": cache[frame_idx], "vision_pos_enc": session.vision_pos_enc or []}
 
-    def _features(self, session: VideoSession, frame_idx: int, batch_size: int) -> tuple[list, list, list]:
+    def _features(
+        self, session: VideoSession, frame_idx: int, batch_size: int
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[tuple[int, int]]]:
+        """The frame's features expanded to `batch_size` objects: (vision_feats, vision_pos_embeds: HWxBxC per
+        level, feat_sizes)."""
         backbone_out = self.backbone(session, frame_idx)
         expanded = {
             "backbone_fpn": [f.expand(batch_size, -1, -1, -1) for f in backbone_out["backbone_fpn"]],
             "vision_pos_enc": [p.expand(batch_size, -1, -1, -1) for p in backbone_out["vision_pos_enc"]],
         }
-        _, vision_feats, vision_pos_embeds, feat_sizes = self.model.net._prepare_backbone_features(expanded)
-        return vision_feats, vision_pos_embeds, feat_sizes
+        return prepare_backbone_features(self.model.net, expanded)
 
     # ------------------------------------------------------------------------------------------ tracking
     def track(
@@ -120,17 +134,17 @@ class VideoTracker:
         return results
 
     @staticmethod
-    def memory_layout(track: ObjectTrack) -> tuple:
+    def memory_layout(track: ObjectTrack) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Objects with memories on the same frames attend to the same memory layout: they can share one batch."""
         return tuple(sorted(track.cond)), tuple(sorted(track.non_cond))
 
     @staticmethod
-    def _batched_memories(session: VideoSession, tracks: list[ObjectTrack]) -> dict[str, dict[int, dict]]:
+    def _batched_memories(session: VideoSession, tracks: list[ObjectTrack]) -> dict[str, dict[int, dict[str, Any]]]:
         """The objects' outputs stacked along the batch, in the dict layout ultralytics' SAM2Model reads."""
         if len(tracks) == 1:
             return tracks[0].model_output_dict(session.device)
         views = [track.model_output_dict(session.device) for track in tracks]
-        stacked: dict[str, dict[int, dict]] = {}
+        stacked: dict[str, dict[int, dict[str, Any]]] = {}
         for key in ("cond_frame_outputs", "non_cond_frame_outputs"):
             stacked[key] = {}
             for t in views[0][key]:
@@ -159,8 +173,9 @@ class VideoTracker:
         )
         vision_feats, _, feat_sizes = self._features(session, frame_idx, 1)
         with self.model.inference():
-            features, pos_enc = self.model.net._encode_new_memory(
-                current_vision_feats=vision_feats,
+            features, pos_enc = encode_new_memory(
+                self.model.net,
+                vision_feats=vision_feats,
                 feat_sizes=feat_sizes,
                 pred_masks_high_res=high_res,
                 object_score_logits=output.object_score_logits.to(session.device),
@@ -187,7 +202,7 @@ class VideoTracker:
                 masks, (session.video_height, session.video_width), mode="bilinear", align_corners=False
             )
         if self.non_overlap_masks and masks.shape[0] > 1:
-            masks = self.model.net._apply_non_overlapping_constraints(masks)
+            masks = apply_non_overlapping_constraints(self.model.net, masks)
         return masks
 
     def frame_masks(self, session: VideoSession, frame_idx: int, is_cond: bool) -> torch.Tensor:
