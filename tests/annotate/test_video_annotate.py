@@ -274,8 +274,10 @@ def test_cli_annotates_a_video_with_its_flags(tmp_path, capsys, monkeypatch):
     seen = {}
     monkeypatch.setattr("annotate.pipeline.auto_annotate", lambda *a, **k: seen.update(k) or AnnotationSummary())
     flags = ["--keyframe-interval", "7", "--frame-stride", "3", "--match-iou", "0.4", "--reprompt-iou", "0.8",
-             "--end-after", "5", "--preview"]  # fmt: skip
+             "--end-after", "5", "--preview", "--val-fraction", "0.25"]  # fmt: skip
     assert cli_main([str(clip), *flags]) == 0
     assert {k: seen[k] for k in ("keyframe_interval", "frame_stride", "match_iou", "reprompt_iou", "end_after",
-                                 "preview")} == {"keyframe_interval": 7, "frame_stride": 3, "match_iou": 0.4,
-                                                 "reprompt_iou": 0.8, "end_after": 5, "preview": True}  # fmt: skip
+                                 "preview", "val_fraction")} == {"keyframe_interval": 7, "frame_stride": 3,
+                                 "match_iou": 0.4, "reprompt_iou": 0.8, "end_after": 5, "preview": True,
+                                 "val_fraction": 0.25}  # fmt: skip
+    assert cli_main([str(clip)]) == 0 and seen["val_fraction"] == 0.1  # the default
