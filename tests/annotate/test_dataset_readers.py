@@ -84,6 +84,7 @@ def test_mot_sequences_pair_with_their_frames(dataset):
         assert red == [(n, red_box(n - 1)) for n in range(1, length + 1)]
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:motmetrics.*")  # its pandas idioms, on pandas 3
 def test_motmetrics_loads_every_ground_truth_row_and_scores_a_perfect_match(dataset, monkeypatch):
     import motmetrics as mm
 
@@ -299,3 +300,22 @@ def test_no_split_only_when_asked_for_or_nothing_to_hold_out(tmp_path, small_mod
     assert one.split["val_is_train"] and "nothing to hold out" in caplog.text  # one video: still trains
     with pytest.raises(ValueError, match="val_fraction must be"):
         auto_annotate(tmp_path / "clips", output_dir=tmp_path / "bad", val_fraction=1.0, **common)
+
+
+def test_the_apps_dataset_zip_holds_every_file_and_imports_unzipped(dataset, tmp_path):
+    import zipfile
+
+    import datumaro as dm
+
+    from app.exports import zip_dataset
+
+    _, output = dataset
+    archive = zip_dataset(output, tmp_path / "dataset.zip")
+    names = set(zipfile.ZipFile(archive).namelist())
+    for sequence in SEQUENCES:
+        assert {f"mot/{sequence}/gt/gt.txt", f"mot/{sequence}/gt/labels.txt", f"mot/{sequence}/seqinfo.ini",
+                f"mot/{sequence}/img1/000001.jpg", f"tracks/{sequence}.txt"} <= names  # fmt: skip
+    assert {"data.yaml", "train.txt", "val.txt", "annotations.json", "vis.json", "labels/images_/shot.txt"} <= names
+    zipfile.ZipFile(archive).extractall(tmp_path / "unzipped")  # hard links and symlinks arrive as files
+    imported = dm.Dataset.import_from(str(tmp_path / "unzipped" / "mot" / "clips__north"), "mot_seq")
+    assert all(Path(item.media.path).is_file() for item in imported) and len(imported) == VIDEOS["clips/north.mp4"]
