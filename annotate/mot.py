@@ -24,14 +24,12 @@ Per video, named by its flat sequence name (``clips__north`` for ``clips/north.m
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .exporters.base import class_id_to_category_id, class_name
-from .writers import write_atomic
+from .writers import hard_link, write_atomic
 
 MOT_DIR = "mot"
 TRACKS_DIR = "tracks"
@@ -101,31 +99,13 @@ def forget_sequence(output: Path, sequence: str) -> None:
     results_path(output, sequence).unlink(missing_ok=True)
 
 
-def link_frame(source: Path, target: Path) -> None:
-    """Show `source` at `target` as a hard link (no extra disk; a real file for every reader and zip), else a copy;
-    atomically (a temporary name renamed over the target)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    os.unlink(temporary)
-    try:
-        try:
-            os.link(source, temporary)
-        except OSError:  # another file system, or links not allowed
-            shutil.copyfile(source, temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_sequence(output: Path, sequence: str, frames: Sequence[Path], fps: float, width: int, height: int) -> None:
     """A sequence's ``seqinfo.ini`` and ``img1/``: `frames` are the written frames' files in order (sequence frames
     1, 2, ...), `fps` their rate, `width` x `height` their size in pixels."""
     folder = sequence_folder(output, sequence)
     write_atomic(folder / "seqinfo.ini", seqinfo_text(sequence, fps, len(frames), width, height))
     for number, frame in enumerate(frames, start=1):
-        link_frame(frame, folder / IMAGE_DIR / f"{number:06d}{IMAGE_EXT}")
+        hard_link(frame, folder / IMAGE_DIR / f"{number:06d}{IMAGE_EXT}")
 
 
 def finish_mot(output: Path, sequences: Sequence[str], names: Mapping[int, str]) -> None:

@@ -9,7 +9,8 @@ import os
 import pytest
 
 from annotate.exporters.base import category_id_to_class_id, class_id_to_category_id
-from annotate.mot import labels_text, link_frame, mot_gt_line, mot_line_to_row, mot_result_line, seqinfo_text
+from annotate.mot import labels_text, mot_gt_line, mot_line_to_row, mot_result_line, seqinfo_text
+from annotate.writers import hard_link
 
 
 @pytest.mark.parametrize(
@@ -65,11 +66,11 @@ def test_frames_are_hard_links_else_copies_and_replace_atomically(tmp_path, monk
     source.parent.mkdir()
     source.write_bytes(b"frame 0")
     target = tmp_path / "mot" / "seq" / "img1" / "000001.jpg"
-    link_frame(source, target)
+    hard_link(source, target)
     assert os.path.samefile(source, target)
     other = tmp_path / "images" / "000001.jpg"
     other.write_bytes(b"frame 1")
     monkeypatch.setattr(os, "link", lambda *a: (_ for _ in ()).throw(OSError("links not allowed")))
-    link_frame(other, target)  # an existing target is replaced, by a copy where links are impossible
+    hard_link(other, target)  # an existing target is replaced, by a copy where links are impossible
     assert target.read_bytes() == b"frame 1" and not os.path.samefile(other, target)
     assert sorted(p.name for p in target.parent.iterdir()) == ["000001.jpg"]  # no temporary file left
