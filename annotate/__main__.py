@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .exporters import formats
 from .settings import DetectorSettings, VideoSettings
+from .splits import VAL_FRACTION
 
 _DEFAULTS = DetectorSettings()
 _VIDEO = VideoSettings()
@@ -23,7 +24,7 @@ def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Annotate a folder of images and videos: YOLO boxes -> SAM 2 masks (tracked through videos, "
-        "one id per object) -> a YOLO-seg (and COCO, YouTube-VIS, MOT) dataset.",
+        "one id per object) -> a YOLO-seg (and COCO, YouTube-VIS, MOT) dataset with a validation split.",
     )
     parser.add_argument("data", help="folder of images and/or videos (searched recursively), or a video file")
     parser.add_argument("--det-model", default="yolo11x.pt", help="YOLO model name or path [yolo11x.pt]")
@@ -66,6 +67,13 @@ def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
     parser.add_argument("--min-mask-area", type=int, default=0, help="smaller masks fall back to the box [0]")
     parser.add_argument("--simplify", type=float, default=0.0, help="polygon tolerance in pixels, 0 = exact [0]")
     parser.add_argument("--names", nargs="+", help="class names in class-id order (default: the detector's)")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=VAL_FRACTION,
+        help="share of images and videos held out for validation (val.txt), whole videos, seeded; 0: validate on "
+        f"the training set [{VAL_FRACTION}]",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     video = parser.add_argument_group("videos")
     video.add_argument(
@@ -166,6 +174,7 @@ def main(argv: list[str] | None = None, prog: str = "sam2-annotate") -> int:
             end_after=args.end_after,
             preview=args.preview,
             text_embeddings=args.text_embeddings,
+            val_fraction=args.val_fraction,
         )
     except (OSError, ValueError, ImportError) as error:  # missing folder, no images, offline weights, bad checkpoint
         print(f"{prog}: {error}", file=sys.stderr)

@@ -114,7 +114,7 @@ class BatchAnnotator:
         try:
             instances = list(self.instances(image_shape[:2], detections, low_res))
             height, width = image_shape[:2]
-            file_name = task.image_link.relative_to(self.settings.output).as_posix()
+            file_name = task.image_link.relative_to(self.settings.output / "images").as_posix()
             entry = ImageEntry(task.key, file_name, width, height)
             for exporter in self.exporters:
                 exporter.write(entry, instances)

@@ -11,13 +11,16 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 
 import numpy as np
 from PIL import Image, ImageOps
 
 # The image types ultralytics' dataset loader accepts (ultralytics.data.utils.IMG_FORMATS).
 from ultralytics.data.utils import IMG_FORMATS
+
+# A folder named images, images_, images__, ...: it gets one more "_" in the dataset (see `dataset_path`).
+_IMAGES_FOLDER = re.compile(r"images_*")
 
 # Refuse decompression bombs: a tiny file that expands to gigapixels would take the run down.
 MAX_IMAGE_PIXELS = 200_000_000
@@ -68,20 +71,34 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
+def dataset_path(relative: PurePath, folders_only: bool = True) -> PurePosixPath:
+    """A path relative to the input folder -> its place in the dataset (under ``images/``, ``labels/``, ...).
+
+    ultralytics finds an image's label by replacing the *last* ``/images/`` of the image's path with ``/labels/``:
+    a source folder named ``images`` (``data/images/cam.mp4`` -> ``images/images/cam/...``) would send it to
+    ``images/labels/cam/...``, where no label is. So a folder named ``images``, ``images_``, ``images__``, ... gets
+    one more ``_`` (``images_/cam/...``): no dataset path has a second ``images`` part, and distinct folders stay
+    distinct. `folders_only`: leave the last part (a file's name) as it is.
+    """
+    parts = relative.parts
+    last = len(parts) - 1 if folders_only else len(parts)
+    return PurePosixPath(*(f"{p}_" if i < last and _IMAGES_FOLDER.fullmatch(p) else p for i, p in enumerate(parts)))
+
+
 def plan_tasks(folder: Path, images: list[Path], output_dir: Path) -> list[ImageTask]:
     """Map each image to its dataset key and link, so that two images never share a label file.
 
     ultralytics finds an image's label by swapping ``images/`` for ``labels/`` and the suffix for ``.txt``, so
     ``a.jpg`` and ``a.png`` in one folder would share ``a.txt``: such images keep their suffix in the name
-    (``a_jpg.jpg``, ``a_png.png``).
+    (``a_jpg.jpg``, ``a_png.png``). Folders named ``images`` are renamed (`dataset_path`).
     """
-    by_stem: dict[tuple[Path, str], list[Path]] = defaultdict(list)
+    by_stem: dict[tuple[PurePosixPath, str], list[Path]] = defaultdict(list)
     for image in images:
-        relative = image.relative_to(folder)
+        relative = dataset_path(image.relative_to(folder))
         by_stem[(relative.parent, relative.stem.lower())].append(image)
     tasks = []
     for image in images:
-        relative = image.relative_to(folder)
+        relative = dataset_path(image.relative_to(folder))
         stem = relative.stem
         if len(by_stem[(relative.parent, stem.lower())]) > 1:
             stem = f"{stem}_{relative.suffix.lstrip('.').lower()}"

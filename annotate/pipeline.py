@@ -5,11 +5,13 @@ videos, output formats, resume, failure isolation and speed. A run is three step
 
     plan (find the images and videos, name each one in the dataset, skip those an earlier run finished)
     -> run on a backend (local threads, or Ray workers): image batches, then whole videos, writing every format
-    -> finish (each format completes the dataset: data.yaml, the COCO file, the VIS file; the summary)
+    -> finish (the validation split; each format completes the dataset: data.yaml with train.txt/val.txt, the COCO
+       file, the VIS file, the MOT sequences' labels; the summary)
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -25,16 +27,22 @@ from sam2_model import Sam2Model
 
 from .batch import ImageOutcome
 from .detectors import names_dict
+from .exporters import Exporter
 from .exporters import formats as known_formats
+from .exporters.base import DatasetIndex, VideoEntry, class_name
 from .images import ImageTask, find_images, plan_tasks
+from .mot import finish_mot, gt_path
 from .run_record import RunRecord
 from .settings import DetectorSettings, OutputSettings, VideoSettings
+from .splits import VAL_FRACTION, held_out
 from .summary import SUMMARY_FILE, AnnotationSummary
 from .video_annotator import VideoReport, read_video_record
 from .video_outputs import finish_vis
 from .video_stream import is_video, video_length
-from .videos import VideoTask, find_videos, plan_videos
+from .videos import FRAME_SUFFIX, VideoTask, find_videos, frame_number, plan_videos
 from .writers import link_file
+
+logger = logging.getLogger("annotate")
 
 _DEFAULTS = DetectorSettings()
 _VIDEO = VideoSettings()
@@ -70,6 +78,7 @@ def auto_annotate(
     end_after: int = _VIDEO.end_after,
     preview: bool = _VIDEO.preview,
     text_embeddings: str | Path | None = None,
+    val_fraction: float = VAL_FRACTION,
 ) -> AnnotationSummary:
     """Annotate every image and video under `data` with a detector and SAM 2; write a dataset ultralytics trains on.
 
@@ -104,17 +113,23 @@ def auto_annotate(
             video; every `frame_stride`-th frame is used and written.
         text_embeddings: for class names on an open-vocabulary detector where its text encoder cannot be loaded
             (offline): an .npz saved by `annotate.detectors.save_text_embeddings` on a machine with internet.
+        val_fraction: the share of images and videos held out for validation (``val.txt``), in [0, 1); a video is
+            held out whole, never split. At least one is held out, and at least one kept, when there are two or
+            more; with a single image or video, or 0, validation is the training set. Deterministic (a seeded
+            hash of the names; see `annotate.splits`).
 
     Returns:
         An `AnnotationSummary` (also written to ``summary.json`` in the output folder).
 
-    Output folder: ``images/`` (links to the source images, keeping their relative paths), ``labels/`` (one YOLO-seg
-    ``.txt`` per image: one line per detected instance, an empty file when nothing was found), ``data.yaml``,
-    ``annotations.json`` (COCO instances with RLE masks) and ``masks/`` when asked for, and ``.auto_annotate/``
-    (the run's record of finished images, for resuming). A video adds its frames as images
-    (``images/<video>/<frame number>.jpg``, labelled like any image, with a ``track_id`` per COCO annotation),
-    ``tracks/<video>.txt`` (MOT-challenge rows), its tracks in ``vis.json`` (YouTube-VIS) and, with `preview`,
-    ``previews/<video>.mp4`` (H.264, masks and track ids drawn).
+    Output folder: ``images/`` (links to the source images, keeping their relative paths; a folder named ``images``
+    becomes ``images_``), ``labels/`` (one YOLO-seg ``.txt`` per image: one line per detected instance, an empty
+    file when nothing was found), ``data.yaml`` with ``train.txt`` and ``val.txt``, ``annotations.json`` (COCO
+    instances with RLE masks) and ``masks/`` when asked for, and ``.auto_annotate/`` (the run's record of finished
+    images, for resuming). A video adds its frames as images (``images/<video>/<frame number>.jpg``, labelled like
+    any image, with its track in COCO), a MOTChallenge ground-truth sequence ``mot/<sequence>/`` (``gt/gt.txt``,
+    ``gt/labels.txt``, ``seqinfo.ini``, ``img1/``), tracker results ``tracks/<sequence>.txt``, its tracks in
+    ``vis.json`` (YouTube-VIS) and, with `preview`, ``previews/<video>.mp4`` (H.264, masks and track ids drawn).
+    The README's format table says what each file holds.
     """
     started = time.perf_counter()
     if batch_size < 1 or workers < 1:
@@ -126,7 +141,7 @@ def auto_annotate(
     detector = DetectorSettings(conf, iou, imgsz, max_det, wanted, device, embeddings)
     video = VideoSettings(frame_stride, keyframe_interval, match_iou, reprompt_iou, end_after, preview)
     data = Path(data)
-    output = OutputSettings(_output_folder(data, output_dir), tuple(formats), min_mask_area, simplify)
+    output = OutputSettings(_output_folder(data, output_dir), tuple(formats), min_mask_area, simplify, val_fraction)
     plan = plan_run(data, output, overwrite, video)
 
     runner: Any
@@ -227,8 +242,17 @@ def plan_run(data: Path, output: OutputSettings, overwrite: bool, video: VideoSe
             record.forget(task.key)  # not done until every format has it again
             todo.append(task)
     video_tasks = plan_videos(data, videos, (t.key for t in tasks))
-    videos_todo = [t for t in video_tasks if overwrite or read_video_record(folder, t.key) is None]
+    videos_todo = [t for t in video_tasks if overwrite or not _video_done(folder, t, exporters)]
     return AnnotationPlan(tasks, todo, video_tasks, videos_todo, [_used_frames(t, video) for t in videos_todo])
+
+
+def _video_done(output: Path, task: VideoTask, exporters: Sequence[Exporter]) -> bool:
+    """Whether a video is finished: its record, its MOT ground truth and every requested format for its frames
+    (asking for a new format later redoes the videos without it)."""
+    record = read_video_record(output, task.key)
+    if record is None or not gt_path(output, task.sequence).is_file():
+        return False
+    return all(exporter.is_done(key) for exporter in exporters for key in record.frame_keys)
 
 
 def _used_frames(task: VideoTask, video: VideoSettings) -> int:
@@ -241,23 +265,63 @@ def _used_frames(task: VideoTask, video: VideoSettings) -> int:
 
 
 def finish(plan: AnnotationPlan, output: OutputSettings, names: dict[int, str], summary: AnnotationSummary) -> None:
-    """Let every format complete the dataset for all images and video frames written so far (this run's and
-    earlier runs'), and write the videos' VIS file."""
-    keys = [task.key for task in plan.tasks]
-    videos_done = []
-    for task in plan.videos:
-        record = read_video_record(output.output, task.key)
-        if record is not None:
-            keys += record.frame_keys
-            videos_done.append(task.key)
+    """Split the dataset and let every format complete it for all images and video frames written so far (this
+    run's and earlier runs'); write the videos' VIS file and their MOT sequences' labels."""
+    index = dataset_index(plan, output)
+    keys = [task.key for task in plan.tasks] + [k for video in index.videos for k in video.frame_keys]
     for exporter in output.exporters():
-        path = exporter.finish(keys, names)
+        path = exporter.finish(keys, names, index)
         if path is not None:
             summary.files[exporter.format] = str(path)
-    vis = finish_vis(output.output, videos_done, names)
+    vis = finish_vis(output.output, index.videos, names)
     if vis is not None:
         summary.files["vis"] = str(vis)
+    finish_mot(output.output, [video.sequence for video in index.videos], names)
+    summary.split = split_counts(index, output.val_fraction)
     summary.failures.sort()
+
+
+def dataset_index(plan: AnnotationPlan, output: OutputSettings) -> DatasetIndex:
+    """The written images (by the run record) and finished videos (by their records) of the plan, and the keys held
+    out for validation: whole images and whole videos (`annotate.splits.held_out`)."""
+    folder = output.output
+    record = RunRecord(folder)
+    images = folder / "images"
+    files = {t.key: t.image_link.relative_to(images).as_posix() for t in plan.tasks if record.is_done(t.key)}
+    units: dict[str, list[str]] = {f"image:{key}": [key] for key in files}
+    videos: list[VideoEntry] = []
+    for task in plan.videos:
+        report = read_video_record(folder, task.key)
+        if report is None:
+            continue
+        frames = tuple(report.frame_keys)
+        numbers = tuple(frame_number(k) for k in frames)
+        entry = VideoEntry(len(videos) + 1, task.key, task.sequence, frames, numbers, report.fps, report.width,
+                           report.height)  # fmt: skip
+        videos.append(entry)
+        files.update({key: f"{key}{FRAME_SUFFIX}" for key in frames})
+        units[f"video:{task.key}"] = list(frames)
+    val_units = held_out(units, output.val_fraction)
+    if val_units is None and output.val_fraction > 0 and units:
+        logger.warning("One image or video only: nothing to hold out for validation, which is the training set.")
+    val_keys = None if val_units is None else frozenset(k for unit in val_units for k in units[unit])
+    return DatasetIndex(files, tuple(videos), val_keys)
+
+
+def split_counts(index: DatasetIndex, val_fraction: float) -> dict[str, Any]:
+    """What `AnnotationSummary.split` says of the split: images and frames on each side, videos held out, and
+    whether validation is the training set."""
+    held = index.val_keys or frozenset()
+    val_videos = sum(bool(held.intersection(v.frame_keys)) for v in index.videos)
+    train = len(index.files) - len(held)
+    return {
+        "val_fraction": val_fraction,
+        "train": train,
+        "val": len(held) if index.val_keys is not None else train,
+        "train_videos": len(index.videos) - val_videos,
+        "val_videos": val_videos,
+        "val_is_train": index.val_keys is None,
+    }
 
 
 def _count(outcome: ImageOutcome, summary: AnnotationSummary, instances: Counter[str], names: dict[int, str]) -> None:
@@ -265,7 +329,7 @@ def _count(outcome: ImageOutcome, summary: AnnotationSummary, instances: Counter
         summary.failed += 1
         summary.failures.append((outcome.source, outcome.failure))
     else:
-        instances.update(names.get(c, f"class_{c}") for c in outcome.class_ids)
+        instances.update(class_name(names, c) for c in outcome.class_ids)
         summary.labelled += bool(outcome.class_ids)
         summary.no_detections += not outcome.class_ids
 
@@ -278,4 +342,4 @@ def _count_video(
         summary.failed_videos += 1
         summary.failures.append((report.source, report.failure))
     else:
-        instances.update({names.get(c, f"class_{c}"): n for c, n in report.instances.items()})
+        instances.update({class_name(names, c): n for c, n in report.instances.items()})

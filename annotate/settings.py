@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .exporters import Exporter, exporter_class
+from .splits import VAL_FRACTION, check_val_fraction
 
 
 @dataclass(frozen=True)
@@ -76,16 +77,19 @@ class DetectorSettings:
 
 @dataclass(frozen=True)
 class OutputSettings:
-    """What a run writes: the dataset folder, its formats ("yolo" always among them), and how masks become labels.
+    """What a run writes: the dataset folder, its formats ("yolo" always among them), how masks become labels, and
+    the validation split.
 
     min_mask_area: masks smaller than this many pixels fall back to the detector's box; simplify: polygon tolerance
-    in pixels (0 keeps every contour vertex).
+    in pixels (0 keeps every contour vertex); val_fraction: the share of images and videos held out for validation,
+    in [0, 1) (see `annotate.splits`; 0: validate on the training set).
     """
 
     output: Path
     formats: tuple[str, ...] = ("yolo",)
     min_mask_area: int = 0
     simplify: float = 0.0
+    val_fraction: float = VAL_FRACTION
 
     def __post_init__(self) -> None:
         formats = tuple(dict.fromkeys(("yolo", *self.formats)))  # YOLO labels always; no format twice
@@ -95,6 +99,7 @@ class OutputSettings:
         object.__setattr__(self, "output", Path(self.output))
         if self.min_mask_area < 0 or self.simplify < 0:
             raise ValueError(f"min_mask_area and simplify must be >= 0, got {self.min_mask_area}, {self.simplify}.")
+        object.__setattr__(self, "val_fraction", check_val_fraction(self.val_fraction))
 
     def exporters(self) -> list[Exporter]:
         return [exporter_class(name)(self.output) for name in self.formats]

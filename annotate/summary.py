@@ -22,7 +22,9 @@ class AnnotationSummary:
     annotated this run, a dict (source, key, frames written, tracks, tracks_started, tracks_ended,
     tracks_by_class, instances by class name, failure, seconds); files: each format's main file (``data.yaml`` for
     "yolo", ``annotations.json`` for "coco", the ``masks`` folder for "masks", ``vis.json`` when there are videos);
-    input_dir, output_dir: the input folder and the dataset folder.
+    split: the validation split of the whole dataset (val_fraction; train and val: images and video frames on each
+    side; train_videos, val_videos; val_is_train: no split, validation is the training set); input_dir, output_dir:
+    the input folder and the dataset folder.
 
     ``summary.json`` holds no absolute path: the dataset's files are named relative to the dataset folder, failed
     images relative to the image folder, so the dataset can be moved or shared as it is.
@@ -40,6 +42,7 @@ class AnnotationSummary:
     input_dir: str = ""
     output_dir: str = ""
     files: dict[str, str] = field(default_factory=dict)
+    split: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -94,6 +97,13 @@ class AnnotationSummary:
         frames = sum(v["frames"] for v in self.videos)
         return f" and {len(self.videos)} video{'s' * (len(self.videos) != 1)} ({frames} frames)"
 
+    def _split_part(self) -> str:
+        split = self.split
+        if split["val_is_train"]:
+            return f"{split['train']} images and frames, validation = training (nothing held out)"
+        videos = f" ({split['val_videos']} of {split['train_videos'] + split['val_videos']} videos)"
+        return f"{split['train']} train, {split['val']} val" + (videos if split["val_videos"] else "")
+
     def write(self, path: Path) -> None:
         from .writers import write_atomic
 
@@ -108,6 +118,8 @@ class AnnotationSummary:
             f"  instances: {', '.join(f'{k} {v}' for k, v in sorted(self.instances.items())) or 'none'}",
             f"  dataset: {self.data_yaml}" + (f"; COCO: {self.coco_json}" if self.coco_json else ""),
         ]
+        if self.split:
+            lines.append(f"  split: {self._split_part()}")
         for v in self.videos:
             if v["failure"] is None:
                 lines.append(

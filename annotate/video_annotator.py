@@ -4,9 +4,10 @@ Two passes, so that every file states a track's final class (the majority of its
 
     track   the detector on keyframes, SAM 2 in between (`TrackAssociator` on `Sam2FrameTracker`); each final frame
             is written as a JPEG to a staging folder and its masks as a line of a working file
-    write   each frame's instances through the run's exporters (YOLO-seg labels, COCO, mask PNGs), the MOT tracks,
-            the video's VIS part, the optional preview; then the frames move to ``images/<video>/`` in one rename
-            (a dataset never shows a frame without its label) and the video's record marks it done
+    write   each frame's instances through the run's exporters (YOLO-seg labels, COCO, mask PNGs), the MOT ground
+            truth and results, the video's VIS part, the optional preview; then the frames move to
+            ``images/<video>/`` in one rename (a dataset never shows a frame without its label), the MOT sequence
+            shows them as ``img1/``, and the video's record marks it done
 
 Every file is written atomically; a video that fails (unreadable, corrupt midway, a model error) is reported by name,
 what it wrote is removed, and the run goes on. Redoing a video first removes what an earlier try left of it.
@@ -33,12 +34,13 @@ from sam2_model.formats import rle_area, rle_box, rle_to_mask
 
 from .detectors import Detector
 from .exporters import ImageEntry, Instance
-from .exporters.base import RUN_DIR
+from .exporters.base import RUN_DIR, class_id_to_category_id, class_name
 from .images import MAX_IMAGE_PIXELS
+from .mot import forget_sequence, gt_path, mot_gt_line, mot_result_line, results_path, write_sequence
 from .previews import draw_tracks, write_h264
 from .sam2_tracker import Sam2FrameTracker
 from .settings import OutputSettings, VideoSettings
-from .video_outputs import VisTrackWriter, mot_line, vis_part_path
+from .video_outputs import VisTrackWriter, vis_part_path
 from .video_stream import VideoStream
 from .video_tracks import Track, TrackAssociator
 from .videos import FRAME_SUFFIX, VideoTask
@@ -53,17 +55,21 @@ JPEG_QUALITY = 95
 class VideoReport:
     """What became of one video.
 
-    source: the file; key: its name in the dataset; frames: frames written (every `frame_stride`-th); fps: their
-    rate; tracks: one dict per track with frames (id, class_id, score, detections, first_frame, last_frame, frames,
+    source: the file; key: its name in the dataset; sequence: its flat name (MOT, tracks/, vis.json); frames: frames
+    written (every `frame_stride`-th); fps: their rate; width, height: their size in pixels; tracks: one dict per
+    track with at least one mask written (id, class_id, score, detections, first_frame, last_frame, frames,
     started, ended; frames are indices of the written frames); instances: masks written per class id;
-    tracks_started / tracks_ended: tracks found / ended before the video did; failure: why it failed, else None;
-    frame_keys: the dataset keys of its frames, in order; seconds: time spent.
+    tracks_started / tracks_ended: those tracks / those that ended before the video did; failure: why it failed,
+    else None; frame_keys: the dataset keys of its frames, in order; seconds: time spent.
     """
 
     source: str
     key: str
+    sequence: str = ""
     frames: int = 0
     fps: float = 0.0
+    width: int = 0
+    height: int = 0
     tracks: list[dict[str, Any]] = field(default_factory=list)
     instances: dict[int, int] = field(default_factory=dict)
     tracks_started: int = 0
@@ -77,16 +83,17 @@ class VideoReport:
 
     def summary(self, names: Mapping[int, str]) -> dict[str, Any]:
         """What `AnnotationSummary.videos` states of this video: counts by class name, no per-frame lists."""
-        tracks_by_class = Counter(names.get(t["class_id"], f"class_{t['class_id']}") for t in self.tracks)
+        tracks_by_class = Counter(class_name(names, t["class_id"]) for t in self.tracks)
         return {
             "source": self.source,
             "key": self.key,
+            "sequence": self.sequence,
             "frames": self.frames,
             "tracks": len(self.tracks),
             "tracks_started": self.tracks_started,
             "tracks_ended": self.tracks_ended,
             "tracks_by_class": dict(sorted(tracks_by_class.items())),
-            "instances": {names.get(c, f"class_{c}"): n for c, n in sorted(self.instances.items())},
+            "instances": {class_name(names, c): n for c, n in sorted(self.instances.items())},
             "failure": self.failure,
             "seconds": round(self.seconds, 3),
         }
@@ -132,7 +139,7 @@ class VideoAnnotator:
     def annotate(self, task: VideoTask, progress: Callable[[int], None] | None = None) -> VideoReport:
         """Annotate one video; `progress(n)` is called as frames are tracked (n new frames each time)."""
         started = time.perf_counter()
-        report = VideoReport(str(task.source), task.key)
+        report = VideoReport(str(task.source), task.key, task.sequence)
         try:
             self.forget(task)
             tracks, size, fps = self._track(task, progress or (lambda n: None))
@@ -155,8 +162,8 @@ class VideoAnnotator:
         video_record_path(output, task.key).unlink(missing_ok=True)
         for folder in ("images", "labels", "masks", f"{RUN_DIR}/coco", f"{RUN_DIR}/frames"):
             shutil.rmtree(output / folder / task.key, ignore_errors=True)
-        for path in (output / "tracks" / f"{task.key}.txt", output / "previews" / f"{task.key}.mp4"):
-            path.unlink(missing_ok=True)
+        (output / "previews" / f"{task.key}.mp4").unlink(missing_ok=True)
+        forget_sequence(output, task.sequence)
         vis_part_path(output, task.key).unlink(missing_ok=True)
 
     def _tracking_path(self, task: VideoTask) -> Path:
@@ -200,11 +207,16 @@ class VideoAnnotator:
         found = {i: t for i, t in tracks.items() if t.frames}
         exporters = self.output.exporters()
         instances: Counter[int] = Counter()
+        written: set[int] = set()
         vis = VisTrackWriter()
         try:
-            with open_atomic(output / "tracks" / f"{task.key}.txt") as mot:
-                for video_frame, masks in self._frames(task):
-                    entry = ImageEntry(task.frame_key(video_frame), task.frame_file(video_frame), width, height)
+            with (
+                open_atomic(gt_path(output, task.sequence)) as gt,
+                open_atomic(results_path(output, task.sequence)) as results,
+            ):
+                for position, (video_frame, masks) in enumerate(self._frames(task), start=1):
+                    key = task.frame_key(video_frame)
+                    entry = ImageEntry(key, f"{key}{FRAME_SUFFIX}", width, height)
                     kept = {i: rle for i, rle in masks.items() if rle_area(rle) >= max(1, min_area)}
                     objects = [
                         Instance(found[i].class_id, rle, score=found[i].score, name=f"track_{i}", track_id=i)
@@ -212,16 +224,19 @@ class VideoAnnotator:
                     ]
                     for exporter in exporters:
                         exporter.write(entry, objects)
-                    for i, rle in kept.items():
-                        mot.write(mot_line(video_frame, i, rle_box(rle), found[i].score, found[i].class_id))
-                    vis.add_frame(f"{entry.key}{FRAME_SUFFIX}", kept)  # YouTube-VIS: relative to images/
+                    for i, rle in kept.items():  # MOT frame numbers: the written frames, from 1
+                        gt.write(mot_gt_line(position, i, rle_box(rle), found[i].class_id))
+                        results.write(mot_result_line(position, i, rle_box(rle), found[i].score))
+                    vis.add_frame(f"{task.sequence}/img1/{position:06d}.jpg", kept)  # relative to mot/
                     instances.update(o.class_id for o in objects)
+                    written.update(kept)
                     report.frame_keys.append(entry.key)
-            video = {"name": task.key, "width": width, "height": height}
+            video = {"name": task.sequence, "width": width, "height": height}
             fields = {
-                i: {"category_id": t.class_id, "score": round(t.score, 5), "width": width, "height": height}
+                i: {"category_id": class_id_to_category_id(t.class_id), "score": round(t.score, 5), "width": width,
+                    "height": height}
                 for i, t in found.items()
-            }
+            }  # fmt: skip
             vis.write_part(vis_part_path(output, task.key), video, fields)
         finally:
             vis.close()
@@ -231,11 +246,14 @@ class VideoAnnotator:
             staged = self._staged_frame(task, 0).parent
             (output / "images" / task.key).parent.mkdir(parents=True, exist_ok=True)
             staged.replace(output / "images" / task.key)
+        frames = [output / "images" / f"{key}{FRAME_SUFFIX}" for key in report.frame_keys]
+        write_sequence(output, task.sequence, frames, report.fps, width, height)
         report.frames = len(report.frame_keys)
-        report.tracks = [t.to_dict() for t in found.values()]
+        report.width, report.height = width, height
+        report.tracks = [t.to_dict() for i, t in found.items() if i in written]
         report.instances = dict(sorted(instances.items()))
-        report.tracks_started = len(found)
-        report.tracks_ended = sum(t.ended is not None for t in found.values())
+        report.tracks_started = len(report.tracks)
+        report.tracks_ended = sum(t["ended"] is not None for t in report.tracks)
 
     def _frames(self, task: VideoTask) -> Iterator[tuple[int, dict[int, dict[str, Any]]]]:
         """(video frame number, {track id: RLE}) of the working file, in order."""
@@ -252,7 +270,7 @@ class VideoAnnotator:
             for video_frame, masks in self._frames(task):
                 bgr = cv2.imread(str(self._staged_frame(task, video_frame)))
                 if bgr is None:
-                    raise ValueError(f"The frame {task.frame_file(video_frame)} written a moment ago cannot be read.")
+                    raise ValueError(f"The frame {task.frame_key(video_frame)} written a moment ago cannot be read.")
                 image = np.ascontiguousarray(bgr[:, :, ::-1])
                 ids = list(masks)
                 stacked = np.stack([rle_to_mask(masks[i]) for i in ids]) if ids else np.zeros((0, *image.shape[:2]))

@@ -1,13 +1,20 @@
-"""The files a video adds to a dataset beside its frames' labels: MOT-challenge tracks and YouTube-VIS instances.
+"""``vis.json``: every video's tracks in the YouTube-VIS 2019 layout, which VIS trainers and evaluators read.
 
-- ``tracks/<video>.txt``: one line per object per frame, ``frame,id,left,top,width,height,score,class,1``
-  (MOT16/17 ground-truth layout: frame 1-based, its number in the video + 1; box in pixels; the track's score where
-  MOT ground truth has its "consider" flag, so TrackEval and motmetrics read it as ground truth or as results).
-- ``vis.json``: the YouTube-VIS 2019 layout (``videos`` with their frames' ``file_names`` relative to ``images/``,
-  as YouTube-VIS names them relative to its frames folder; ``annotations`` with one RLE or null per frame;
-  ``categories``), which VIS trainers and evaluators read. Its masks are uncompressed RLEs (``counts`` a list):
-  the YouTube-VIS tools pass segmentations to pycocotools' ``frPyObjects``, which takes only those. Built from one
-  part per video under ``.auto_annotate/vis/``, so a resumed run rebuilds it without redoing a video.
+- ``videos``: ``id`` (1, 2, ... as in COCO's ``videos``), ``name`` (the flat sequence name), ``width``, ``height``,
+  ``length`` and ``file_names``: the frames relative to the dataset's ``mot/`` folder,
+  ``<sequence>/img1/<N, 6 digits>.jpg`` (N 1-based: the MOT sequence's frames). Each video's first path part is its
+  own name, as YouTube-VIS has it: TrackEval names a sequence by that part, and a shared first folder (two videos of
+  ``clips/``) would merge them.
+- ``annotations``: one per track with at least one mask written (a track whose masks all fell below
+  ``min_mask_area`` is left out: ground truth that nothing could match); ``id`` 1, 2, ... in video order, then track
+  order (the COCO file's ``track_id``), ``video_id``, ``track_id`` (its id in the video: the MOT id),
+  ``category_id`` (YOLO class id + 1: YouTube-VIS ids start at 1), ``score``, ``segmentations`` (one RLE or null per
+  frame), ``areas``, ``bboxes`` (xywh pixels).
+- ``categories``: the classes the tracks use, ``{"id": class id + 1, "name"}``.
+
+Masks are uncompressed RLEs (``counts`` a list): the YouTube-VIS tools pass segmentations to pycocotools'
+``frPyObjects``, which takes only those. Built from one part per video under ``.auto_annotate/vis/``, so a resumed
+run rebuilds it without redoing a video.
 """
 
 from __future__ import annotations
@@ -21,16 +28,10 @@ from typing import IO, Any
 
 from sam2_model.formats import mask_to_uncompressed_rle, rle_area, rle_box, rle_to_mask
 
-from .exporters.base import RUN_DIR
+from .exporters.base import RUN_DIR, VideoEntry, categories, category_id_to_class_id
 from .writers import open_atomic
 
 VIS_FILE = "vis.json"
-
-
-def mot_line(video_frame: int, track_id: int, box_xywh: Sequence[float], score: float, class_id: int) -> str:
-    """One MOT-challenge row (see the module's docstring), newline-terminated."""
-    left, top, width, height = (round(float(v), 2) for v in box_xywh)
-    return f"{video_frame + 1},{track_id},{left:g},{top:g},{width:g},{height:g},{score:.4f},{class_id},1\n"
 
 
 class VisTrackWriter:
@@ -51,25 +52,25 @@ class VisTrackWriter:
 
     def write_part(self, path: Path, video: dict[str, Any], tracks: Mapping[int, dict[str, Any]]) -> None:
         """The VIS part at `path`: a line with the video (`video` plus its file names and length), then one line per
-        track of `tracks` (id -> {"category_id", "score"}): its per-frame segmentations, areas and boxes."""
+        track of `tracks` (id -> {"category_id", "score", ...}) that has a mask, in id order: its per-frame
+        segmentations, areas and boxes."""
         length = len(self.file_names)
         with open_atomic(path) as part:
             part.write(json.dumps({**video, "length": length, "file_names": self.file_names}) + "\n")
-            for track_id, fields in tracks.items():
-                self._write_track(part, track_id, fields, length)
+            for track_id in sorted(tracks):
+                if (self._folder / f"{track_id}.jsonl").is_file():  # else null on every frame: left out
+                    self._write_track(part, track_id, tracks[track_id], length)
 
     def _write_track(self, part: IO[Any], track_id: int, fields: dict[str, Any], length: int) -> None:
         segmentations: list[Any] = [None] * length
         areas: list[Any] = [None] * length
         boxes: list[Any] = [None] * length
-        source = self._folder / f"{track_id}.jsonl"
-        if source.is_file():
-            with open(source, encoding="utf-8") as file:
-                for line in file:
-                    index, rle = json.loads(line)
-                    segmentations[index] = mask_to_uncompressed_rle(rle_to_mask(rle))
-                    areas[index] = rle_area(rle)
-                    boxes[index] = [round(v, 2) for v in rle_box(rle)]
+        with open(self._folder / f"{track_id}.jsonl", encoding="utf-8") as file:
+            for line in file:
+                index, rle = json.loads(line)
+                segmentations[index] = mask_to_uncompressed_rle(rle_to_mask(rle))
+                areas[index] = rle_area(rle)
+                boxes[index] = [round(v, 2) for v in rle_box(rle)]
         annotation = {"track_id": track_id, **fields, "iscrowd": 0, "segmentations": segmentations}
         part.write(json.dumps({**annotation, "areas": areas, "bboxes": boxes}) + "\n")
 
@@ -81,10 +82,10 @@ def vis_part_path(output: Path, key: str) -> Path:
     return output / RUN_DIR / "vis" / f"{key}.jsonl"
 
 
-def finish_vis(output: Path, keys: Sequence[str], names: Mapping[int, str]) -> Path | None:
-    """``vis.json`` from the parts of the videos `keys` (video ids follow their order; annotation ids in order),
-    categories from `names` and every class used; None when no video has a part."""
-    parts = [(i, vis_part_path(output, key)) for i, key in enumerate(keys, start=1)]
+def finish_vis(output: Path, videos: Sequence[VideoEntry], names: Mapping[int, str]) -> Path | None:
+    """``vis.json`` from the parts of the finished `videos` (their ids as given; annotation ids in order), categories
+    from `names` for every class used; None when no video has a part."""
+    parts = [(v.video_id, vis_part_path(output, v.key)) for v in videos]
     parts = [(i, p) for i, p in parts if p.is_file()]
     if not parts:
         return None
@@ -104,10 +105,9 @@ def finish_vis(output: Path, keys: Sequence[str], names: Mapping[int, str]) -> P
                 for line in file:
                     annotation = json.loads(line)
                     annotation_id += 1
-                    used.add(int(annotation["category_id"]))
+                    used.add(category_id_to_class_id(annotation["category_id"]))
                     out.write(("," if annotation_id > 1 else "") + json.dumps(
                         {"id": annotation_id, "video_id": video_id, **annotation}
                     ))  # fmt: skip
-        categories = [{"id": i, "name": names.get(i, f"class_{i}")} for i in sorted(set(names) | used)]
-        out.write(f'], "categories": {json.dumps(categories)}}}')
+        out.write(f'], "categories": {json.dumps(categories(names, used))}}}')
     return path

@@ -1,7 +1,8 @@
 """Finding the videos of a run and naming each one in the dataset.
 
 A video's frames become images of the dataset: frame 120 of ``clips/street.mp4`` is ``images/clips/street/000120.jpg``
-with its label at ``labels/clips/street/000120.txt``; the video's key is ``clips/street``.
+with its label at ``labels/clips/street/000120.txt``; the video's key is ``clips/street``, and its sequence name
+``clips__street`` (flat: MOT sequences, ``tracks/`` and YouTube-VIS name a video by one folder).
 """
 
 from __future__ import annotations
@@ -10,19 +11,35 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .images import find_files
+from .images import dataset_path, find_files
 from .video_stream import VIDEO_SUFFIXES, is_video
 
 FRAME_SUFFIX = ".jpg"
 
 
+def sequence_name(key: str) -> str:
+    """A video's dataset key -> its flat sequence name (``clips/street`` -> ``clips__street``)."""
+    return key.replace("/", "__")
+
+
+def frame_number(frame_key: str) -> int:
+    """A video frame's dataset key (``clips/street/000120``) -> its number in the video (120)."""
+    return int(frame_key.rsplit("/", 1)[-1])
+
+
 @dataclass(frozen=True)
 class VideoTask:
     """One video of the run. source: the file; key: its unique name in the dataset (a relative POSIX path without
-    suffix, ``clips/street``): its frames are the images ``<key>/<frame number, 6 digits>``."""
+    suffix, ``clips/street``): its frames are the images ``<key>/<frame number, 6 digits>``; sequence: its unique
+    flat name (``clips__street``; default `sequence_name` of the key)."""
 
     source: Path
     key: str
+    sequence: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.sequence:
+            object.__setattr__(self, "sequence", sequence_name(self.key))
 
     def frame_key(self, video_frame: int) -> str:
         """The dataset key of frame `video_frame` (its number in the video)."""
@@ -33,11 +50,11 @@ class VideoTask:
         return f"images/{self.frame_key(video_frame)}{FRAME_SUFFIX}"
 
     def to_dict(self) -> dict[str, str]:
-        return {"source": str(self.source), "key": self.key}
+        return {"source": str(self.source), "key": self.key, "sequence": self.sequence}
 
     @classmethod
     def from_dict(cls, values: dict[str, str]) -> VideoTask:
-        return cls(Path(values["source"]), values["key"])
+        return cls(Path(values["source"]), values["key"], values.get("sequence", ""))
 
 
 def find_videos(folder: Path) -> list[Path]:
@@ -46,8 +63,10 @@ def find_videos(folder: Path) -> list[Path]:
 
 
 def plan_videos(root: Path, videos: list[Path], image_keys: Iterable[str]) -> list[VideoTask]:
-    """Name each video after its path under `root` (a folder, or the video file itself) without its suffix; a
-    video whose name another video or an image folder already uses keeps its suffix (``street_mp4``)."""
+    """Name each video after its path under `root` (a folder, or the video file itself) without its suffix (folders
+    named ``images`` renamed as `annotate.images.dataset_path` does); a video whose name another video or an image
+    folder already uses keeps its suffix (``street_mp4``). Sequence names are the keys flattened, numbered
+    (``a__b_2``) in the rare case that two flatten alike."""
     taken = {k for key in image_keys for k in _folders_of(key)}
     stems: dict[str, int] = {}
     for video in videos:
@@ -59,12 +78,20 @@ def plan_videos(root: Path, videos: list[Path], image_keys: Iterable[str]) -> li
         if stems[key.lower()] > 1 or key in taken:
             key = f"{key}_{video.suffix.lstrip('.').lower()}"
         tasks.append(VideoTask(video, key))
+    sequences: set[str] = set()
+    for n, task in enumerate(tasks):
+        sequence, copy = task.sequence, 1
+        while sequence.lower() in sequences:
+            copy += 1
+            sequence = f"{task.sequence}_{copy}"
+        sequences.add(sequence.lower())
+        tasks[n] = VideoTask(task.source, task.key, sequence)
     return tasks
 
 
 def _stem_key(root: Path, video: Path) -> str:
     relative = Path(video.name) if root == video else video.relative_to(root)
-    return (relative.parent / relative.stem).as_posix()
+    return dataset_path(relative.parent / relative.stem, folders_only=False).as_posix()
 
 
 def _folders_of(key: str) -> list[str]:
@@ -72,4 +99,4 @@ def _folders_of(key: str) -> list[str]:
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-__all__ = ["FRAME_SUFFIX", "VIDEO_SUFFIXES", "VideoTask", "find_videos", "plan_videos"]
+__all__ = ["FRAME_SUFFIX", "VIDEO_SUFFIXES", "VideoTask", "find_videos", "frame_number", "plan_videos", "sequence_name"]

@@ -1,4 +1,4 @@
-"""File primitives of a dataset: atomic text files and links to the source images.
+"""File primitives of a dataset: atomic text files, links to the source images, hard links to its own files.
 
 A file is written to a temporary name in its folder, flushed to disk, then renamed over the target (`os.replace` is
 atomic on POSIX and Windows): a crash leaves the old file or the new one, never half of one.
@@ -66,3 +66,21 @@ def link_file(source: Path, link: Path) -> None:
                 os.link(resolved, link)
             except OSError:
                 shutil.copy2(resolved, link)
+
+
+def hard_link(source: Path, target: Path) -> None:
+    """Show `source` at `target` as a hard link (no extra disk; a real file for every reader and zip, wherever the
+    dataset moves), else a copy; atomically (a temporary name renamed over the target)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    os.unlink(temporary)
+    try:
+        try:
+            os.link(source, temporary)
+        except OSError:  # another file system, or links not allowed
+            shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -48,6 +48,10 @@ for name in ("sam2.1_b.pt", "sam2.1_t.pt"):
 threads = torch.get_num_threads()
 for name in ("yolo11n.pt", "yolo11x.pt"):
     YOLO("yolo11n.yaml").save(name)  # untrained YOLO11n under each name the snippets use
+YOLO("yolo11n-seg.yaml").save("yolo11n-seg.pt")  # the model the training recipe starts from
+from ultralytics.utils import SETTINGS
+
+SETTINGS.update(runs_dir=str(Path("runs").absolute()))  # training runs stay here (the default: beside ultralytics)
 torch.set_num_threads(threads)
 
 from app.demo import build_demo
@@ -76,7 +80,7 @@ def python_snippets() -> list[str]:
 def test_the_readme_has_snippets_for_each_entry_point():
     text = "\n".join(python_snippets())
     for name in ("gradio_client", "ImagePredictor", "VideoPredictor", "AutomaticMaskGenerator", "auto_annotate",
-                 "untrained=True"):  # fmt: skip
+                 "untrained=True", "mot_seq", "coco_instances", "MotChallenge2DBox", ".train("):  # fmt: skip
         assert name in text, name
 
 
@@ -95,7 +99,10 @@ def test_every_python_snippet_runs_as_written(tmp_path):
         [sys.executable, "runner.py"], cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    assert result.stdout.count("ran") == len(python_snippets())
+    ran = re.findall(r"^snippet \d+ ran$", result.stdout, flags=re.MULTILINE)  # not "ran" in a tool's output
+    assert len(ran) == len(python_snippets())
     assert (tmp_path / "app" / "examples_auto_annotate_labels" / "data.yaml").exists()  # the dataset snippet
     assert (tmp_path / "offline_dataset" / "annotations.json").exists() is False  # yolo only, as written
     assert (tmp_path / "offline_dataset" / "data.yaml").exists()
+    assert (tmp_path / "trackers" / "auto_annotate" / "data").is_dir()  # the recipe: TrackEval on the MOT files
+    assert list((tmp_path / "runs").rglob("last.pt"))  # ... and ultralytics trained on train.txt/val.txt

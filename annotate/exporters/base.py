@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,8 +22,8 @@ class ImageEntry:
     """One image of a dataset, as exporters see it.
 
     key: the image's unique name in the dataset, a relative POSIX path without suffix ("sub/photo"); per-image
-    files are named after it. file_name: where the dataset shows the image, relative to the dataset folder
-    ("images/sub/photo.jpg"). width, height: its size in pixels.
+    files are named after it. file_name: the image's file, relative to the dataset's ``images/`` folder
+    ("sub/photo.jpg"; COCO's ``file_name``, as COCO, Datumaro and CVAT read it). width, height: its size in pixels.
     """
 
     key: str
@@ -107,6 +107,66 @@ def _box_of(mask: np.ndarray | None) -> np.ndarray | None:
     return np.array([xs.min(), ys.min(), xs.max(), ys.max()], float)
 
 
+def class_id_to_category_id(class_id: int) -> int:
+    """A class id (0-based: YOLO labels, ``data.yaml``, the detector) -> its category id in COCO, YouTube-VIS and MOT
+    (1-based: their readers take 0 for background or "no class", e.g. Datumaro and so CVAT, TrackEval)."""
+    if int(class_id) < 0:
+        raise ValueError(f"Class ids start at 0, got {class_id}.")
+    return int(class_id) + 1
+
+
+def category_id_to_class_id(category_id: int) -> int:
+    """A COCO, YouTube-VIS or MOT category id (1-based) -> the class id of YOLO labels (0-based)."""
+    if int(category_id) < 1:
+        raise ValueError(f"Category ids start at 1 (0 is background), got {category_id}.")
+    return int(category_id) - 1
+
+
+def class_name(names: Mapping[int, str], class_id: int) -> str:
+    """The name of a class id, ``class_<id>`` when `names` has none."""
+    return names.get(int(class_id), f"class_{int(class_id)}")
+
+
+def categories(names: Mapping[int, str], class_ids: Iterable[int]) -> list[dict[str, Any]]:
+    """COCO/YouTube-VIS ``categories`` for the class ids `class_ids` (0-based): ``[{"id": class id + 1, "name"}]``,
+    sorted by id."""
+    return [{"id": class_id_to_category_id(i), "name": class_name(names, i)} for i in sorted(set(class_ids))]
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    """A finished video of the dataset, as `Exporter.finish` sees it.
+
+    video_id: 1, 2, ... in dataset order (the same id in COCO's and vis.json's ``videos``); key: its dataset key
+    (``clips/north``: frames at ``images/clips/north/``); sequence: its flat name (``clips__north``: its MOT folder
+    ``mot/clips__north/``, ``tracks/clips__north.txt``, the first part of its vis.json ``file_names``); frame_keys:
+    its frames' dataset keys in order; frame_numbers: each frame's number in the video (0-based; every
+    `frame_stride`-th); fps: the written frames' rate; width, height: frame size in pixels.
+    """
+
+    video_id: int
+    key: str
+    sequence: str
+    frame_keys: tuple[str, ...]
+    frame_numbers: tuple[int, ...]
+    fps: float
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """What a finished dataset holds beyond its keys, for formats that need more than one image at a time.
+
+    files: each written key's image file, relative to ``images/``; videos: the finished videos, in order;
+    val_keys: the keys held out for validation (None: no split, validation is the training set).
+    """
+
+    files: Mapping[str, str] = field(default_factory=dict)
+    videos: tuple[VideoEntry, ...] = ()
+    val_keys: frozenset[str] | None = None
+
+
 class Exporter(ABC):
     """A dataset format: writes each image's instances, knows whether an image is written, and finishes the dataset.
 
@@ -134,8 +194,10 @@ class Exporter(ABC):
     def is_done(self, key: str) -> bool:
         """Whether the image `key` is written in this format."""
 
-    def finish(self, keys: Sequence[str], names: Mapping[int, str]) -> Path | None:
-        """Complete the dataset for the images `keys` (dataset order) and class names; return its main file."""
+    def finish(self, keys: Sequence[str], names: Mapping[int, str], index: DatasetIndex | None = None) -> Path | None:
+        """Complete the dataset for the images `keys` (dataset order) and class names (by class id); `index` says
+        where the images are, which are video frames and which are held out for validation (None: images only,
+        no split). Return the format's main file."""
         return None
 
 

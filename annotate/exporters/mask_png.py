@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .base import Exporter, ImageEntry, Instance
+from .base import DatasetIndex, Exporter, ImageEntry, Instance
 
 
 def mask_to_png(mask: np.ndarray) -> bytes:
@@ -46,5 +46,5 @@ class MaskPngExporter(Exporter):
     def is_done(self, key: str) -> bool:
         return self.folder(key).is_dir()
 
-    def finish(self, keys: Sequence[str], names: Mapping[int, str]) -> Path:
+    def finish(self, keys: Sequence[str], names: Mapping[int, str], index: DatasetIndex | None = None) -> Path:
         return self.output / "masks"

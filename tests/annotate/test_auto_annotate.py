@@ -77,7 +77,13 @@ def test_dataset_layout_and_one_line_per_instance(folder, tiny_model):
     assert (output / "images" / "nested" / "deeper" / "b.png").exists()
     data = yaml.safe_load((output / "data.yaml").read_text())
     assert data["names"] == {0: "square", 1: "disc"}
-    assert "path" not in data and data["train"] == "images"  # relative to data.yaml: the dataset can move
+    assert "path" not in data and (data["train"], data["val"]) == ("train.txt", "val.txt")  # relative: it can move
+    train, val = ((output / name).read_text().splitlines() for name in ("train.txt", "val.txt"))
+    assert len(val) == 1 and sorted(train + val) == [  # 4 images, 0.1 of them: one held out
+        "./images/a_jpg.jpg", "./images/a_png.png", "./images/black.png", "./images/nested/deeper/b.png",
+    ]  # fmt: skip
+    assert summary.split == {"val_fraction": 0.1, "train": 3, "val": 1, "train_videos": 0, "val_videos": 0,
+                             "val_is_train": False}  # fmt: skip
 
     assert isinstance(summary, AnnotationSummary)
     assert (summary.images, summary.labelled, summary.no_detections, summary.skipped, summary.failed) == (4, 3, 1, 0, 0)
@@ -105,11 +111,13 @@ def test_labels_pass_ultralytics_checker_and_loader(folder, tiny_model):
 
     moved = shutil.copytree(output, folder.parent / "moved" / "dataset", symlinks=True)  # a dataset moves whole
     data = check_det_dataset(str(moved / "data.yaml"))
-    assert Path(data["train"]) == (moved / "images").resolve()
-    dataset = YOLODataset(img_path=data["train"], data=data, task="segment", augment=False, imgsz=160, cache=False)
-    counts = {Path(label["im_file"]).name: len(label["cls"]) for label in dataset.labels}
+    assert Path(data["train"]) == (moved / "train.txt").resolve()
+    counts = {}
+    for side in ("train", "val"):
+        dataset = YOLODataset(img_path=data[side], data=data, task="segment", augment=False, imgsz=160, cache=False)
+        counts.update({Path(label["im_file"]).name: len(label["cls"]) for label in dataset.labels})
+        assert all(len(label["segments"]) == len(label["cls"]) for label in dataset.labels)
     assert counts == {"a_jpg.jpg": 2, "a_png.png": 2, "black.png": 0, "b.png": 2}
-    assert all(len(label["segments"]) == len(label["cls"]) for label in dataset.labels)
 
 
 def test_coco_json_loads_with_pycocotools(folder, tiny_model):
@@ -126,7 +134,7 @@ def test_coco_json_loads_with_pycocotools(folder, tiny_model):
         mask = coco.annToMask(annotation)
         assert mask.shape == (image["height"], image["width"])
         assert annotation["area"] == int(mask.sum()) > 0
-        assert (Path(summary.output_dir) / image["file_name"]).exists()
+        assert (Path(summary.output_dir) / "images" / image["file_name"]).exists()  # relative to images/
 
 
 def test_resume_skips_finished_images_and_overwrite_redoes_them(folder, tiny_model):

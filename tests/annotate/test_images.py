@@ -3,11 +3,13 @@ from the header, errors that name the problem."""
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from annotate.images import ImageReadError, read_image
+from annotate.images import ImageReadError, dataset_path, plan_tasks, read_image
 
 
 def test_modes_become_rgb_and_16_bit_images_are_scaled_not_clipped(tmp_path):
@@ -45,3 +47,31 @@ def test_unreadable_files_raise_value_errors_naming_the_file(tmp_path, content, 
     with pytest.raises(ValueError, match=match) as error:
         read_image(path)
     assert isinstance(error.value, ImageReadError) and str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("relative", "folders_only", "expected"),
+    [
+        ("images/a.jpg", True, "images_/a.jpg"),  # ultralytics would look for labels in images/labels/
+        ("images_/a.jpg", True, "images__/a.jpg"),  # one more "_": distinct folders stay distinct
+        ("x/images/y/images.jpg", True, "x/images_/y/images.jpg"),  # a file's name is not a folder
+        ("images/cam", False, "images_/cam"),  # a video's key: every part becomes a folder
+        ("clips/images", False, "clips/images_"),
+        ("labels/a.jpg", True, "labels/a.jpg"),  # labels/labels/a.txt is where ultralytics looks: no change
+        ("Images/a.jpg", True, "Images/a.jpg"),  # ultralytics' swap is case-sensitive
+        ("myimages/a.jpg", True, "myimages/a.jpg"),
+    ],
+)
+def test_dataset_paths_never_hold_a_second_images_folder(relative, folders_only, expected):
+    assert dataset_path(PurePosixPath(relative), folders_only).as_posix() == expected
+
+
+def test_images_in_folders_named_images_keep_distinct_keys(tmp_path):
+    images = [tmp_path / "images" / "a.jpg", tmp_path / "images_" / "a.jpg", tmp_path / "a.jpg"]
+    tasks = plan_tasks(tmp_path, images, tmp_path / "out")
+    assert [t.key for t in tasks] == ["images_/a", "images__/a", "a"]
+    assert [t.image_link.relative_to(tmp_path / "out").as_posix() for t in tasks] == [
+        "images/images_/a.jpg",
+        "images/images__/a.jpg",
+        "images/a.jpg",
+    ]

@@ -5,6 +5,7 @@ against scripted ground truth in test_video_tracks.py: random weights make meani
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -15,43 +16,7 @@ import supervision as sv
 from annotate import AnnotationSummary, auto_annotate
 from annotate.previews import write_h264
 
-FRAMES, HEIGHT, WIDTH = 14, 72, 96
-
-
-def clip_frames(count: int = FRAMES, height: int = HEIGHT, width: int = WIDTH) -> list[np.ndarray]:
-    """A red square moving right on every frame; a green square from frame 5 on."""
-    frames = []
-    for t in range(count):
-        image = np.full((height, width, 3), 60, np.uint8)
-        image[10:34, 4 + 3 * t : 28 + 3 * t] = (220, 40, 40)
-        if t >= 5:
-            image[40:66, 60:88] = (40, 200, 60)
-        frames.append(image)
-    return frames
-
-
-class ColourDetector:
-    """Boxes around the red (class 0) and green (class 1) squares of `clip_frames`, from the pixels."""
-
-    def __init__(self) -> None:
-        self.names = {0: "red", 1: "green"}
-        self.calls = 0
-
-    def __call__(self, image: np.ndarray) -> sv.Detections:
-        self.calls += 1
-        boxes, classes = [], []
-        red = (image[..., 0] > 150) & (image[..., 1] < 110)
-        green = (image[..., 1] > 150) & (image[..., 0] < 110)
-        for class_id, pixels in enumerate((red, green)):
-            if pixels.sum() > 20:
-                ys, xs = np.nonzero(pixels)
-                boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
-                classes.append(class_id)
-        return sv.Detections(
-            xyxy=np.array(boxes, np.float32).reshape(-1, 4),
-            class_id=np.array(classes, int),
-            confidence=np.linspace(0.9, 0.7, len(classes)).astype(np.float32),
-        )
+from .clips import FRAMES, HEIGHT, WIDTH, ColourDetector, clip_frames, use_colour_tracker
 
 
 @pytest.fixture
@@ -88,16 +53,19 @@ def test_a_video_becomes_frames_labels_tracks_vis_and_preview(media, small_model
     assert set(video["tracks_by_class"]) <= {"red", "green"}
     assert sum(video["instances"].values()) == sum(len(f.read_text().splitlines()) for f in labels)
 
-    mot = [line.split(",") for line in (output / "tracks" / "clips" / "street.txt").read_text().splitlines()]
-    assert len(mot) == sum(video["instances"].values())
-    for frame, track_id, left, top, w, h, score, class_id, visible in mot:
-        assert 1 <= int(frame) <= FRAMES and int(track_id) >= 1 and int(class_id) in (0, 1) and visible == "1"
+    results = [line.split(",") for line in (output / "tracks" / "clips__street.txt").read_text().splitlines()]
+    assert len(results) == sum(video["instances"].values())
+    for frame, track_id, left, top, w, h, score, *unused in results:  # MOT results: frames from 1
+        assert 1 <= int(frame) <= FRAMES and int(track_id) >= 1 and unused == ["-1", "-1", "-1"]
         assert float(left) >= 0 and float(left) + float(w) <= WIDTH and float(top) + float(h) <= HEIGHT
         assert 0 < float(score) <= 1
+    gt = (output / "mot" / "clips__street" / "gt" / "gt.txt").read_text().splitlines()
+    assert [row.split(",")[:6] for row in gt] == [row[:6] for row in results]  # the same tracks, as ground truth
+    assert {row.split(",", 6)[6] for row in gt} <= {"1,1,1", "1,2,1"}  # consider, class + 1, visibility
 
     coco = json.loads(Path(summary.coco_json).read_text())
     frame_annotations = [a for a in coco["annotations"] if "track_id" in a]
-    assert len(frame_annotations) == len(mot)
+    assert len(frame_annotations) == len(results)
     assert len(coco["images"]) == 1 + FRAMES
     masks = sorted((output / "masks" / "clips" / "street").iterdir())
     assert len(masks) == FRAMES and all(p.name.startswith("track_") for m in masks for p in m.iterdir())
@@ -128,76 +96,29 @@ def test_frames_pass_ultralytics_checker_and_loader(media, small_model):
         assert "ignoring corrupt" not in result[-1] and "WARNING" not in result[-1], result[-1]
         assert result[5] == 0 and result[8] == 0  # nothing missing, nothing corrupt
     data = check_det_dataset(str(output / "data.yaml"))
-    dataset = YOLODataset(img_path=data["train"], data=data, task="segment", augment=False, imgsz=96, cache=False)
-    files = {Path(label["im_file"]).relative_to(output / "images").as_posix() for label in dataset.labels}
-    assert files == {"photo.png"} | {f"clips/street/{i:06d}.jpg" for i in range(FRAMES)}
+    files = set()
+    for side in ("train", "val"):  # the video on one side, the photo on the other
+        dataset = YOLODataset(img_path=data[side], data=data, task="segment", augment=False, imgsz=96, cache=False)
+        files.add(
+            frozenset(Path(label["im_file"]).relative_to(output / "images").as_posix() for label in dataset.labels)
+        )
+    assert files == {frozenset({"photo.png"}), frozenset(f"clips/street/{i:06d}.jpg" for i in range(FRAMES))}
     assert data["names"] == {0: "red", 1: "green"}
 
 
-def test_coco_and_vis_json_load_with_pycocotools_and_trackeval(media, small_model, tmp_path):
-    from pycocotools.coco import COCO
-
-    summary = run(media, small_model, formats=["yolo", "coco"])
-    output = Path(summary.output_dir)
-    coco = COCO(summary.coco_json)
-    for annotation in coco.loadAnns(coco.getAnnIds()):
-        image = coco.loadImgs(annotation["image_id"])[0]
-        assert coco.annToMask(annotation).sum() == annotation["area"] > 0
-        assert (output / image["file_name"]).is_file()
-
-    vis = json.loads((output / "vis.json").read_text())
-    (video,) = vis["videos"]
-    assert video["length"] == FRAMES and video["file_names"][0] == "clips/street/000000.jpg"
-    assert all((output / "images" / name).is_file() for name in video["file_names"])
-    assert {c["name"] for c in vis["categories"]} == {"red", "green"}
-    assert len(vis["annotations"]) == summary.videos[0]["tracks"]
-
-    # TrackEval's YouTube-VIS reader takes the file as ground truth, and our tracks as results: a perfect score
-    import trackeval
-
-    split = "youtube_vis_train_sub_split"
-    (tmp_path / "gt" / split).mkdir(parents=True)
-    (tmp_path / "gt" / split / "vis.json").write_text((output / "vis.json").read_text())
-    results = [  # the results layout: compressed RLEs
-        {
-            **{k: a[k] for k in ("video_id", "category_id", "score")},
-            "segmentations": [compressed(s) for s in a["segmentations"]],
-        }
-        for a in vis["annotations"]
-    ]
-    (tmp_path / "trackers" / split / "ours" / "data").mkdir(parents=True)
-    (tmp_path / "trackers" / split / "ours" / "data" / "results.json").write_text(json.dumps(results))
-    dataset = trackeval.datasets.YouTubeVIS(
-        {"GT_FOLDER": f"{tmp_path / 'gt'}/", "TRACKERS_FOLDER": f"{tmp_path / 'trackers'}/", "PRINT_CONFIG": False}
-    )
-    evaluator = trackeval.Evaluator(
-        {"PRINT_RESULTS": False, "PRINT_CONFIG": False, "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False,
-         "PLOT_CURVES": False, "PRINT_ONLY_COMBINED": True, "TIME_PROGRESS": False, "DISPLAY_LESS_PROGRESS": True}
-    )  # fmt: skip
-    scores, _ = evaluator.evaluate([dataset], [trackeval.metrics.HOTA({"PRINT_CONFIG": False})])
-    hota = scores["YouTubeVIS"]["ours"]["COMBINED_SEQ"]["cls_comb_det_av"]["HOTA"]["HOTA"]
-    assert np.mean(hota) == pytest.approx(1.0)
-
-
-def compressed(segmentation):
-    from pycocotools import mask as mask_utils
-
-    if segmentation is None:
-        return None
-    rle = mask_utils.frPyObjects(segmentation, *segmentation["size"])
-    return {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
-
-
-def test_resume_redoes_nothing_and_overwrite_redoes_the_video(media, small_model):
+def test_resume_redoes_nothing_and_overwrite_redoes_the_video(media, small_model, monkeypatch):
+    use_colour_tracker(monkeypatch)  # what is redone is the question here, not the masks
     first = run(media, small_model, formats=["yolo", "coco"])
     output = Path(first.output_dir)
-    label = output / "labels" / "clips" / "street" / "000003.txt"
-    before = {p: p.stat().st_mtime_ns for p in output.rglob("*") if p.is_file() and "images" not in p.parts}
+    kept = ("labels/clips/street/000003.txt", "mot/clips__street/gt/gt.txt", "mot/clips__street/seqinfo.ini",
+            "mot/clips__street/img1/000004.jpg", "tracks/clips__street.txt",
+            ".auto_annotate/vis/clips/street.jsonl")  # fmt: skip
+    before = {name: (output / name).stat().st_mtime_ns for name in kept}
     vis = (output / "vis.json").read_text()
     detector = ColourDetector()
     second = run(media, small_model, det_model=detector, formats=["yolo", "coco"])
     assert detector.calls == 0 and second.skipped == 2 and second.videos == []
-    assert label.stat().st_mtime_ns == before[label]
+    assert {name: (output / name).stat().st_mtime_ns for name in kept} == before  # nothing rewritten
     assert (
         json.loads(Path(second.coco_json).read_text())["images"]
         == json.loads(Path(first.coco_json).read_text())["images"]
@@ -259,7 +180,7 @@ def test_a_video_that_breaks_midway_fails_alone_and_leaves_nothing(media, small_
     (video,) = summary.videos
     assert "Could not decode frame 9" in video["failure"] and "street.mp4" in video["failure"]
     output = Path(summary.output_dir)
-    for folder in ("images", "labels", "masks", "tracks", ".auto_annotate/frames", ".auto_annotate/videos"):
+    for folder in ("images", "labels", "masks", "tracks", "mot", ".auto_annotate/frames", ".auto_annotate/videos"):
         assert not list((output / folder).rglob("*street*")), folder
     assert (output / "labels" / "photo.txt").is_file() and summary.processed == 1
 
@@ -269,10 +190,17 @@ def test_a_single_video_file_and_frame_stride(media, small_model, tmp_path):
     names = sorted(p.name for p in (tmp_path / "out" / "images" / "street").iterdir())
     assert names == [f"{i:06d}.jpg" for i in range(0, FRAMES, 3)]  # named by their number in the video
     assert summary.videos[0]["frames"] == len(names) == 5
-    mot_frames = {
-        int(line.split(",")[0]) for line in (tmp_path / "out" / "tracks" / "street.txt").read_text().splitlines()
-    }
-    assert mot_frames <= {i + 1 for i in range(0, FRAMES, 3)}
+    sequence = tmp_path / "out" / "mot" / "street"
+    mot_frames = {int(line.split(",")[0]) for line in (sequence / "gt" / "gt.txt").read_text().splitlines()}
+    assert mot_frames <= {1, 2, 3, 4, 5}  # MOT frames: the written frames, from 1
+    assert (
+        "seqLength=5\n" in (sequence / "seqinfo.ini").read_text()
+        and "frameRate=3\n" in (sequence / "seqinfo.ini").read_text()
+    )
+    for n in range(1, 6):  # frame N of the sequence is written frame N: video frame 3 * (N - 1)
+        assert os.path.samefile(
+            sequence / "img1" / f"{n:06d}.jpg", tmp_path / "out" / "images" / "street" / f"{3 * (n - 1):06d}.jpg"
+        )
 
 
 def test_video_settings_are_validated_before_any_work(media, small_model):
@@ -346,8 +274,10 @@ def test_cli_annotates_a_video_with_its_flags(tmp_path, capsys, monkeypatch):
     seen = {}
     monkeypatch.setattr("annotate.pipeline.auto_annotate", lambda *a, **k: seen.update(k) or AnnotationSummary())
     flags = ["--keyframe-interval", "7", "--frame-stride", "3", "--match-iou", "0.4", "--reprompt-iou", "0.8",
-             "--end-after", "5", "--preview"]  # fmt: skip
+             "--end-after", "5", "--preview", "--val-fraction", "0.25"]  # fmt: skip
     assert cli_main([str(clip), *flags]) == 0
     assert {k: seen[k] for k in ("keyframe_interval", "frame_stride", "match_iou", "reprompt_iou", "end_after",
-                                 "preview")} == {"keyframe_interval": 7, "frame_stride": 3, "match_iou": 0.4,
-                                                 "reprompt_iou": 0.8, "end_after": 5, "preview": True}  # fmt: skip
+                                 "preview", "val_fraction")} == {"keyframe_interval": 7, "frame_stride": 3,
+                                 "match_iou": 0.4, "reprompt_iou": 0.8, "end_after": 5, "preview": True,
+                                 "val_fraction": 0.25}  # fmt: skip
+    assert cli_main([str(clip)]) == 0 and seen["val_fraction"] == 0.1  # the default

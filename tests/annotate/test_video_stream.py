@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from annotate.previews import write_h264
-from annotate.video_outputs import finish_vis, mot_line, vis_part_path
 from annotate.video_stream import VideoStream, is_video, video_length
 from annotate.videos import VideoTask, find_videos, plan_videos
 
@@ -84,25 +82,10 @@ def test_finding_and_naming_videos(tmp_path):
     assert is_video(Path("x.M4V")) and not is_video(Path("x.jpg"))
     tasks = plan_videos(tmp_path, videos, image_keys=["photos/e/001", "photos/cat"])
     assert [t.key for t in tasks] == ["a_mov", "a_mp4", "b", "photos/e_avi", "sub/c"]  # no two share a folder
+    assert [t.sequence for t in tasks] == ["a_mov", "a_mp4", "b", "photos__e_avi", "sub__c"]  # flat
     assert plan_videos(tmp_path / "a.mp4", [tmp_path / "a.mp4"], [])[0].key == "a"  # one video file
+    clashing = plan_videos(tmp_path, [tmp_path / "a" / "b.mp4", tmp_path / "a__b.mp4", tmp_path / "images.mp4"], [])
+    assert [(t.key, t.sequence) for t in clashing] == [("a/b", "a__b"), ("a__b", "a__b_2"), ("images_", "images_")]
     task = VideoTask(tmp_path / "sub" / "c.webm", "sub/c")
     assert (task.frame_key(120), task.frame_file(7)) == ("sub/c/000120", "images/sub/c/000007.jpg")
     assert VideoTask.from_dict(task.to_dict()) == task
-
-
-def test_mot_line():
-    assert mot_line(0, 3, [10.0, 20.5, 30.25, 40.0], 0.87654, 2) == "1,3,10,20.5,30.25,40,0.8765,2,1\n"
-
-
-def test_vis_file_gathers_parts_in_order(tmp_path):
-    assert finish_vis(tmp_path, ["x"], {}) is None  # no video: no file
-    for key, tracks in (("b", 1), ("a", 2)):
-        part = vis_part_path(tmp_path, key)
-        part.parent.mkdir(parents=True, exist_ok=True)
-        lines = [{"name": key, "width": 4, "height": 2, "length": 1, "file_names": [f"{key}/000000.jpg"]}]
-        lines += [{"track_id": i, "category_id": 5, "segmentations": [None]} for i in range(1, tracks + 1)]
-        part.write_text("".join(f"{json.dumps(line)}\n" for line in lines))
-    vis = json.loads(finish_vis(tmp_path, ["a", "b"], {0: "person"}).read_text())
-    assert [(v["id"], v["name"]) for v in vis["videos"]] == [(1, "a"), (2, "b")]
-    assert [(a["id"], a["video_id"], a["track_id"]) for a in vis["annotations"]] == [(1, 1, 1), (2, 1, 2), (3, 2, 1)]
-    assert vis["categories"] == [{"id": 0, "name": "person"}, {"id": 5, "name": "class_5"}]

@@ -11,7 +11,7 @@ import pytest
 from pycocotools.coco import COCO
 
 from annotate.exporters import Exporter, ImageEntry, Instance, exporter_class, formats
-from annotate.exporters.base import EXPORTERS
+from annotate.exporters.base import EXPORTERS, DatasetIndex, VideoEntry
 from annotate.exporters.coco import CocoExporter, instance_to_coco_annotation
 from annotate.exporters.mask_png import MaskPngExporter, mask_to_png
 from annotate.exporters.yolo import YoloExporter
@@ -39,7 +39,7 @@ def instances() -> list[Instance]:
     ]
 
 
-ENTRY = ImageEntry("sub/photo", "images/sub/photo.jpg", WIDTH, HEIGHT)
+ENTRY = ImageEntry("sub/photo", "sub/photo.jpg", WIDTH, HEIGHT)
 
 
 def test_registry_lists_every_format_yolo_first():
@@ -85,6 +85,7 @@ def test_yolo_labels_round_trip_to_the_masks(tmp_path, instances):
         assert (back & instance.mask).sum() / union > 0.85  # a polygon outline of the same region
     data = exporter.finish([ENTRY.key], {3: "cat", 5: "ball"})
     assert data.name == "data.yaml" and "names:\n  3: cat\n  5: ball\n" in data.read_text()
+    assert "train: images\nval: images\n" in data.read_text()  # no index: the images folder
 
 
 def test_empty_image_writes_an_empty_label(tmp_path):
@@ -96,19 +97,20 @@ def test_empty_image_writes_an_empty_label(tmp_path):
 def test_coco_round_trips_every_instance_and_skips_unwritten_images(tmp_path, instances):
     exporter = CocoExporter(tmp_path)
     exporter.write(ENTRY, instances)
-    other = ImageEntry("other", "images/other.png", WIDTH, HEIGHT)
+    other = ImageEntry("other", "other.png", WIDTH, HEIGHT)
     path = exporter.finish(["missing", ENTRY.key, other.key], {3: "cat"})
     assert path == tmp_path / "annotations.json" and not exporter.is_done(other.key)
     coco = COCO(str(path))
-    assert [img["file_name"] for img in coco.loadImgs(coco.getImgIds())] == ["images/sub/photo.jpg"]
+    assert [img["file_name"] for img in coco.loadImgs(coco.getImgIds())] == ["sub/photo.jpg"]
     assert coco.getImgIds() == [2]  # image ids follow the dataset order, whatever was written
     annotations = coco.loadAnns(coco.getAnnIds())
     for annotation, instance in zip(annotations, instances, strict=True):
         np.testing.assert_array_equal(coco.annToMask(annotation).astype(bool), instance.mask)
-        assert annotation["category_id"] == instance.class_id
+        assert annotation["category_id"] == instance.class_id + 1  # 0 is background to Datumaro and CVAT
     assert annotations[0]["score"] == 0.9 and "score" not in annotations[1]
     categories = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
-    assert categories == {1: "class_1", 3: "cat", 5: "class_5"}
+    assert categories == {2: "class_1", 4: "cat", 6: "class_5"}
+    assert "videos" not in coco.dataset  # images only: plain COCO
     assert json.loads(path.read_text())["info"]["description"].startswith("auto_annotate")
     bare = CocoExporter(tmp_path, "plain.json", description=None)
     assert "info" not in json.loads(bare.finish([ENTRY.key], {}).read_text())
@@ -120,7 +122,7 @@ def test_coco_round_trips_every_instance_and_skips_unwritten_images(tmp_path, in
 def test_coco_annotation_of_a_mask(mask):
     annotation = instance_to_coco_annotation(Instance(3, mask_to_rle(mask)))
     ys, xs = np.nonzero(mask)
-    assert annotation["category_id"] == 3 and annotation["area"] == mask.sum()
+    assert annotation["category_id"] == 4 and annotation["area"] == mask.sum()  # class 3: category 4
     assert annotation["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
     np.testing.assert_array_equal(coco_mask(annotation), mask)
 
@@ -150,3 +152,45 @@ def test_instances_fall_back_to_their_box(instances):
         Instance.from_mask(0, np.zeros((4, 4), bool))
     with pytest.raises(ValueError, match="needs a mask, or a box"):
         Instance.from_mask(0, None)
+
+
+def test_yolo_lists_train_and_val_images_from_the_index(tmp_path, instances):
+    exporter = YoloExporter(tmp_path)
+    entries = [ImageEntry(f"k{i}", f"sub/k{i}.png", WIDTH, HEIGHT) for i in range(3)]
+    for entry in entries[:2]:
+        exporter.write(entry, instances)
+    files = {e.key: e.file_name for e in entries}
+    exporter.finish([e.key for e in entries], {}, DatasetIndex(files, val_keys=frozenset({"k1"})))
+    assert (tmp_path / "train.txt").read_text() == "./images/sub/k0.png\n"  # k2 has no label: in no list
+    assert (tmp_path / "val.txt").read_text() == "./images/sub/k1.png\n"
+    data = exporter.finish([e.key for e in entries], {}, DatasetIndex(files))  # no split: val is train
+    assert "train: train.txt\nval: train.txt\n" in data.read_text() and not (tmp_path / "val.txt").exists()
+
+
+def test_coco_gives_frames_their_video_and_tracks_unique_ids(tmp_path):
+    exporter = CocoExporter(tmp_path)
+    square = np.zeros((HEIGHT, WIDTH), bool)
+    square[4:10, 4:10] = True
+    videos = []
+    for video_id, key in ((1, "clips/a"), (2, "clips/b")):
+        frames = (f"{key}/000000", f"{key}/000002")
+        for frame in frames:
+            exporter.write(
+                ImageEntry(frame, f"{frame}.jpg", WIDTH, HEIGHT), [Instance(0, mask_to_rle(square), track_id=1)]
+            )
+        videos.append(VideoEntry(video_id, key, key.replace("/", "__"), frames, (0, 2), 5.0, WIDTH, HEIGHT))
+    exporter.write(ENTRY, [Instance(1, mask_to_rle(square))])
+    keys = [ENTRY.key, *videos[0].frame_keys, *videos[1].frame_keys]
+    coco = json.loads(exporter.finish(keys, {0: "person"}, DatasetIndex({}, tuple(videos))).read_text())
+    assert [(v["id"], v["name"], v["length"]) for v in coco["videos"]] == [
+        (1, "clips__a", 2), (2, "clips__b", 2), (3, "sub/photo.jpg", 1),
+    ]  # fmt: skip
+    assert [(i["video_id"], i["frame_id"], i["frame_index"]) for i in coco["images"]] == [
+        (3, 0, 0), (1, 0, 0), (1, 1, 2), (2, 0, 0), (2, 1, 2),
+    ]  # fmt: skip  # frame_id: position among the written frames; frame_index: number in the video
+    tracked = [a for a in coco["annotations"] if "track_id" in a]
+    assert [(a["video_id"], a["track_id"], a["instance_id"], a["attributes"]["track_id"]) for a in tracked] == [
+        (1, 1, 1, 1), (1, 1, 1, 1), (2, 2, 2, 2), (2, 2, 2, 2),
+    ]  # fmt: skip  # track 1 of each video: unique in the file
+    assert coco["tracks"] == [{"id": 1, "category_id": 1, "video_id": 1}, {"id": 2, "category_id": 1, "video_id": 2}]
+    assert coco["categories"] == [{"id": 1, "name": "person"}, {"id": 2, "name": "class_1"}]
