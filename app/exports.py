@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from annotate.exporters import ImageEntry, Instance
 from annotate.exporters.base import RUN_DIR
@@ -77,21 +78,27 @@ def safe_stem(file_name: str) -> str:
 
 
 def video_exports(session: VideoSession, folder: Path, name: str = "video") -> list[Path]:
-    """Every frame's masks of a tracked video -> [<name>_masks.zip (frame_NNNNN_object_ID.png), <name>_coco.json
-    (one image per frame; each object's category is its class id, else its place in the session, named by its
-    label)]."""
+    """Every frame of a tracked video with its masks -> [<name>_masks.zip, <name>_coco.json].
+
+    The zip holds each frame as frame_NNNNN.jpg (what the COCO file's images name, so COCO importers such as CVAT
+    find them) and each object's mask as frame_NNNNN_object_ID.png. COCO: one image per frame; categories are the
+    objects' labels (objects with the same label share one), numbered from 1 in alphabetical order."""
     folder = fresh_folder(folder)
     pngs, coco = MaskPngExporter(folder), CocoExporter(folder, f"{name}_coco.json", None)
     keys = [f"frame_{t:05d}" for t in range(session.num_frames)]
     objects = session.objects
-    category = {obj.obj_id: obj.class_id if obj.class_id is not None else n for n, obj in enumerate(objects, 1)}
+    labels = {obj.obj_id: obj.label or f"object {obj.obj_id}" for obj in objects}
+    class_ids = {label: i for i, label in enumerate(sorted(set(labels.values())))}  # COCO writes id + 1
+    frames = folder / "masks"
+    frames.mkdir(parents=True, exist_ok=True)
     for t, key in enumerate(keys):
         instances = [
-            Instance(category[obj_id], mask_to_rle(mask), name=f"object_{obj_id}")
+            Instance(class_ids[labels[obj_id]], mask_to_rle(mask), name=f"object_{obj_id}")
             for obj_id, mask in session.frame_masks(t).items()
         ]
-        entry = ImageEntry(key, f"{key}.png", session.video_width, session.video_height)
+        Image.fromarray(session.frames.rgb(t)).save(frames / f"{key}.jpg", quality=95)
+        entry = ImageEntry(key, f"{key}.jpg", session.video_width, session.video_height)
         pngs.write(entry, instances)  # every object's mask on every frame it has one, empty or not
         coco.write(entry, [i for i in instances if i.rle_area > 0])  # COCO has no empty instances
-    names = {category[obj.obj_id]: obj.label or f"object {obj.obj_id}" for obj in objects}
-    return [zip_tree(folder / "masks", folder / f"{name}_masks.zip"), coco.finish(keys, names)]
+    names = {i: label for label, i in class_ids.items()}
+    return [zip_tree(frames, folder / f"{name}_masks.zip"), coco.finish(keys, names)]

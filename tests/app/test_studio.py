@@ -324,9 +324,12 @@ def test_video_tab_click_track_and_outputs(studio, tmp_path):
         assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
         assert sum(1 for _ in container.decode(video=0)) == 4
     with zipfile.ZipFile(masks_path) as archive:
-        assert len(archive.namelist()) == 8  # 4 frames x 2 objects
+        names = set(archive.namelist())
     coco = COCO(coco_path)
     assert len(coco.getImgIds()) == 4
+    assert {image["file_name"] for image in coco.dataset["images"]} <= names  # COCO's images are in the download
+    assert len([n for n in names if n.endswith(".png")]) == 8  # 4 frames x 2 objects
+    assert sorted(c["name"] for c in coco.dataset["categories"]) == ["object 1", "object 2"]
     frame, timeline = studio.video.show_frame(3, request())
     assert frame.shape == (64, 96, 3) and 'data-frame="3"' in timeline
     studio.video.remove_object(3, request())
