@@ -80,7 +80,7 @@ class RayWorker:
         self.annotator = BatchAnnotator(detector_model, ImagePredictor(model), output)
         self.videos = VideoAnnotator(detector_model, model, output, video)
 
-    def __call__(self, rows: dict[str, Any]) -> dict[str, list]:
+    def __call__(self, rows: dict[str, Any]) -> dict[str, list[Any]]:
         sources, class_ids, failures, reports = [], [], [], []
         for payload in rows["batch"]:
             work = json.loads(payload)

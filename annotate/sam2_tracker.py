@@ -8,7 +8,8 @@ length.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator, Mapping
+from typing import Any, cast
 
 import numpy as np
 
@@ -68,5 +69,5 @@ class Sam2FrameTracker:
         self.predictor.close_state(self.session)
 
     @staticmethod
-    def _rles(found: dict) -> dict[int, RLE]:
-        return {int(obj_id): rle for obj_id, rle in found.items()}
+    def _rles(found: Mapping[Hashable, Any]) -> dict[int, RLE]:
+        return {int(cast(int, obj_id)): rle for obj_id, rle in found.items()}  # our sessions use int ids

@@ -54,7 +54,7 @@ class NamedApi:
 
     def segment_image(
         self, image_path: str, points_json: str | None, box_json: str | None
-    ) -> tuple[np.ndarray, np.ndarray, dict]:
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """/segment_image: image file, points [[x, y, label], ...] and box [x0, y0, x1, y1] (JSON, image pixels) ->
         (binary mask PNG 0/255 at the image's size, overlay PNG, scores)."""
         # the cheap checks first: a bad prompt costs no image decoding

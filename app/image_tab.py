@@ -172,7 +172,7 @@ class ImageTab:
             self.workflow.click(user.image, evt.index)
             return self.view(user)
 
-    def draw_box(self, value: dict | None, request: gr.Request) -> ImageView:
+    def draw_box(self, value: dict[str, Any] | None, request: gr.Request) -> ImageView:
         """A box dragged on the box canvas (preview pixels) becomes the active object's box. The canvas reports a
         change for a box just begun (no area yet) and for our own redraws (no box): those change nothing."""
         boxes = (value or {}).get("boxes") or []

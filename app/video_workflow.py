@@ -12,7 +12,7 @@ import contextlib
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,9 +159,9 @@ class VideoWorkflow:
         user: UserSession,
         frame: int,
         obj_id: int,
-        points: list | None = None,
-        labels: list | None = None,
-        box: list | None = None,
+        points: Sequence[Sequence[float]] | None = None,
+        labels: Sequence[int] | None = None,
+        box: Sequence[float] | None = None,
         clear_old_points: bool = True,
     ) -> torch.Tensor:
         """Add clicks and/or a box for object `obj_id` on a frame -> every object's logits on that frame.
