@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from sam2_model import Sam2Model
 
+from .backend import Backend
 from .batch import ImageOutcome
 from .detectors import names_dict
 from .exporters import Exporter
@@ -144,7 +145,7 @@ def auto_annotate(
     output = OutputSettings(_output_folder(data, output_dir), tuple(formats), min_mask_area, simplify, val_fraction)
     plan = plan_run(data, output, overwrite, video)
 
-    runner: Any
+    runner: Backend
     if backend == "ray":
         from .ray_backend import RayBackend
 

@@ -14,7 +14,7 @@ from typing import Any, cast
 import numpy as np
 
 from sam2_model import VideoPredictor
-from sam2_model.formats import masks_to_rles
+from sam2_model.rle import masks_to_rles
 
 from .video_stream import VideoStream
 from .video_tracks import RLE

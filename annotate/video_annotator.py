@@ -30,7 +30,7 @@ import numpy as np
 import supervision as sv
 
 from sam2_model import Sam2Model, VideoPredictor
-from sam2_model.formats import rle_area, rle_box, rle_to_mask
+from sam2_model.rle import rle_area, rle_box, rle_to_mask
 
 from .detectors import Detector
 from .exporters import ImageEntry, Instance

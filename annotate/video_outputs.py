@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from sam2_model.formats import mask_to_uncompressed_rle, rle_area, rle_box, rle_to_mask
+from sam2_model.rle import mask_to_uncompressed_rle, rle_area, rle_box, rle_to_mask
 
 from .exporters.base import RUN_DIR, VideoEntry, categories, category_id_to_class_id
 from .writers import open_atomic

@@ -41,7 +41,7 @@ class VideoStream(VideoFrames):
         self.stride = stride
         self.window = window
         self._files, self._arrays, self._temp_dir = [], None, None  # VideoFrames' own storage: unused here
-        self._kept: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._kept: OrderedDict[int, np.ndarray] = OrderedDict()  # decoded frames, at most `window`
         self._next_video_frame = 0
         try:
             self._container: Any = av.open(str(path))
@@ -69,6 +69,11 @@ class VideoStream(VideoFrames):
     @property
     def num_frames(self) -> int:
         return math.ceil(self.video_frames / self.stride)
+
+    @property
+    def frames_in_memory(self) -> int:
+        """Decoded frames held now (at most `window`): what keeps a long video's memory flat."""
+        return len(self._kept)
 
     def video_frame(self, index: int) -> int:
         """The frame number in the video of used frame `index`."""

@@ -28,7 +28,7 @@ import numpy as np
 import supervision as sv
 from pycocotools import mask as mask_utils
 
-from sam2_model.formats import mask_to_rle, rle_area, rle_for_pycocotools
+from sam2_model.rle import mask_to_rle, rle_area, rle_for_pycocotools
 
 from .settings import VideoSettings
 

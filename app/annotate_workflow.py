@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from annotate import auto_annotate
-from annotate.formats import polygon_to_mask, yolo_line_to_polygon
 from annotate.images import find_images
+from annotate.polygons import polygon_to_mask, yolo_line_to_polygon
 from annotate.settings import VideoSettings
 
 from .exports import fresh_folder, safe_stem, zip_dataset

@@ -18,7 +18,7 @@ from annotate.exporters.coco import CocoExporter
 from annotate.exporters.mask_png import MaskPngExporter
 from annotate.exporters.yolo import YoloExporter
 from sam2_model import VideoSession
-from sam2_model.formats import mask_to_rle
+from sam2_model.rle import mask_to_rle
 
 
 def fresh_folder(folder: Path) -> Path:

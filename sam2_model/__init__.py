@@ -6,7 +6,7 @@
 >>> predictor.set_image(image_rgb)              # HxWx3 uint8 RGB
 >>> masks, scores, logits = predictor.predict(point_coords=[[500, 375]], point_labels=[1])
 
-Names are imported on first use, so light modules (`sam2_model.formats`) load without torch and ultralytics.
+Names are imported on first use, so light modules (`sam2_model.rle`) load without torch and ultralytics.
 """
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ import torch
 from torchvision.ops.boxes import batched_nms, box_area
 
 from .embedding_cache import ImageFeatures
-from .formats import mask_to_uncompressed_rle, masks_to_rles, rle_area, rle_to_mask
 from .image_predictor import MAX_PROMPTS_PER_CALL, ImagePredictor, decode_prompts
 from .model import Sam2Model
 from .prompts import PromptTensors
+from .rle import mask_to_uncompressed_rle, masks_to_rles, rle_area, rle_to_mask
 from .transforms import coords_to_model_frame, masks_to_image_frame, to_rgb_uint8
 from .ultralytics_adapter import (
     batched_mask_to_box,

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .formats import rle_to_mask
+from .rle import rle_to_mask
 from .video_frames import VideoFrames
 
 

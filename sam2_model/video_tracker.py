@@ -12,8 +12,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .formats import masks_to_rles
 from .model import Sam2Model
+from .rle import masks_to_rles
 from .transforms import fill_holes_and_sprinkles
 from .ultralytics_adapter import apply_non_overlapping_constraints, encode_new_memory, prepare_backbone_features
 from .video_session import FrameOutput, ObjectTrack, VideoSession

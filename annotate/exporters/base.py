@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from sam2_model.formats import mask_to_rle, rle_area, rle_to_mask
+from sam2_model.rle import mask_to_rle, rle_area, rle_to_mask
 
-from ..formats import instance_polygon, polygon_to_mask
+from ..polygons import instance_polygon, polygon_to_mask
 
 RUN_DIR = ".auto_annotate"  # a dataset's working files (per-image parts, the run record): not part of the dataset
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sam2_model.formats import rle_area, rle_box
+from sam2_model.rle import rle_area, rle_box
 
 from ..writers import write_atomic
 from .base import RUN_DIR, DatasetIndex, Exporter, ImageEntry, Instance, categories, class_id_to_category_id

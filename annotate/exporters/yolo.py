@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from ..formats import polygon_to_yolo_line
+from ..polygons import polygon_to_yolo_line
 from ..writers import write_atomic
 from .base import DatasetIndex, Exporter, ImageEntry, Instance
 

@@ -11,7 +11,7 @@ import supervision as sv
 
 from annotate.video_stream import VideoStream
 from annotate.video_tracks import RLE
-from sam2_model.formats import mask_to_rle
+from sam2_model.rle import mask_to_rle
 
 FRAMES, HEIGHT, WIDTH = 14, 72, 96
 

@@ -228,7 +228,7 @@ def test_memory_is_flat_in_the_video_length(tmp_path, small_model, monkeypatch):
         for frame, masks in real_forward(self, start, stop):
             stored = sum(len(track.masks) for track in self.session.tracks)
             for name, value in (("tensors", self.session.tensor_bytes()), ("masks", stored),
-                                ("frames", len(self.stream._kept))):  # fmt: skip
+                                ("frames", self.stream.frames_in_memory)):  # fmt: skip
                 peaks[name] = max(peaks.get(name, 0), value)
             yield frame, masks
 

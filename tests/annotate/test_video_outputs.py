@@ -10,7 +10,7 @@ from pycocotools import mask as mask_utils
 
 from annotate.exporters.base import VideoEntry
 from annotate.video_outputs import VisTrackWriter, finish_vis, vis_part_path
-from sam2_model.formats import mask_to_rle
+from sam2_model.rle import mask_to_rle
 
 
 def entry(video_id: int, key: str) -> VideoEntry:

@@ -11,7 +11,7 @@ import supervision as sv
 
 from annotate.settings import VideoSettings
 from annotate.video_tracks import RLE, TrackAssociator, keyframes, rle_iou
-from sam2_model.formats import mask_to_rle, rle_to_mask
+from sam2_model.rle import mask_to_rle, rle_to_mask
 
 H, W = 90, 200
 Box = tuple[int, int, int, int]

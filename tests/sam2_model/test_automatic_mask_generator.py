@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sam2_model import AutomaticMaskGenerator
-from sam2_model.formats import rle_to_mask
+from sam2_model.rle import rle_to_mask
 
 # Random weights give low scores: switch the quality filters off so masks come out.
 NO_FILTERS = {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}

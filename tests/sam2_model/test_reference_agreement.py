@@ -13,7 +13,7 @@ from sam2.build_sam import build_sam2
 from sam2.sam2_image_predictor import SAM2ImagePredictor
 
 from sam2_model import AutomaticMaskGenerator, ImagePredictor
-from sam2_model.formats import rle_to_mask
+from sam2_model.rle import rle_to_mask
 
 pytestmark = pytest.mark.reference
 

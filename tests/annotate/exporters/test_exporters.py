@@ -15,8 +15,8 @@ from annotate.exporters.base import EXPORTERS, DatasetIndex, VideoEntry
 from annotate.exporters.coco import CocoExporter, instance_to_coco_annotation
 from annotate.exporters.mask_png import MaskPngExporter, mask_to_png
 from annotate.exporters.yolo import YoloExporter
-from annotate.formats import polygon_to_mask, yolo_line_to_polygon
-from sam2_model.formats import mask_to_rle, rle_to_mask
+from annotate.polygons import polygon_to_mask, yolo_line_to_polygon
+from sam2_model.rle import mask_to_rle, rle_to_mask
 
 WIDTH, HEIGHT = 64, 48
 

@@ -8,8 +8,8 @@ import pytest
 from ultralytics.data.converter import merge_multi_segment
 from ultralytics.utils.ops import masks2segments
 
-import annotate.formats
-from annotate.formats import (
+import annotate.polygons
+from annotate.polygons import (
     box_to_polygon,
     instance_polygon,
     join_parts,
@@ -79,7 +79,7 @@ def _many_part_masks() -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("name", list(_many_part_masks()))
 @pytest.mark.parametrize("budget", [1 << 22, 1])  # 1: each pair of parts compared alone
 def test_polygons_are_point_for_point_ultralytics_masks2segments(name, budget, monkeypatch):
-    monkeypatch.setattr(annotate.formats, "_MAX_POINT_PAIRS", budget)
+    monkeypatch.setattr(annotate.polygons, "_MAX_POINT_PAIRS", budget)
     mask = _many_part_masks()[name]
     expected = masks2segments(mask[None].astype(np.uint8), strategy="all")[0]
     ours = mask_to_polygon(mask)

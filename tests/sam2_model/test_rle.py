@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from sam2_model.formats import (
+from sam2_model.rle import (
     mask_to_rle,
     mask_to_uncompressed_rle,
     masks_to_rles,
