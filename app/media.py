@@ -11,7 +11,13 @@ import cv2
 import numpy as np
 import supervision as sv
 
-PALETTE = sv.ColorPalette.DEFAULT
+# Strong, mid-bright colours that differ most from their neighbours in the list (after Sasha Trubetskoy's "20
+# distinct colours"), so objects 1, 2, 3... never look alike (supervision's default gives red, then salmon) and the
+# white click marks stand out on every one
+PALETTE = sv.ColorPalette.from_hex(
+    ["#E6194B", "#3CB44B", "#4363D8", "#F58231", "#911EB4", "#42D4F4", "#F032E6", "#469990", "#9A6324", "#800000",
+     "#808000", "#000075", "#BFEF45", "#FABED4", "#DCBEFF", "#FFD8B1", "#AAFFC3", "#FFE119", "#A9A9A9"]
+)  # fmt: skip
 
 
 PREVIEW_MAX_SIDE = 1280  # what the browser is sent; clicks come back in these pixels and are scaled back
@@ -65,6 +71,7 @@ def draw_overlay(
         overlay = annotator.annotate(overlay, detections)
     radius = max(5, round(min(height, width) / 90))
     thickness = max(2, radius // 3)
+    stroke = max(2, radius // 3)  # the + and - signs: a 1-pixel stroke vanishes when the browser scales down
     for index, box in enumerate(boxes):
         if box is not None:
             x0, y0, x1, y1 = (_pixel(float(v) / scale) for v in box)
@@ -76,9 +83,9 @@ def draw_overlay(
             cv2.circle(overlay, centre, radius, (255, 255, 255), max(1, thickness // 2), lineType=cv2.LINE_AA)
             arm = max(2, radius * 3 // 5)
             cx, cy = centre
-            cv2.line(overlay, (cx - arm, cy), (cx + arm, cy), (255, 255, 255), max(1, thickness // 2))
+            cv2.line(overlay, (cx - arm, cy), (cx + arm, cy), (255, 255, 255), stroke)
             if label == 1:
-                cv2.line(overlay, (cx, cy - arm), (cx, cy + arm), (255, 255, 255), max(1, thickness // 2))
+                cv2.line(overlay, (cx, cy - arm), (cx, cy + arm), (255, 255, 255), stroke)
     if corner is not None:
         cx, cy = _pixel(corner[0] / scale), _pixel(corner[1] / scale)
         length, colour = radius * 3, color_of(corner[2]).as_rgb()
