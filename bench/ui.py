@@ -87,6 +87,15 @@ def measure(page, url: str) -> dict[str, float]:
         lambda: click_pixel(page, "#image_canvas", 206, 309),
         lambda: expect(objects).to_contain_text("Object 2 — box"),
     )
+    page.get_by_label("Positive click").check()
+    page.locator("#image_everything").click()
+    found = page.locator("#image_objects label").nth(2).or_(page.get_by_text("found no object").first)
+    expect(found).to_be_visible(timeout=600_000)  # untrained weights may find nothing: the next click is what counts
+    src = page.locator("#image_canvas img").first.get_attribute("src")
+    times["refine after Segment everything (click to mask)"] = timed(
+        lambda: click_pixel(page, "#image_canvas", 500, 120),
+        lambda: expect(page.locator("#image_canvas img").first).not_to_have_attribute("src", src or ""),
+    )
     page.get_by_role("tab", name="Video").click()
     times["upload a video (24 frames, 480x320)"] = timed(
         lambda: page.locator("#video_upload input[type=file]").set_input_files(str(EXAMPLES / "video.mp4")),
@@ -110,6 +119,13 @@ def measure(page, url: str) -> dict[str, float]:
     times["cancel: tracking stopped, files ready"] = timed(
         lambda: page.locator("#cancel").click(),
         lambda: expect(status).to_contain_text("Cancelled", timeout=300_000),
+    )
+    number.fill("16")
+    number.press("Enter")
+    expect(page.locator("#video_timeline .timeline")).to_have_attribute("data-frame", "16")
+    times["correction after Track (click on frame 16, not yet seen by the model)"] = timed(
+        lambda: click_pixel(page, "#video_frame", 200, 150),
+        lambda: expect(page.locator("#video_objects")).to_contain_text("prompts on frames 0, 16"),
     )
     return times
 
