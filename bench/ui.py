@@ -60,6 +60,7 @@ def measure(page, url: str) -> dict[str, float]:
     """One pass over every action; seconds each."""
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=600_000)  # a loaded machine is slow, not broken: the table says how slow
     page.goto(url, wait_until="load")
     objects = page.locator("#image_objects")
     times = {
