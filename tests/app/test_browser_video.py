@@ -200,3 +200,23 @@ def test_auto_annotate_a_video_shows_its_frames_and_the_tracked_preview(page, tm
     expect(page.locator("#annotate_preview video")).to_be_attached()
     expect(page.locator("#annotate_dataset")).to_contain_text(re.compile(r"video_dataset\s*\.zip"))  # its name
     page.screenshot(path=str(screenshot_path(tmp_path, "screenshot_annotate_video.png")), full_page=True)
+
+
+def test_the_frame_slider_and_track_share_one_screen(browser, app_url, tmp_path):
+    """Desktop and phone: the frame, the slider, the mode, Track and Cancel come together, before the upload and the
+    outputs; the empty output panels take no room."""
+    for width, height, name in ((1400, 1000, "desktop"), (390, 844, "phone")):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.set_default_timeout(120_000)
+        page.goto(app_url[1], wait_until="load")
+        open_video_tab(page)
+        settled(page, "#video_frame")
+        boxes = [page.locator(s).bounding_box() for s in ("#video_frame", "#frame_slider", "#video_mode", "#track")]
+        assert [b["y"] for b in boxes] == sorted(b["y"] for b in boxes)
+        frame_bottom = boxes[0]["y"] + boxes[0]["height"]
+        assert boxes[3]["y"] - frame_bottom < 250, name  # Track sits just under the frame (it was 2,000 px below)
+        if name == "desktop":
+            assert all(in_view(page, s) for s in ("#video_frame", "#frame_slider", "#track", "#cancel"))
+        assert page.locator("#tracked_video").is_hidden() and page.locator("#video_files").is_hidden()
+        page.screenshot(path=str(screenshot_path(tmp_path, f"screenshot_video_{name}.png")), full_page=True)
+        page.close()
