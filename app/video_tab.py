@@ -177,9 +177,11 @@ class VideoTab:
             self.workflow.remove_object(user)
             return self.view(user, shown_frame(user, frame_idx))
 
-    def click(self, frame_idx: float, mode: str, evt: gr.SelectData, request: gr.Request) -> VideoView:
+    def click(
+        self, frame_idx: float, mode: str, evt: gr.SelectData, request: gr.Request, progress: Any = gr.Progress()
+    ) -> VideoView:
         with self.services.user_session(request) as user:
-            frame, logits = self.workflow.click(user, frame_idx, evt.index, mode)
+            frame, logits = self.workflow.click(user, frame_idx, evt.index, mode, progress)
             return self.view(user, frame, logits)
 
     def undo(self, frame_idx: float, request: gr.Request) -> VideoView:

@@ -120,14 +120,19 @@ class VideoWorkflow:
         return video.class_names.get(obj_id) or f"object {obj_id}"
 
     # ------------------------------------------------------------------------------------------------ prompts
-    def click(self, user: UserSession, frame_idx: Any, index: Any, mode: str) -> tuple[int, torch.Tensor | None]:
+    def click(
+        self, user: UserSession, frame_idx: Any, index: Any, mode: str, progress: Progress | None = None
+    ) -> tuple[int, torch.Tensor | None]:
         """A click at `index` ([x, y] video pixels) on frame `frame_idx` in `mode` -> (frame, every object's logits
-        on it, or None when the click was a box's first corner)."""
+        on it, or None when the click was a box's first corner). `progress` says when the frame must be encoded
+        first (seconds on a CPU)."""
         session, video = require_session(user), user.video
         require_idle(session)
         if mode not in VIDEO_MODES:
             raise Refusal(f"Unknown mode {str(mode)[:40]!r}; choose one of {', '.join(VIDEO_MODES)}.")
         frame = frame_number(frame_idx, session.num_frames)
+        if progress is not None and frame not in session.feature_cache:
+            progress(0.0, desc=f"Reading frame {frame} with SAM 2 (its first click)")
         x, y = click_position(index, (session.video_width, session.video_height))
         obj_id = video.active_obj
         prompt = session.prompt(frame, obj_id) if obj_id in session.obj_ids else None
