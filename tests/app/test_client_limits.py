@@ -182,6 +182,38 @@ def test_a_client_that_goes_away_gives_its_share_back(launch, scene_png):
         assert messages(attacker, "back")[-1]["success"]
 
 
+def test_the_shares_hold_in_an_app_that_mounts_the_studio(small_model, yolo_detector, scene_png):
+    """Embedding: `gr.mount_gradio_app` serves the studio's Blocks, whose queue its gate guards."""
+    import fastapi
+    import gradio as gr
+    import uvicorn
+
+    from app.demo import build_demo
+    from app.detector_pool import DetectorPool
+
+    from .conftest import free_port
+
+    detectors = DetectorPool(["yolo11n.pt"], loader=lambda name: yolo_detector)
+    demo = build_demo(small_model, Limits(model_concurrency=1), detectors)
+    app = gr.mount_gradio_app(fastapi.FastAPI(), demo, path="/studio")
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, "the embedding app to start")
+        segment = fn_index(demo, "segment_image")
+        url = f"http://127.0.0.1:{port}/studio/"
+        with held_model(demo) as (release, _), from_address(url, ATTACKER) as attacker:
+            data = [upload(attacker, scene_png), "[[80, 90, 1]]", "null"]
+            assert [join(attacker, segment, f"s{i}", data).status_code for i in range(3)] == [200, 200, 429]
+            release.set()
+            assert messages(attacker, "s0")[-1]["success"]
+    finally:
+        server.should_exit = True
+        thread.join()
+
+
 # ------------------------------------------------------------------------------- sessions: who gives way
 def registry_with(sessions: dict[str, tuple[str, bool]], **limits: int) -> SessionRegistry:
     """A registry holding `sessions`: hash -> (client, holds work), opened in that order."""
