@@ -109,6 +109,13 @@ def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
     video.add_argument(
         "--preview", action="store_true", help="also write previews/<video>.mp4 with the masks and track ids drawn"
     )
+    video.add_argument(
+        "--max-tracks",
+        type=int,
+        default=_VIDEO.max_tracks,
+        help="track at most N objects per video; further detections are not tracked (the summary counts them) "
+        "[no limit]",
+    )
     parser.add_argument(
         "--untrained",
         action="store_true",
@@ -173,6 +180,7 @@ def main(argv: list[str] | None = None, prog: str = "sam2-annotate") -> int:
             reprompt_iou=args.reprompt_iou,
             end_after=args.end_after,
             preview=args.preview,
+            max_tracks=args.max_tracks,
             text_embeddings=args.text_embeddings,
             val_fraction=args.val_fraction,
         )

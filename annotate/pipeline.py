@@ -78,6 +78,7 @@ def auto_annotate(
     reprompt_iou: float | None = _VIDEO.reprompt_iou,
     end_after: int = _VIDEO.end_after,
     preview: bool = _VIDEO.preview,
+    max_tracks: int | None = _VIDEO.max_tracks,
     text_embeddings: str | Path | None = None,
     val_fraction: float = VAL_FRACTION,
 ) -> AnnotationSummary:
@@ -112,6 +113,9 @@ def auto_annotate(
             (defaults 10, 1, 0.5, None, 2, False); see `VideoSettings`. In short: the detector runs on every
             `keyframe_interval`-th used frame and SAM 2 tracks in between, with one id per object for the whole
             video; every `frame_stride`-th frame is used and written.
+        max_tracks: track at most this many objects per video (None: no limit); each costs SAM 2 work on every
+            frame it lives. Detections past it are not tracked, and each video's summary counts them
+            (`untracked_detections`).
         text_embeddings: for class names on an open-vocabulary detector where its text encoder cannot be loaded
             (offline): an .npz saved by `annotate.detectors.save_text_embeddings` on a machine with internet.
         val_fraction: the share of images and videos held out for validation (``val.txt``), in [0, 1); a video is
@@ -140,7 +144,7 @@ def auto_annotate(
     wanted: Any = None if classes is None else tuple(classes)  # ids or names: DetectorSettings checks which
     embeddings = None if text_embeddings is None else str(text_embeddings)
     detector = DetectorSettings(conf, iou, imgsz, max_det, wanted, device, embeddings)
-    video = VideoSettings(frame_stride, keyframe_interval, match_iou, reprompt_iou, end_after, preview)
+    video = VideoSettings(frame_stride, keyframe_interval, match_iou, reprompt_iou, end_after, preview, max_tracks)
     data = Path(data)
     output = OutputSettings(_output_folder(data, output_dir), tuple(formats), min_mask_area, simplify, val_fraction)
     plan = plan_run(data, output, overwrite, video)

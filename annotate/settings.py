@@ -121,6 +121,10 @@ class VideoSettings:
     end_after: a track that matches no detection on this many keyframes in a row, and whose mask is empty,
         ends (its id is not reused).
     preview: also write ``previews/<video>.mp4``, an H.264 overlay of the masks with their track ids.
+    max_tracks: start at most this many tracks in a video (None: no limit). Each live track costs SAM 2 a memory
+        attention pass per frame, and a detector at a low confidence can find hundreds of objects on a keyframe:
+        the cap bounds the cost (only the `max_tracks` most confident detections of a keyframe are segmented).
+        Detections left out are not tracked; the video's summary counts them (`untracked_detections`).
     """
 
     frame_stride: int = 1
@@ -129,6 +133,7 @@ class VideoSettings:
     reprompt_iou: float | None = None
     end_after: int = 2
     preview: bool = False
+    max_tracks: int | None = None
 
     def __post_init__(self) -> None:
         if self.frame_stride < 1 or self.keyframe_interval < 1 or self.end_after < 1:
@@ -140,3 +145,5 @@ class VideoSettings:
             raise ValueError(f"match_iou must be in (0, 1], got {self.match_iou}.")
         if self.reprompt_iou is not None and not 0.0 < self.reprompt_iou <= 1.0:
             raise ValueError(f"reprompt_iou must be in (0, 1] or None, got {self.reprompt_iou}.")
+        if self.max_tracks is not None and (isinstance(self.max_tracks, bool) or self.max_tracks < 1):
+            raise ValueError(f"max_tracks must be >= 1 or None (no limit), got {self.max_tracks}.")

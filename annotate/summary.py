@@ -20,7 +20,8 @@ class AnnotationSummary:
     that could not be read or processed, failed_videos: videos likewise (see `failures`, image or video path and
     reason); instances: instances written this run (images and video frames), by class name; videos: per video
     annotated this run, a dict (source, key, frames written, tracks, tracks_started, tracks_ended,
-    tracks_by_class, instances by class name, failure, seconds); files: each format's main file (``data.yaml`` for
+    untracked_detections: detections left untracked by `max_tracks` (see `VideoSettings`), tracks_by_class,
+    instances by class name, failure, seconds); files: each format's main file (``data.yaml`` for
     "yolo", ``annotations.json`` for "coco", the ``masks`` folder for "masks", ``vis.json`` when there are videos);
     split: the validation split of the whole dataset (val_fraction; train and val: images and video frames on each
     side; train_videos, val_videos; val_is_train: no split, validation is the training set); input_dir, output_dir:
@@ -122,10 +123,12 @@ class AnnotationSummary:
             lines.append(f"  split: {self._split_part()}")
         for v in self.videos:
             if v["failure"] is None:
+                untracked = v.get("untracked_detections", 0)
                 lines.append(
                     f"  video {v['key']}: {v['frames']} frames, {v['tracks']} tracks "
                     f"({', '.join(f'{k} {n}' for k, n in v['tracks_by_class'].items()) or 'none'}), "
                     f"{v['tracks_ended']} ended before the end, {v['seconds']:.1f} s"
+                    + (f"; {untracked} detections not tracked (max_tracks reached)" if untracked else "")
                 )
         lines += [f"  FAILED {path}: {reason}" for path, reason in self.failures]
         return "\n".join(lines)

@@ -59,8 +59,9 @@ class VideoReport:
     written (every `frame_stride`-th); fps: their rate; width, height: their size in pixels; tracks: one dict per
     track with at least one mask written (id, class_id, score, detections, first_frame, last_frame, frames,
     started, ended; frames are indices of the written frames); instances: masks written per class id;
-    tracks_started / tracks_ended: those tracks / those that ended before the video did; failure: why it failed,
-    else None; frame_keys: the dataset keys of its frames, in order; seconds: time spent.
+    tracks_started / tracks_ended: those tracks / those that ended before the video did; untracked_detections:
+    detections left untracked by `VideoSettings.max_tracks` (`TrackAssociator.untracked`); failure: why it
+    failed, else None; frame_keys: the dataset keys of its frames, in order; seconds: time spent.
     """
 
     source: str
@@ -74,6 +75,7 @@ class VideoReport:
     instances: dict[int, int] = field(default_factory=dict)
     tracks_started: int = 0
     tracks_ended: int = 0
+    untracked_detections: int = 0
     failure: str | None = None
     frame_keys: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -92,6 +94,7 @@ class VideoReport:
             "tracks": len(self.tracks),
             "tracks_started": self.tracks_started,
             "tracks_ended": self.tracks_ended,
+            "untracked_detections": self.untracked_detections,
             "tracks_by_class": dict(sorted(tracks_by_class.items())),
             "instances": {class_name(names, c): n for c, n in sorted(self.instances.items())},
             "failure": self.failure,
@@ -142,7 +145,7 @@ class VideoAnnotator:
         report = VideoReport(str(task.source), task.key, task.sequence)
         try:
             self.forget(task)
-            tracks, size, fps = self._track(task, progress or (lambda n: None))
+            tracks, size, fps, report.untracked_detections = self._track(task, progress or (lambda n: None))
             report.fps = fps
             self._write(task, tracks, size, report)
             record = {k: v for k, v in report.to_dict().items() if k != "seconds"}  # the same bytes on a rerun
@@ -176,8 +179,9 @@ class VideoAnnotator:
     # ---------------------------------------------------------------------------------------------- pass 1
     def _track(
         self, task: VideoTask, progress: Callable[[int], None]
-    ) -> tuple[dict[int, Track], tuple[int, int], float]:
-        """Track the video, writing its frames and a working file of their masks; (tracks, (width, height), fps)."""
+    ) -> tuple[dict[int, Track], tuple[int, int], float, int]:
+        """Track the video, writing its frames and a working file of their masks; (tracks, (width, height), fps,
+        detections not tracked for `max_tracks`)."""
         settings = self.settings
         window = 2 * settings.keyframe_interval + 4  # two intervals: the backward pass reaches the last keyframe
         stream = VideoStream(task.source, settings.frame_stride, window, self.max_pixels)
@@ -193,7 +197,8 @@ class VideoAnnotator:
                         progress(1)
             finally:
                 tracker.close()
-            return associator.tracks, (stream.width, stream.height), stream.fps / settings.frame_stride
+            size = (stream.width, stream.height)
+            return associator.tracks, size, stream.fps / settings.frame_stride, associator.untracked
         finally:
             stream.close()
 

@@ -5,11 +5,13 @@
 
     for each keyframe k (every `keyframe_interval`-th frame, and the last):
         track every live object forward to k
-        detect on k; segment each detection as a new object would be (its box alone, no memory)
+        detect on k (with `max_tracks`, only its `max_tracks` most confident detections: no more can be tracked);
+        segment each detection as a new object would be (its box alone, no memory)
         match detections to live tracks by mask IoU on k (greedy, highest first, >= match_iou)
             matched     -> the track's class votes and scores grow (re-prompted with the box if it drifted)
             unmatched   -> a new track (unless it overlaps a live track or another new one): prompted by its box
-                           on k and tracked backwards to the previous keyframe, so it starts where it appeared
+                           on k and tracked backwards to the previous keyframe, so it starts where it appeared;
+                           once `max_tracks` have started, not tracked (counted in `untracked`)
             no match    -> the track missed k; after `end_after` misses in a row with an empty mask it ends
         frames up to the previous keyframe are final: emitted in order, their masks dropped from the tracker
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import supervision as sv
@@ -134,7 +136,11 @@ class TrackAssociator:
     """Runs a `FrameTracker` and a detector over a video and gives each object one continuous track id.
 
     `run(detect)` yields every frame, in order, once final: (frame, {track id: non-empty RLE}); `tracks` then holds
-    every track that was started (`Track.frames` 0 for one whose mask was never found).
+    every track that was started (`Track.frames` 0 for one whose mask was never found), `untracked` the detections
+    left out for `settings.max_tracks`: past the `max_tracks` most confident of their keyframe, or new objects once
+    `max_tracks` tracks had started (an object counts once per keyframe it is found on). With the cap, SAM 2's work
+    is bounded by it: at most `max_tracks` boxes segmented per keyframe, objects tracked per frame, and objects
+    tracked backwards.
     """
 
     def __init__(self, tracker: FrameTracker, settings: VideoSettings) -> None:
@@ -143,6 +149,7 @@ class TrackAssociator:
         self.tracks: dict[int, Track] = {}
         self._pending: dict[int, dict[int, RLE]] = {}  # masks of frames not final yet
         self._emitted = -1  # the last frame emitted
+        self.untracked = 0
 
     @property
     def live(self) -> list[Track]:
@@ -166,6 +173,7 @@ class TrackAssociator:
         self._pending.setdefault(frame, {}).update(masks)
 
     def _associate(self, key: int, detections: sv.Detections, previous: int | None) -> None:
+        detections = self._strongest(detections)
         live = self.live
         tracked = self._pending.get(key, {})
         live_masks = [tracked.get(t.id) for t in live]  # None: lost on this frame
@@ -198,6 +206,9 @@ class TrackAssociator:
                 continue  # a live track's, or a second detection of one
             if started_masks and rle_iou([det_masks[d]], started_masks).max() >= match_iou:
                 continue  # the same new object detected twice (two classes, say)
+            if self.settings.max_tracks is not None and len(self.tracks) >= self.settings.max_tracks:
+                self.untracked += 1
+                continue
             track = Track(id=len(self.tracks) + 1, started=key)
             track.vote(_class_of(detections, d), _score_of(detections, d))
             self.tracks[track.id] = track
@@ -218,6 +229,17 @@ class TrackAssociator:
         if started and previous is not None:  # where did the new objects really appear?
             for frame, masks in self.tracker.backward(key, started, stop=previous):
                 self._keep(frame, masks)
+
+    def _strongest(self, detections: sv.Detections) -> sv.Detections:
+        """The `max_tracks` most confident detections (all without the cap), in the detector's order; the others
+        are counted in `untracked`."""
+        cap = self.settings.max_tracks
+        if cap is None or len(detections) <= cap:
+            return detections
+        scores = detections.confidence if detections.confidence is not None else -np.arange(len(detections))
+        kept = np.sort(np.argsort(-np.asarray(scores, float), kind="stable")[:cap])
+        self.untracked += len(detections) - cap
+        return cast(sv.Detections, detections[kept])  # an index array selects Detections
 
     def _emit(self, upto: int) -> Iterator[tuple[int, dict[int, RLE]]]:
         """Frames after the last emitted one up to `upto`, with their non-empty masks."""

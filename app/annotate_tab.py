@@ -83,7 +83,9 @@ class AnnotateTab:
         progress in their places; the keyframe slider, the fifth input, lands in `keyframe_interval`.)"""
         with self.services.user_session(request) as user:
             class_ids = self.workflow.class_ids(detector, class_names)
-            return self.workflow.annotate(user, files, detector, class_ids, conf, progress, keyframe_interval)
+            return self.workflow.annotate(
+                user, files, detector, class_ids, conf, progress, keyframe_interval, notify=gr.Info
+            )
 
     def class_names(self, detector: str) -> Any:
         """The detector's classes, for the class picker (names; the detector changed)."""

@@ -61,9 +61,11 @@ class AnnotateWorkflow:
         conf: float,
         progress: Progress,
         keyframe_interval: float = VideoSettings.keyframe_interval,
+        notify: Callable[[str], Any] | None = None,
     ) -> tuple[Gallery, str, str | None]:
         """Annotate the uploads into the user's folder -> (gallery, dataset zip path, first video's preview or
-        None). Videos: the detector on every `keyframe_interval`-th frame, SAM 2 tracking in between."""
+        None). Videos: the detector on every `keyframe_interval`-th frame, SAM 2 tracking in between, at most
+        `limits.max_tracks` objects each; `notify(message)` is told of detections left untracked by that limit."""
         if not files:
             raise Refusal("Upload images, videos, or a zip of them first.")
         if detector not in self.services.detectors.names:
@@ -95,11 +97,19 @@ class AnnotateWorkflow:
                     ),
                     keyframe_interval=int(keyframe_interval),
                     preview=True,
+                    max_tracks=self.services.limits.max_tracks,
                 )
         except ConnectionError as error:
             raise Refusal(f"The detector {detector} could not be downloaded (is the server offline?).") from error
         dataset = Path(summary.output_dir)
         videos = [v for v in summary.videos if v["failure"] is None]
+        for video in videos:
+            if video["untracked_detections"] and notify is not None:
+                notify(
+                    f"{video['key']}: {video['untracked_detections']} detections were not tracked: this server tracks "
+                    f"at most {self.services.limits.max_tracks} objects per video (raise the detector confidence or "
+                    "pick classes to keep the ones you want)."
+                )
         preview = dataset / "previews" / f"{videos[0]['key']}.mp4" if videos else None
         archive = zip_dataset(dataset, folder / f"{dataset_name(files)}.zip")
         return self.gallery(dataset, [v["key"] for v in videos]), str(archive), str(preview) if preview else None

@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "sam2-studio") -> int:
     from .demo import build_demo
 
     limits = settings.limits
-    demo = build_demo(model, limits)
+    demo = build_demo(model, limits, proxies=settings.trusted_proxies)
     demo.queue(default_concurrency_limit=1, max_size=limits.max_queue).launch(
         server_name=settings.host,
         server_port=settings.port,

@@ -14,7 +14,8 @@ import gradio as gr
 
 from sam2_model import Sam2Model
 
-from . import gradio_fixes
+from . import fair_queue, gradio_fixes
+from .clients import TrustedProxies
 from .detector_pool import DetectorPool
 from .errors import guard
 from .media import PALETTE
@@ -66,20 +67,28 @@ STUDIO_CSS = """
 """
 
 
-def build_demo(model: Sam2Model, limits: Limits | None = None, detectors: DetectorPool | None = None) -> gr.Blocks:
+def build_demo(
+    model: Sam2Model,
+    limits: Limits | None = None,
+    detectors: DetectorPool | None = None,
+    proxies: TrustedProxies | None = None,
+) -> gr.Blocks:
     """The studio on `model` (loaded once by the caller and shared by every user); `detectors`: the pool the
-    Auto-annotate tab borrows from (default: ultralytics' YOLO11 detectors, downloaded on first use).
+    Auto-annotate tab borrows from (default: ultralytics' YOLO11 detectors, downloaded on first use); `proxies`:
+    whose X-Forwarded-For names the client that per-client limits count (default: no one's).
 
     Every handler is wrapped by `errors.guard`: in the browser a refusal is a warning that leaves every panel as it
     was; the named API gets the error."""
     gradio_fixes.apply()  # pictures shown again are never rewritten while the browser fetches them
-    studio = Studio(model, limits, detectors)
+    fair_queue.install()  # each client's share of the queue, checked before a request takes a slot
+    studio = Studio(model, limits, detectors, proxies)
     limits = studio.limits
     model_events: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": limits.model_concurrency}
     css = swatch_css(limits.max_objects) + STUDIO_CSS
     # delete_cache: Gradio's copies of uploads and results older than an hour are removed every 30 minutes
     with gr.Blocks(title="SAM 2 studio", delete_cache=(1800, 3600)) as demo:
         demo.studio = studio  # for tests and embedding apps
+        demo.client_gate = fair_queue.ClientGate(limits, studio.proxies, model_events["concurrency_id"])
         # the studio's styles travel with its Blocks (Gradio 6 takes css at launch, which embedders may not pass)
         gr.HTML(f"<style>{css}</style>", container=False, padding=False, elem_id="studio_styles")
         gr.Markdown(

@@ -15,6 +15,7 @@ import numpy as np
 from annotate.images import ImageReadError, read_image
 from sam2_model import Sam2Model, VideoPredictor
 
+from .clients import TrustedProxies, client_address
 from .detector_pool import DetectorPool, load_yolo
 from .refusals import Refusal
 from .sessions import SessionRegistry, UserSession
@@ -24,7 +25,8 @@ DETECTORS = ["yolo11n.pt", "yolo11s.pt", "yolo11m.pt", "yolo11l.pt", "yolo11x.pt
 
 
 class Caller(Protocol):
-    """What identifies a browser tab: Gradio's `gr.Request` (or anything with its `session_hash`)."""
+    """What identifies a browser tab: Gradio's `gr.Request` (or anything with its `session_hash`; its `client.host`
+    and `headers` name the client, see `clients.client_address`)."""
 
     session_hash: str | None
 
@@ -33,19 +35,30 @@ class Services:
     """The app's shared services.
 
     detectors: the pool auto-annotation borrows from (default: ultralytics' YOLO11 detectors by name, downloaded on
-    first use; tests pass a pool of untrained ones).
+    first use; tests pass a pool of untrained ones); proxies: whose `X-Forwarded-For` names the client (default:
+    no one's, the peer is the client).
     """
 
-    def __init__(self, model: Sam2Model, limits: Limits | None = None, detectors: DetectorPool | None = None):
+    def __init__(
+        self,
+        model: Sam2Model,
+        limits: Limits | None = None,
+        detectors: DetectorPool | None = None,
+        proxies: TrustedProxies | None = None,
+    ):
         self.model = model
         self.limits = limits or Limits()
-        self.sessions = SessionRegistry(self.limits.max_sessions, self.limits.idle_timeout_s)
+        self.proxies = proxies or TrustedProxies()
+        self.sessions = SessionRegistry(
+            self.limits.max_sessions, self.limits.idle_timeout_s, self.limits.max_sessions_per_client
+        )
         self.detectors = detectors or DetectorPool(DETECTORS, load_yolo)
         self.video_predictor = VideoPredictor(model)
 
     def open_session(self, caller: Caller | None) -> None:
-        """The page's load event: the only event that creates a user's server-side session."""
-        self.sessions.open(_hash(caller))
+        """The page's load event: the only event that creates a user's server-side session (counted as its
+        client's: see `SessionRegistry`)."""
+        self.sessions.open(_hash(caller), client_address(caller, self.proxies))
 
     def find_session(self, caller: Caller | None) -> UserSession:
         """The caller's session (opened when the page loaded); SessionLimitError asking to reload when there is

@@ -2,7 +2,8 @@
 
 Not in `gr.State`: Gradio deep-copies state values and keeps a closed tab's state for an hour, which for embeddings
 and video memories is how a free Space runs out of memory. A session is freed when its tab closes (`demo.unload`)
-or after `idle_timeout_s` without a request, and at most `max_sessions` live at once.
+or after `idle_timeout_s` without a request; at most `max_sessions` live at once, at most `max_per_client` of them
+one client's (by address: `clients.client_address`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,10 +117,12 @@ class VideoState:
 class UserSession:
     """Everything one browser tab holds on the server.
 
-    busy: requests of this tab running now (a session in use is never evicted); workdir: its files, created on
-    first use and deleted with the session.
+    client: the address of the client that loaded the page (`clients.client_address`); busy: requests of this
+    tab running now (a session in use is never evicted); workdir: its files, created on first use and deleted with
+    the session.
     """
 
+    client: str = ""
     image: ImageState = field(default_factory=ImageState)
     video: VideoState = field(default_factory=VideoState)
     last_seen: float = field(default_factory=time.monotonic)
@@ -131,6 +135,11 @@ class UserSession:
         if self._workdir is None:
             self._workdir = Path(tempfile.mkdtemp(prefix="sam2_studio_"))
         return self._workdir
+
+    @property
+    def has_work(self) -> bool:
+        """Whether it holds something of its user's: an image, a video, or files (uploads, exports, a dataset)."""
+        return self.image.image is not None or self.video.session is not None or self._workdir is not None
 
     @contextlib.contextmanager
     def in_use(self) -> Iterator[UserSession]:
@@ -161,19 +170,26 @@ class SessionRegistry:
 
     A session is opened only by `open` (the page's load event, which a browser sends when it loads the app); every
     other event finds an existing one with `get`. So a client that never loaded the page, or that invents session
-    hashes, gets no server state. When `max_sessions` are open, opening another evicts the least recently used
-    session that has no request running; only when all are busy is a new visitor refused.
+    hashes, gets no server state.
+
+    Room is shared fairly between clients (addresses): one client holds at most `max_per_client` sessions, and
+    opening one more closes that client's own oldest idle session (one without work first). When all
+    `max_sessions` are open, a new session takes the place of an idle one of its own client's, else of one that
+    holds no work (nothing uploaded yet), else of one of a client holding more sessions than the newcomer's will;
+    another visitor's only session with work in it is never given up. A session with a request running is never
+    closed; when none may be, the newcomer is refused.
     """
 
-    def __init__(self, max_sessions: int = 32, idle_timeout_s: float = 1800.0) -> None:
+    def __init__(self, max_sessions: int = 32, idle_timeout_s: float = 1800.0, max_per_client: int = 4) -> None:
         self.max_sessions = max_sessions
         self.idle_timeout_s = idle_timeout_s
+        self.max_per_client = max_per_client
         self._sessions: dict[str, UserSession] = {}
         self._lock = threading.Lock()
 
-    def open(self, session_hash: str | None) -> UserSession:
-        """The session of a tab that loaded the page: created if new, evicting the least recently used idle one
-        when the registry is full. SessionLimitError when every session is in use."""
+    def open(self, session_hash: str | None, client: str = "") -> UserSession:
+        """The session of a tab that loaded the page from `client` (its address): created if new, making room as
+        the class's docstring says. SessionLimitError when there is no room that may be taken."""
         if not session_hash:
             raise SessionLimitError("This request has no session: reload the page.")
         self.free_idle()
@@ -181,19 +197,41 @@ class SessionRegistry:
         with self._lock:
             session = self._sessions.get(session_hash)
             if session is None:
-                if len(self._sessions) >= self.max_sessions:
-                    idle = [(s.last_seen, k) for k, s in self._sessions.items() if s.busy == 0]
-                    if not idle:
-                        raise SessionLimitError(
-                            f"The studio is serving its maximum of {self.max_sessions} busy sessions; please try "
-                            "again in a minute."
-                        )
-                    evicted = self._sessions.pop(min(idle)[1])
-                session = self._sessions[session_hash] = UserSession()
+                evicted = self._make_room(client)
+                session = self._sessions[session_hash] = UserSession(client=client)
             session.last_seen = time.monotonic()
         if evicted is not None:
             evicted.close()
         return session
+
+    def _make_room(self, client: str) -> UserSession | None:
+        """Remove and return the session a new one of `client` replaces (None when there is room); SessionLimitError
+        when none may be replaced. Called with the lock held."""
+        held = Counter(s.client for s in self._sessions.values())
+        if held[client] >= self.max_per_client:
+            candidates = [(k, s) for k, s in self._sessions.items() if s.client == client]
+            if not any(s.busy == 0 for _, s in candidates):
+                raise SessionLimitError(
+                    f"You already have {held[client]} tabs of the studio open, each with a request running (the "
+                    f"limit is {self.max_per_client} per visitor): wait for one to finish, or close one, then reload "
+                    "the page."
+                )
+        elif len(self._sessions) >= self.max_sessions:
+            candidates = [
+                (k, s)
+                for k, s in self._sessions.items()
+                if s.client == client or not s.has_work or held[s.client] > held[client] + 1
+            ]
+        else:
+            return None
+        # its own first, then one without work, then the biggest holder's, then the least recently used
+        idle = [(s.client != client, s.has_work, -held[s.client], s.last_seen, k) for k, s in candidates if s.busy == 0]
+        if not idle:
+            raise SessionLimitError(
+                f"The studio is full: its {self.max_sessions} sessions are in use or hold other visitors' work. "
+                "Please try again in a few minutes."
+            )
+        return self._sessions.pop(min(idle)[-1])
 
     def get(self, session_hash: str | None) -> UserSession:
         """The session of a tab that loaded the page; SessionLimitError (reload the page) when there is none."""

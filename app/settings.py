@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .clients import TrustedProxies
+
 _TRUE = {"1", "true", "yes", "on"}
 # "auto": the model a person can wait for on this device (`model_for_device`). Literals, so that `--help` answers
 # without importing torch.
@@ -24,7 +26,13 @@ def model_for_device(model: str, device_type: str) -> str:
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may use; each refusal names its limit. Defaults fit a free CPU Space."""
+    """What one request, and one client (address: `clients.client_address`), may use; each refusal names its limit.
+    Defaults fit a free CPU Space.
+
+    Per client: `max_sessions_per_client` browser tabs; `max_requests_per_client` requests of any kind and
+    `max_model_requests_per_client` model requests queued or running at once (see `fair_queue`). Per video of the
+    Auto-annotate tab: `max_tracks` objects tracked.
+    """
 
     max_upload_mb: int = 50
     max_image_pixels: int = 25_000_000
@@ -37,9 +45,13 @@ class Limits:
     max_prompt_points: int = 64
     max_objects: int = 32
     max_sessions: int = 32
+    max_sessions_per_client: int = 4
     idle_timeout_s: float = 1800.0
     max_queue: int = 64
+    max_requests_per_client: int = 16
+    max_model_requests_per_client: int = 2
     model_concurrency: int = 2
+    max_tracks: int = 10
 
 
 _LIMIT_ENV = {
@@ -54,9 +66,13 @@ _LIMIT_ENV = {
     "max_prompt_points": "SAM2_MAX_PROMPT_POINTS",
     "max_objects": "SAM2_MAX_OBJECTS",
     "max_sessions": "SAM2_MAX_SESSIONS",
+    "max_sessions_per_client": "SAM2_MAX_SESSIONS_PER_CLIENT",
     "idle_timeout_s": "SAM2_IDLE_TIMEOUT_S",
     "max_queue": "SAM2_MAX_QUEUE",
+    "max_requests_per_client": "SAM2_MAX_REQUESTS_PER_CLIENT",
+    "max_model_requests_per_client": "SAM2_MAX_MODEL_REQUESTS_PER_CLIENT",
     "model_concurrency": "SAM2_MODEL_CONCURRENCY",
+    "max_tracks": "SAM2_MAX_TRACKS",
 }
 
 
@@ -87,6 +103,7 @@ class AppSettings:
     untrained: bool = False
     debug: bool = False
     limits: Limits = field(default_factory=Limits)
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
 
 def parse_settings(
@@ -100,7 +117,7 @@ def parse_settings(
         description="SAM 2 studio: segment and track objects with clicks and boxes in a Gradio web app.",
         epilog=(
             "Environment variables (for hosted Spaces): SAM2_MODEL, SAM2_DEVICE, GRADIO_SERVER_NAME, "
-            "GRADIO_SERVER_PORT, GRADIO_SHARE, SAM2_UNTRAINED, SAM2_DEBUG; limits: "
+            "GRADIO_SERVER_PORT, GRADIO_SHARE, SAM2_UNTRAINED, SAM2_DEBUG, SAM2_TRUSTED_PROXY; limits: "
             + ", ".join(_LIMIT_ENV.values())
             + ". Offline? Download a checkpoint elsewhere and pass --model /path/to/sam2.1_b.pt, or try the app "
             "with --untrained (random weights, no download)."
@@ -151,11 +168,20 @@ def parse_settings(
         default=env.get("SAM2_DEBUG", "").lower() in _TRUE,
         help="Show error details in the browser (never on a public server). [env SAM2_DEBUG=1]",
     )
+    parser.add_argument(
+        "--trusted-proxy",
+        default=env.get("SAM2_TRUSTED_PROXY", "private" if on_space else "0"),
+        help="Whose X-Forwarded-For header names the client that per-client limits count: 0 (no one's: the peer is "
+        "the client), 1 (any peer's; the leftmost address), private (private-network peers', as a Hugging Face "
+        "Space's proxy; the rightmost other address) or a comma-separated list of proxy addresses and networks. "
+        "[env SAM2_TRUSTED_PROXY, default private on a Hugging Face Space, else 0]",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port must be between 1 and 65535, got {args.port}")
     try:
         limits = limits_from_env(env)
+        proxies = TrustedProxies.parse(args.trusted_proxy)
     except ValueError as error:
         parser.error(str(error))
     return AppSettings(
@@ -167,4 +193,5 @@ def parse_settings(
         untrained=args.untrained,
         debug=args.debug,
         limits=limits,
+        trusted_proxies=proxies,
     )

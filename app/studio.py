@@ -14,6 +14,7 @@ from sam2_model import Sam2Model
 from .annotate_tab import AnnotateTab
 from .annotate_workflow import AnnotateWorkflow
 from .api import NamedApi
+from .clients import TrustedProxies
 from .detector_pool import DetectorPool
 from .image_tab import ImageTab
 from .image_workflow import ImageWorkflow
@@ -28,8 +29,14 @@ EXAMPLES = Path(__file__).resolve().parent / "examples"  # shipped with the pack
 class Studio(Services):
     """The services, and the handlers: `image`, `video`, `annotate` (tabs) and `api` (named endpoints)."""
 
-    def __init__(self, model: Sam2Model, limits: Limits | None = None, detectors: DetectorPool | None = None):
-        super().__init__(model, limits, detectors)
+    def __init__(
+        self,
+        model: Sam2Model,
+        limits: Limits | None = None,
+        detectors: DetectorPool | None = None,
+        proxies: TrustedProxies | None = None,
+    ):
+        super().__init__(model, limits, detectors, proxies)
         image, video, annotate = ImageWorkflow(self), VideoWorkflow(self), AnnotateWorkflow(self)
         example_video = EXAMPLES / "video.mp4"
         self.image = ImageTab(self, image, sorted(EXAMPLES.glob("*.jpg")))

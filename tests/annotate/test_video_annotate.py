@@ -203,6 +203,16 @@ def test_a_single_video_file_and_frame_stride(media, small_model, tmp_path):
         )
 
 
+def test_max_tracks_bounds_the_tracks_and_the_summary_says_so(media, small_model):
+    summary = run(media, small_model, max_tracks=1)  # the clip has a red and a green square
+    (video,) = summary.videos
+    assert video["tracks_started"] <= 1 and video["untracked_detections"] > 0
+    assert f"{video['untracked_detections']} detections not tracked (max_tracks reached)" in str(summary)
+    written = json.loads((Path(summary.output_dir) / "summary.json").read_text())
+    assert written["videos"][0]["untracked_detections"] == video["untracked_detections"]
+    assert "not tracked" not in str(run(media, small_model, overwrite=True))  # no cap: every object tracked
+
+
 def test_video_settings_are_validated_before_any_work(media, small_model):
     for bad in ({"keyframe_interval": 0}, {"frame_stride": 0}, {"match_iou": 0}, {"reprompt_iou": 2.0}):
         with pytest.raises(ValueError, match="must be"):
@@ -274,10 +284,10 @@ def test_cli_annotates_a_video_with_its_flags(tmp_path, capsys, monkeypatch):
     seen = {}
     monkeypatch.setattr("annotate.pipeline.auto_annotate", lambda *a, **k: seen.update(k) or AnnotationSummary())
     flags = ["--keyframe-interval", "7", "--frame-stride", "3", "--match-iou", "0.4", "--reprompt-iou", "0.8",
-             "--end-after", "5", "--preview", "--val-fraction", "0.25"]  # fmt: skip
+             "--end-after", "5", "--preview", "--val-fraction", "0.25", "--max-tracks", "4"]  # fmt: skip
     assert cli_main([str(clip), *flags]) == 0
     assert {k: seen[k] for k in ("keyframe_interval", "frame_stride", "match_iou", "reprompt_iou", "end_after",
-                                 "preview", "val_fraction")} == {"keyframe_interval": 7, "frame_stride": 3,
-                                 "match_iou": 0.4, "reprompt_iou": 0.8, "end_after": 5, "preview": True,
-                                 "val_fraction": 0.25}  # fmt: skip
+                                 "preview", "val_fraction", "max_tracks")} == {"keyframe_interval": 7,
+                                 "frame_stride": 3, "match_iou": 0.4, "reprompt_iou": 0.8, "end_after": 5,
+                                 "preview": True, "val_fraction": 0.25, "max_tracks": 4}  # fmt: skip
     assert cli_main([str(clip)]) == 0 and seen["val_fraction"] == 0.1  # the default

@@ -248,6 +248,34 @@ def test_reprompt_when_the_mask_drifted():
         assert rle_to_mask(frames[10][1]).sum() == (1600 if reprompt_iou else 800)  # the re-prompted mask is kept
 
 
+def test_at_most_max_tracks_are_started_and_the_rest_are_counted():
+    """A detector at confidence 0 can report hundreds of objects a keyframe; each track costs SAM 2 every frame."""
+    scene = crossing_scene()  # four objects; the visitor appears at keyframe 20
+    scores = {"walker": 0.9, "visitor": 0.6, "ltr": 0.8, "rtl": 0.7}
+    found = detector(scene, {n: 0 for n in scene.objects})
+
+    def detect(frame: int) -> sv.Detections:
+        detections = found(frame)
+        detections.confidence = np.array([scores[n] for n in scene.objects if scene.box(n, frame) is not None])
+        return detections
+
+    segmented: list[int] = []
+    tracker = PerfectTracker(scene)
+    tracker.segment = lambda frame, boxes: segmented.append(len(boxes)) or PerfectTracker.segment(tracker, frame, boxes)
+    associator = TrackAssociator(tracker, VideoSettings(keyframe_interval=10, max_tracks=2))
+    frames = list(associator.run(detect))
+    assert sorted(associator.tracks) == [1, 2] and sorted(tracker.following.values()) == ["ltr", "walker"]
+    assert all(set(masks) <= {1, 2} for _, masks in frames)  # the two most confident, followed to the end
+    assert tracker.backward_calls == [] and max(segmented) == 2  # SAM 2 never saw the others
+    seen = [sum(scene.box(n, k) is not None for n in scene.objects) for k in keyframes(60, 10)]
+    assert associator.untracked == sum(seen) - 2 * len(seen)  # every other detection on every keyframe
+
+    unlimited, _, _ = run(scene, VideoSettings(keyframe_interval=10), detect)
+    assert len(unlimited.tracks) == 4 and unlimited.untracked == 0
+    with pytest.raises(ValueError, match="max_tracks must be >= 1"):
+        VideoSettings(max_tracks=0)
+
+
 def test_no_detections_at_all_emits_empty_frames():
     scene = Scene(7, {"a": lambda f: None})
     associator, tracker, frames = run(scene, VideoSettings(keyframe_interval=3), detector(scene, {"a": 0}))

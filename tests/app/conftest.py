@@ -20,8 +20,8 @@ def free_port() -> int:
 
 
 def request(name: str = "user-a") -> SimpleNamespace:
-    """What Gradio passes handlers as `gr.Request`: the tab's session hash."""
-    return SimpleNamespace(session_hash=name)
+    """What Gradio passes handlers as `gr.Request`: the tab's session hash, and its client (one per user)."""
+    return SimpleNamespace(session_hash=name, client=SimpleNamespace(host=f"client-of-{name}"), headers={})
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,8 @@ def launch(small_model, yolo_detector) -> Iterator[Callable]:
         demo = build_demo(small_model, limits or Limits(max_sessions=16), detectors)
         port = free_port()
         options = {"show_error": False, "max_file_size": "20mb", **launch_options}
-        demo.queue(max_size=32).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, **options)
+        queue = demo.queue(max_size=demo.studio.limits.max_queue)
+        queue.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, **options)
         launched.append(demo)
         return demo, f"http://127.0.0.1:{port}/"
 

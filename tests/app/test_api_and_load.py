@@ -12,12 +12,15 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
+from app.settings import Limits
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "app" / "examples"
 
 
 @pytest.fixture(scope="module")
 def server(launch):
-    return launch(show_error=True)
+    # the "eight clients" below all connect from 127.0.0.1: a per-client share of 8 model requests lets them in
+    return launch(Limits(max_sessions=16, max_model_requests_per_client=8), show_error=True)
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ def folder_bytes(folder: Path) -> int:
 
 # ---------------------------------------------------------------------------------------------------- 1. lock-out
 def test_forged_session_hashes_create_no_sessions_over_http(launch):
-    demo, url = launch(Limits(max_sessions=4))
+    demo, url = launch(Limits(max_sessions=4, max_requests_per_client=64))  # 40 calls from one address at once
     clear = next(i for i, fn in demo.fns.items() if fn.name == "clear")
     with httpx.Client(base_url=url, timeout=30) as client:
         for number in range(40):  # more than max_sessions: once, this locked everyone out for 30 minutes
@@ -399,3 +399,41 @@ def test_tracking_stops_when_the_api_client_disconnects(launch):
     stopped_at = len(tracked)
     time.sleep(3)
     assert len(tracked) == stopped_at < 48, f"still tracking after the client left: {stopped_at} -> {len(tracked)}"
+
+
+# -------------------------------------------------------------------------- 10. tracks of an auto-annotated video
+def test_a_confidence_0_detector_tracks_at_most_max_tracks_objects(small_model, yolo_detector, tmp_path, monkeypatch,
+                                                                    capsys):  # fmt: skip
+    """The Auto-annotate tab bounded a video's frames and pixels, not its objects: at confidence 0 a detector starts
+    up to max_det tracks a keyframe, each costing SAM 2 a memory attention pass per frame."""
+    from annotate.previews import write_h264
+    from annotate.sam2_tracker import Sam2FrameTracker
+
+    frames = [np.full((48, 64, 3), 40 + 30 * t, np.uint8) for t in range(6)]
+    clip = write_h264(frames, tmp_path / "street.mp4", fps=10)
+    prompted: list[int] = []  # objects SAM 2 was asked to track
+    tracked: list[int] = []  # objects tracked per frame: the memory attention passes
+    prompt, forward = Sam2FrameTracker.prompt, Sam2FrameTracker.forward
+
+    def counting_prompt(self, frame, track_id, box):
+        prompted.append(track_id)
+        return prompt(self, frame, track_id, box)
+
+    def counting_forward(self, start, stop):
+        for frame, masks in forward(self, start, stop):
+            tracked.append(len(self.session.obj_ids))
+            yield frame, masks
+
+    monkeypatch.setattr(Sam2FrameTracker, "prompt", counting_prompt)
+    monkeypatch.setattr(Sam2FrameTracker, "forward", counting_forward)
+    detectors = DetectorPool(["yolo11n.pt"], loader=lambda name: yolo_detector)
+    studio = Studio(small_model, Limits(max_tracks=2), detectors)
+    user = page_load(studio)
+    _, archive, _ = studio.annotate.run([str(clip)], "yolo11n.pt", [], 0.0, user, no_progress, keyframe_interval=2)
+    with zipfile.ZipFile(archive) as dataset:
+        [video] = json.loads(dataset.read("summary.json"))["videos"]
+    assert video["untracked_detections"] > 0, "the detector found no more than 2 objects: the case is not covered"
+    assert video["tracks_started"] <= 2 and sorted(set(prompted)) == [1, 2]
+    assert max(tracked) <= 2 and sum(tracked) <= 2 * len(frames)  # the cost: at most 2 objects a frame
+    notice = f"street: {video['untracked_detections']} detections were not tracked: this server tracks at most 2"
+    assert notice in capsys.readouterr().out  # shown to the user (gr.Info; printed outside a Gradio event)

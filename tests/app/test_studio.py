@@ -22,13 +22,11 @@ from app.prompts import BOX, BOX_CLICKS, NEGATIVE, POSITIVE
 from app.settings import Limits
 from app.studio import Studio
 
+from .conftest import request
+
 
 def no_progress(*_args, **_kwargs) -> None:
     return None
-
-
-def request(name: str = "user-a") -> SimpleNamespace:
-    return SimpleNamespace(session_hash=name)
 
 
 def page_load(studio: Studio, name: str = "user-a") -> SimpleNamespace:
@@ -273,10 +271,11 @@ def test_events_never_create_sessions_only_a_page_load_does(studio, image_file):
     assert len(studio.sessions) == 1  # only the fixture's user-a, who loaded the page
 
 
-def test_a_full_registry_evicts_the_least_recently_used_idle_session(studio, image_file):
+def test_a_full_registry_gives_a_new_visitor_an_idle_session_without_work(studio, image_file):
+    """(Who gives way to whom, client by client: tests/app/test_client_limits.py.)"""
     for name in ("b", "c", "d"):
         studio.image.upload(image_file, page_load(studio, name), progress=no_progress)
-    studio.image.click(POSITIVE, click(80, 90), request("b"))  # user-a is now the least recently used
+    studio.image.click(POSITIVE, click(80, 90), request("b"))  # user-a loaded the page and did nothing yet
     studio.image.upload(image_file, page_load(studio, "e"), progress=no_progress)  # full: a new visitor still gets in
     assert len(studio.sessions) == 4
     with pytest.raises(REFUSED, match=r"expired.*reload the page"):
@@ -285,8 +284,8 @@ def test_a_full_registry_evicts_the_least_recently_used_idle_session(studio, ima
     with contextlib.ExitStack() as requests_running:
         for name in "bcde":
             requests_running.enter_context(session_of(studio, request(name)).in_use())
-        with pytest.raises(REFUSED, match="maximum of 4 busy sessions"):
-            page_load(studio, "f")  # refused only when every session has a request running
+        with pytest.raises(REFUSED, match="The studio is full: its 4 sessions are in use or hold other visitors"):
+            page_load(studio, "f")  # refused only when no session may be given up
 
 
 def write_video(path: Path, frames: int = 4) -> Path:
