@@ -119,3 +119,15 @@ def test_workflows_and_services_are_gradio_free_and_the_tabs_and_api_share_them(
     for tab in ("image", "video", "annotate"):
         assert f"app.{tab}_workflow" in graph[f"app.{tab}_tab"]
         assert not {t for t in graph[f"app.{tab}_tab"] if t.endswith("_tab")}, f"app.{tab}_tab imports another tab"
+
+
+def test_the_readme_layout_names_every_module():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout") :]
+    missing = [
+        f"{package}/{path.relative_to(ROOT / package).as_posix()}"
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path.name != "__init__.py" and path.name not in layout and path.parent.name != "exporters"
+    ]
+    assert missing == [], f"README's Layout section does not name {missing}"
