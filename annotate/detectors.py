@@ -11,7 +11,7 @@ import numpy as np
 import supervision as sv
 import torch
 
-from .settings import DetectorSettings
+from .settings import DetectorSettings, detector_for_device
 
 
 class Detector(Protocol):
@@ -121,13 +121,13 @@ class CallableDetector:
 def make_detector(
     det_model: str | Path | Any | Callable[[np.ndarray], sv.Detections], settings: DetectorSettings
 ) -> YoloDetector | CallableDetector:
-    """Wrap `det_model` (a YOLO name or path, a loaded YOLO, or a callable) as a batch detector."""
+    """Wrap `det_model` (a YOLO name or path, "auto", a loaded YOLO, or a callable) as a batch detector."""
     from ultralytics.engine.model import Model
 
     if isinstance(det_model, Model):
         return YoloDetector(det_model, settings)
     if isinstance(det_model, (str, Path)):
-        return YoloDetector(load_yolo(det_model), settings)
+        return YoloDetector(load_yolo(resolve_auto_detector(det_model, settings)), settings)
     if callable(det_model):
         names = names_dict(getattr(det_model, "names", None))
         return CallableDetector(det_model, classes=settings.classes, names=names)
@@ -135,6 +135,15 @@ def make_detector(
         f"det_model must be a YOLO model name or path, a loaded ultralytics YOLO, or a callable "
         f"(RGB image -> supervision.Detections); got {type(det_model).__name__}."
     )
+
+
+def resolve_auto_detector(det_model: str | Path, settings: DetectorSettings) -> str | Path:
+    """`det_model`, with "auto" replaced by the YOLO for the run's device (`annotate.settings.AUTO_DETECTORS`)."""
+    if str(det_model) != "auto":
+        return det_model
+    from sam2_model.devices import select_device
+
+    return detector_for_device("auto", select_device(settings.sam_device()).type)
 
 
 # ---------------------------------------------------------------------------------------- classes by name

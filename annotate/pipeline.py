@@ -24,6 +24,7 @@ import supervision as sv
 from tqdm import tqdm
 
 from sam2_model import Sam2Model
+from sam2_model.auto import AUTO
 
 from .batch import ImageOutcome
 from .detectors import names_dict
@@ -51,8 +52,8 @@ FORMATS = known_formats()
 
 def auto_annotate(
     data: str | Path,
-    det_model: str | Path | Any | Callable[[np.ndarray], sv.Detections] = "yolo11x.pt",
-    sam_model: str | Path | Sam2Model = "sam2.1_b.pt",
+    det_model: str | Path | Any | Callable[[np.ndarray], sv.Detections] = AUTO,
+    sam_model: str | Path | Sam2Model = AUTO,
     device: str = _DEFAULTS.device,
     conf: float = _DEFAULTS.conf,
     iou: float = _DEFAULTS.iou,
@@ -87,8 +88,10 @@ def auto_annotate(
             Videos: .mp4, .mov, .webm, .mkv, .avi, .m4v.
         det_model: YOLO name or path (downloaded by ultralytics), a loaded `YOLO`, or a callable taking an HxWx3
             uint8 RGB image and returning `supervision.Detections` (xyxy pixels, class_id, confidence); class names
-            come from its `names` attribute when it has one.
-        sam_model: anything `sam2_model.load_model` accepts, or a loaded `Sam2Model` (share the app's).
+            come from its `names` attribute when it has one. "auto" (the default): yolo11n.pt on a CPU, yolo11x.pt
+            on a CUDA GPU (`annotate.settings.AUTO_DETECTORS`).
+        sam_model: anything `sam2_model.load_model` accepts, or a loaded `Sam2Model` (share the app's). "auto" (the
+            default): SAM 2.1 tiny on a CPU, base_plus on a CUDA GPU, as in the app (`sam2_model.auto`).
         device: "" (auto), "cpu", "cuda", "cuda:N", "N" or "mps", for both models.
         conf, iou, imgsz, max_det, classes: the detector's confidence threshold, NMS IoU, input size, maximum
             detections per image, and the classes to keep (None keeps all); see `DetectorSettings`. `classes` may
@@ -165,7 +168,9 @@ def auto_annotate(
     batches = [plan.todo[i : i + batch_size] for i in range(0, len(plan.todo), batch_size)]
     total = len(plan.todo) + sum(plan.frames_todo)  # one unit per image and per video frame
     report = progress if callable(progress) else None
-    with tqdm(total=total, disable=report is not None or not progress, unit="img", desc="auto_annotate") as bar:
+    # one unit per image and per video frame, as the summary counts them
+    desc = "auto_annotate (images and frames)" if plan.videos_todo else "auto_annotate"
+    with tqdm(total=total, disable=report is not None or not progress, unit="img", desc=desc) as bar:
         done = 0
 
         def advance(units: int) -> None:

@@ -6,7 +6,7 @@ the steps the local backend runs, with the same exporters, so both backends prod
 
 A worker that dies is restarted and its batch retried: every file is written atomically and rewriting a batch gives
 the same bytes, and the driver counts an image only when its batch comes back, so nothing is lost or counted twice.
-Ray is optional (requirements-ray.txt) and imported only here.
+Ray is optional (the package's ``[ray]`` extra) and imported only here.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from .settings import DetectorSettings, OutputSettings, VideoSettings
 from .video_annotator import VideoReport
 from .videos import VideoTask
 
-INSTALL_HINT = "backend='ray' needs Ray: pip install -r requirements-ray.txt (or pip install 'ray[data]')."
+INSTALL_HINT = (
+    "backend='ray' needs Ray: pip install 'ray[data]>=2.40' (the package's [ray] extra: pip install '.[ray]' in its "
+    "source folder)."
+)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 

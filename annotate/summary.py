@@ -91,11 +91,17 @@ class AnnotationSummary:
                 text = text.replace(f"{folder}{os.sep}", "").replace(folder, ".")
         return text
 
-    def _videos_part(self) -> str:
+    def _work_part(self) -> str:
+        """What the run covered, counted as its progress bar counts: images and video frames, one unit each."""
         if not self.videos:
-            return ""
+            return f"{self.images} images in {self.seconds:.1f} s ({self.images_per_second:.2f} images/s)"
         frames = sum(v["frames"] for v in self.videos)
-        return f" and {len(self.videos)} video{'s' * (len(self.videos) != 1)} ({frames} frames)"
+        units = self.processed + frames
+        rate = units / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.images} images and {len(self.videos)} video{'s' * (len(self.videos) != 1)} ({frames} frames): "
+            f"{self.images + frames} images and frames in {self.seconds:.1f} s ({rate:.2f}/s)"
+        )
 
     def _split_part(self) -> str:
         split = self.split
@@ -111,8 +117,7 @@ class AnnotationSummary:
 
     def __str__(self) -> str:
         lines = [
-            f"auto_annotate: {self.images} images{self._videos_part()} in {self.seconds:.1f} s "
-            f"({self.images_per_second:.2f} images/s)",
+            f"auto_annotate: {self._work_part()}",
             f"  labelled {self.labelled}, no detections {self.no_detections}, skipped (already done) {self.skipped}, "
             f"failed {self.failed}" + (f", failed videos {self.failed_videos}" if self.failed_videos else ""),
             f"  instances: {', '.join(f'{k} {v}' for k, v in sorted(self.instances.items())) or 'none'}",
