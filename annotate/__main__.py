@@ -52,7 +52,11 @@ def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
         help="the class names' text embeddings (annotate.detectors.save_text_embeddings), for YOLOE/YOLO-World "
         "where the text encoder cannot be downloaded",
     )
-    parser.add_argument("--output", help="dataset folder [<DATA>_auto_annotate_labels beside DATA]")
+    parser.add_argument(
+        "--output",
+        help="dataset folder [<DATA>_auto_annotate_labels beside DATA; in the current folder when DATA is inside a "
+        "Python package, e.g. the shipped examples]",
+    )
     parser.add_argument(
         "--format",
         nargs="+",

@@ -97,7 +97,9 @@ def auto_annotate(
             detections per image, and the classes to keep (None keeps all); see `DetectorSettings`. `classes` may
             be class names: a YOLO keeps the classes of those names; an open-vocabulary detector (YOLOE, e.g.
             "yoloe-11s-seg.pt", or YOLO-World) is prompted with them, whatever they are (["person", "forklift"]).
-        output_dir: the dataset folder; default ``<data's parent>/<data's name>_auto_annotate_labels``.
+        output_dir: the dataset folder; default ``<data's parent>/<data's name>_auto_annotate_labels``, or
+            ``./<data's name>_auto_annotate_labels`` (the current directory) when the data lies inside a Python
+            package, e.g. the shipped examples (`default_output`).
         formats: any of `annotate.exporters.formats()`: "yolo" labels are always written; add "coco" for
             annotations.json, "masks" for one PNG per instance.
         overwrite: redo images that an earlier run finished (default: resume, skipping them).
@@ -144,7 +146,8 @@ def auto_annotate(
     detector = DetectorSettings(conf, iou, imgsz, max_det, wanted, device, embeddings)
     video = VideoSettings(frame_stride, keyframe_interval, match_iou, reprompt_iou, end_after, preview)
     data = Path(data)
-    output = OutputSettings(_output_folder(data, output_dir), tuple(formats), min_mask_area, simplify, val_fraction)
+    folder = Path(output_dir) if output_dir else default_output(data)
+    output = OutputSettings(folder, tuple(formats), min_mask_area, simplify, val_fraction)
     plan = plan_run(data, output, overwrite, video)
 
     runner: Any
@@ -210,8 +213,26 @@ class AnnotationPlan:
         return len(self.tasks) - len(self.todo)
 
 
-def _output_folder(data: Path, output_dir: str | Path | None) -> Path:
-    return Path(output_dir) if output_dir else data.parent / f"{data.name}_auto_annotate_labels"
+def default_output(data: Path) -> Path:
+    """Where a run writes when no `output_dir` is given: ``<data's name>_auto_annotate_labels`` beside the data (as
+    ultralytics does), or in the current directory when the data lies inside a Python package (an installed one,
+    or this project's own, e.g. `app.examples_dir()`): a package's folder is no place for outputs."""
+    name = f"{data.name}_auto_annotate_labels"
+    return Path.cwd() / name if inside_a_package(data) else data.parent / name
+
+
+def inside_a_package(path: Path) -> bool:
+    """Whether `path` lies in site-packages (any of this interpreter's) or in this project's package folders."""
+    import site
+    import sysconfig
+
+    roots = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    roots.update(getattr(site, "getsitepackages", list)())
+    roots.add(site.getusersitepackages())
+    project = Path(__file__).resolve().parents[1]
+    folders = [Path(root).resolve() for root in roots] + [project / name for name in ("annotate", "app", "sam2_model")]
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(folder) for folder in folders)
 
 
 def plan_run(data: Path, output: OutputSettings, overwrite: bool, video: VideoSettings = _VIDEO) -> AnnotationPlan:

@@ -387,3 +387,16 @@ def test_the_summary_counts_images_and_frames_as_the_progress_bar_does():
     summary = AnnotationSummary(images=2, labelled=2, seconds=13.0, videos=[video])
     first = str(summary).splitlines()[0]
     assert first == "auto_annotate: 2 images and 1 video (24 frames): 26 images and frames in 13.0 s (2.00/s)"
+
+
+def test_the_default_output_is_beside_the_data_but_never_inside_a_package(tmp_path, monkeypatch):
+    import sysconfig
+
+    from annotate.pipeline import default_output
+    from app import examples_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert default_output(tmp_path / "photos") == tmp_path / "photos_auto_annotate_labels"  # as ultralytics does
+    assert default_output(examples_dir()) == tmp_path / "examples_auto_annotate_labels"  # the shipped examples
+    installed = Path(sysconfig.get_paths()["purelib"]) / "somepackage" / "data"
+    assert default_output(installed) == tmp_path / "data_auto_annotate_labels"
