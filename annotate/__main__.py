@@ -27,7 +27,15 @@ def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
         "one id per object) -> a YOLO-seg (and COCO, YouTube-VIS, MOT) dataset with a validation split.",
     )
     parser.add_argument("data", help="folder of images and/or videos (searched recursively), or a video file")
-    parser.add_argument("--det-model", default="auto", help=f"YOLO model name or path, or auto [auto; {AUTO_HELP}]")
+    parser.add_argument(
+        "--det-model",
+        "--boxes",
+        dest="det_model",
+        default="auto",
+        help=f"YOLO model name or path, or auto [auto; {AUTO_HELP}]; or boxes you already have, to become masks: a "
+        "folder of YOLO detection labels (<image name>.txt, a video's keyframes <video>/<frame>.txt; classes.txt or "
+        "data.yaml names the classes) or a COCO .json with boxes, matched to the images by name",
+    )
     parser.add_argument("--sam-model", default="auto", help="SAM 2 name, Meta file name or path, or auto [auto]")
     parser.add_argument("--device", default=_DEFAULTS.device, help="'' (auto), cpu, cuda, cuda:N, N or mps")
     parser.add_argument(

@@ -27,6 +27,7 @@ from sam2_model import Sam2Model
 from sam2_model.auto import AUTO
 
 from .batch import ImageOutcome
+from .box_sources import BoxSource, is_box_source, open_box_source
 from .detectors import names_dict
 from .exporters import Exporter
 from .exporters import formats as known_formats
@@ -89,7 +90,11 @@ def auto_annotate(
         det_model: YOLO name or path (downloaded by ultralytics), a loaded `YOLO`, or a callable taking an HxWx3
             uint8 RGB image and returning `supervision.Detections` (xyxy pixels, class_id, confidence); class names
             come from its `names` attribute when it has one. "auto" (the default): yolo11n.pt on a CPU, yolo11x.pt
-            on a CUDA GPU (`annotate.settings.AUTO_DETECTORS`).
+            on a CUDA GPU (`annotate.settings.AUTO_DETECTORS`). Or boxes you already have, to become masks: a
+            folder of YOLO detection labels (``<image name>.txt``; a video's keyframes ``<video>/<frame>.txt``) or
+            a COCO .json with boxes, matched to the images by name; images without boxes are skipped and
+            reported (`summary.no_boxes`), labels naming no image too (`summary.unmatched_boxes`); see
+            `annotate.box_sources`.
         sam_model: anything `sam2_model.load_model` accepts, or a loaded `Sam2Model` (share the app's). "auto" (the
             default): SAM 2.1 tiny on a CPU, base_plus on a CUDA GPU, as in the app (`sam2_model.auto`).
         device: "" (auto), "cpu", "cuda", "cuda:N", "N" or "mps", for both models.
@@ -146,6 +151,8 @@ def auto_annotate(
     detector = DetectorSettings(conf, iou, imgsz, max_det, wanted, device, embeddings)
     video = VideoSettings(frame_stride, keyframe_interval, match_iou, reprompt_iou, end_after, preview)
     data = Path(data)
+    if is_box_source(det_model):  # boxes you already have: opened once, here, to report names that match nothing
+        det_model = open_box_source(det_model)
     folder = Path(output_dir) if output_dir else default_output(data)
     output = OutputSettings(folder, tuple(formats), min_mask_area, simplify, val_fraction)
     plan = plan_run(data, output, overwrite, video)
@@ -167,6 +174,8 @@ def auto_annotate(
         input_dir=str(data if data.is_dir() else data.parent),
         output_dir=str(output.output),
     )
+    if isinstance(det_model, BoxSource):
+        summary.unmatched_boxes = det_model.unmatched([t.name for t in plan.tasks], [v.name for v in plan.videos])
     instances: Counter[str] = Counter()
     batches = [plan.todo[i : i + batch_size] for i in range(0, len(plan.todo), batch_size)]
     total = len(plan.todo) + sum(plan.frames_todo)  # one unit per image and per video frame
@@ -193,6 +202,8 @@ def auto_annotate(
     summary.instances = dict(sorted(instances.items()))
     finish(plan, output, names, summary)
     summary.seconds = time.perf_counter() - started
+    for line in summary.box_lines():
+        logger.warning(line.strip())
     summary.write(output.output / SUMMARY_FILE)
     return summary
 
@@ -305,6 +316,7 @@ def finish(plan: AnnotationPlan, output: OutputSettings, names: dict[int, str], 
     finish_mot(output.output, [video.sequence for video in index.videos], names)
     summary.split = split_counts(index, output.val_fraction)
     summary.failures.sort()
+    summary.no_boxes.sort()
 
 
 def dataset_index(plan: AnnotationPlan, output: OutputSettings) -> DatasetIndex:
@@ -351,7 +363,9 @@ def split_counts(index: DatasetIndex, val_fraction: float) -> dict[str, Any]:
 
 
 def _count(outcome: ImageOutcome, summary: AnnotationSummary, instances: Counter[str], names: dict[int, str]) -> None:
-    if outcome.failure is not None:
+    if outcome.no_boxes:
+        summary.no_boxes.append(outcome.source)
+    elif outcome.failure is not None:
         summary.failed += 1
         summary.failures.append((outcome.source, outcome.failure))
     else:
@@ -363,6 +377,9 @@ def _count(outcome: ImageOutcome, summary: AnnotationSummary, instances: Counter
 def _count_video(
     report: VideoReport, summary: AnnotationSummary, instances: Counter[str], names: dict[int, str]
 ) -> None:
+    if report.no_boxes:
+        summary.no_boxes.append(report.source)
+        return
     summary.videos.append(report.summary(names))
     if report.failure is not None:
         summary.failed_videos += 1

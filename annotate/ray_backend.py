@@ -84,7 +84,7 @@ class RayWorker:
         self.videos = VideoAnnotator(detector_model, model, output, video)
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, list]:
-        sources, class_ids, failures, reports = [], [], [], []
+        sources, class_ids, failures, no_boxes, reports = [], [], [], [], []
         for payload in rows["batch"]:
             work = json.loads(payload)
             if isinstance(work, dict):  # a video
@@ -92,13 +92,15 @@ class RayWorker:
                 sources.append(work["source"])
                 class_ids.append("[]")
                 failures.append("")
+                no_boxes.append(False)
                 continue
             for outcome in self.annotator.annotate([ImageTask.from_dict(task) for task in work]):
                 sources.append(outcome.source)
                 class_ids.append(json.dumps(list(outcome.class_ids)))
                 failures.append(outcome.failure or "")
+                no_boxes.append(outcome.no_boxes)
                 reports.append("")
-        return {"source": sources, "class_ids": class_ids, "failure": failures, "report": reports}
+        return {"source": sources, "class_ids": class_ids, "failure": failures, "no_boxes": no_boxes, "report": reports}
 
 
 class RayBackend:
@@ -150,7 +152,7 @@ class RayBackend:
         for row in self._map(payloads):
             failure = row["failure"] or None
             class_ids = () if failure else tuple(json.loads(row["class_ids"]))
-            yield ImageOutcome(row["source"], class_ids=class_ids, failure=failure)
+            yield ImageOutcome(row["source"], class_ids=class_ids, failure=failure, no_boxes=bool(row["no_boxes"]))
 
     def run_videos(self, tasks: Sequence[VideoTask], progress: Callable[[int], None]) -> Iterator[VideoReport]:
         """Each video on one worker, videos spread over the pool; `progress(frames)` as each video comes back."""

@@ -66,6 +66,8 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     found, output = result.stdout.splitlines()
     assert found.startswith(str(site)) and "scene.jpg" in found and "'masks'" in found and found.endswith("True")
     assert output == str(tmp_path / "examples_auto_annotate_labels")  # never into the installed package
+    boxes = site / "app" / "examples" / "boxes"  # the examples' boxes, for the offline recipe
+    assert (boxes / "classes.txt").is_file() and len(list((boxes / "video").glob("*.txt"))) == 24
     for script in ("sam2-studio", "sam2-annotate"):
         result = subprocess.run(
             [site / "bin" / script, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True

@@ -97,7 +97,7 @@ def test_examples_prints_the_shipped_media_folder(tmp_path):
 
     result = run_app("--examples", tmp_path=tmp_path)
     assert result.returncode == 0 and result.stdout.strip() == str(examples_dir())
-    assert {"scene.jpg", "scene_2.jpg", "video.mp4"} <= {p.name for p in examples_dir().iterdir()}
+    assert {"scene.jpg", "scene_2.jpg", "video.mp4", "boxes"} <= {p.name for p in examples_dir().iterdir()}
 
 
 class LaunchedDemo:
