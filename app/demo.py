@@ -79,7 +79,7 @@ def build_demo(model: Sam2Model, limits: Limits | None = None, detectors: Detect
     css = swatch_css(limits.max_objects) + STUDIO_CSS
     # delete_cache: Gradio's copies of uploads and results older than an hour are removed every 30 minutes
     with gr.Blocks(title="SAM 2 studio", delete_cache=(1800, 3600)) as demo:
-        demo.studio = studio  # type: ignore[attr-defined]  # for tests and embedding apps
+        demo.studio = studio  # for tests and embedding apps
         # the studio's styles travel with its Blocks (Gradio 6 takes css at launch, which embedders may not pass)
         gr.HTML(f"<style>{css}</style>", container=False, padding=False, elem_id="studio_styles")
         gr.Markdown(

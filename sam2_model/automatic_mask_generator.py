@@ -164,9 +164,7 @@ class AutomaticMaskGenerator:
         self.use_m2m = use_m2m
         self.multimask_output = multimask_output
 
-    def generate(
-        self, image: np.ndarray, progress: Callable[[int, int], None] | None = None
-    ) -> list[dict[str, Any]]:
+    def generate(self, image: np.ndarray, progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
         """Segment everything in an HxWx3 uint8 RGB image; `progress(done, total)` is called after each batch of
         grid points (`points_per_batch`), over every crop, so a caller can show how far it has got.
 
