@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .exporters import formats
-from .settings import DetectorSettings, VideoSettings
+from .settings import AUTO_HELP, DetectorSettings, VideoSettings
 from .splits import VAL_FRACTION
 
 _DEFAULTS = DetectorSettings()
@@ -27,8 +27,16 @@ def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
         "one id per object) -> a YOLO-seg (and COCO, YouTube-VIS, MOT) dataset with a validation split.",
     )
     parser.add_argument("data", help="folder of images and/or videos (searched recursively), or a video file")
-    parser.add_argument("--det-model", default="yolo11x.pt", help="YOLO model name or path [yolo11x.pt]")
-    parser.add_argument("--sam-model", default="sam2.1_b.pt", help="SAM 2 name, Meta file name or path [sam2.1_b.pt]")
+    parser.add_argument(
+        "--det-model",
+        "--boxes",
+        dest="det_model",
+        default="auto",
+        help=f"YOLO model name or path, or auto [auto; {AUTO_HELP}]; or boxes you already have, to become masks: a "
+        "folder of YOLO detection labels (<image name>.txt, a video's keyframes <video>/<frame>.txt; classes.txt or "
+        "data.yaml names the classes) or a COCO .json with boxes, matched to the images by name",
+    )
+    parser.add_argument("--sam-model", default="auto", help="SAM 2 name, Meta file name or path, or auto [auto]")
     parser.add_argument("--device", default=_DEFAULTS.device, help="'' (auto), cpu, cuda, cuda:N, N or mps")
     parser.add_argument(
         "--conf", type=float, default=_DEFAULTS.conf, help=f"detector confidence threshold [{_DEFAULTS.conf}]"
@@ -52,7 +60,11 @@ def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
         help="the class names' text embeddings (annotate.detectors.save_text_embeddings), for YOLOE/YOLO-World "
         "where the text encoder cannot be downloaded",
     )
-    parser.add_argument("--output", help="dataset folder [<DATA>_auto_annotate_labels beside DATA]")
+    parser.add_argument(
+        "--output",
+        help="dataset folder [<DATA>_auto_annotate_labels beside DATA; in the current folder when DATA is inside a "
+        "Python package, e.g. the shipped examples]",
+    )
     parser.add_argument(
         "--format",
         nargs="+",
@@ -120,7 +132,7 @@ def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
         "--untrained",
         action="store_true",
         help="random weights instead of downloads: SAM 2 of --sam-model's architecture, and a YOLO built from its "
-        "yaml (yolo11x.pt -> yolo11x.yaml) unless --det-model is a file; for trying the tool offline (meaningless "
+        "yaml (yolo11n.pt -> yolo11n.yaml) unless --det-model is a file; for trying the tool offline (meaningless "
         "labels)",
     )
     parser.add_argument(
@@ -128,7 +140,8 @@ def build_parser(prog: str = "python -m annotate") -> argparse.ArgumentParser:
         nargs="?",
         const="local",
         metavar="ADDRESS",
-        help="run on Ray: a local Ray for the run, or the cluster at ADDRESS (e.g. auto); needs requirements-ray.txt",
+        help="run on Ray: a local Ray for the run, or the cluster at ADDRESS (e.g. auto); needs Ray: "
+        "pip install 'ray[data]>=2.40' (the package's [ray] extra)",
     )
     return parser
 
@@ -150,7 +163,11 @@ def main(argv: list[str] | None = None, prog: str = "sam2-annotate") -> int:
             print(f"{prog}: {UNTRAINED_WARNING}", file=sys.stderr)
             from sam2_model import load_model
 
-            sam_model = load_model(sam_model, DetectorSettings(device=args.device).sam_device(), untrained=True)
+            from .detectors import resolve_auto_detector
+
+            settings = DetectorSettings(device=args.device)
+            sam_model = load_model(sam_model, settings.sam_device(), untrained=True)
+            det_model = str(resolve_auto_detector(det_model, settings))
             if det_model.endswith(".pt") and not Path(det_model).is_file():
                 det_model = det_model[: -len(".pt")] + ".yaml"  # ultralytics builds it from the yaml it ships
         summary = auto_annotate(
@@ -185,7 +202,14 @@ def main(argv: list[str] | None = None, prog: str = "sam2-annotate") -> int:
             val_fraction=args.val_fraction,
         )
     except (OSError, ValueError, ImportError) as error:  # missing folder, no images, offline weights, bad checkpoint
-        print(f"{prog}: {error}", file=sys.stderr)
+        offline = ""
+        if isinstance(error, ConnectionError) and not args.untrained:  # a download failed: how to try it now
+            offline = (
+                f" To try the tool now without downloads: {prog} {args.data} --untrained (random weights: every step "
+                "and file is real, the masks are meaningless; with boxes you already have, add --det-model "
+                "path/to/labels/)."
+            )
+        print(f"{prog}: {error}{offline}", file=sys.stderr)
         return 2
     print(summary)
     return 1 if summary.failed or summary.failed_videos else 0

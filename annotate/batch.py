@@ -18,7 +18,8 @@ import torch
 from sam2_model import ImagePredictor
 from sam2_model.transforms import low_res_to_mask
 
-from .detectors import Detector
+from .box_sources import NoBoxes
+from .detectors import Detector, detect
 from .exporters import ImageEntry, Instance
 from .images import ImageReadError, ImageTask, read_image
 from .run_record import RunRecord
@@ -30,11 +31,13 @@ logger = logging.getLogger("annotate")
 
 @dataclass(frozen=True)
 class ImageOutcome:
-    """What became of one image: the class ids written (empty: no detections), or why it failed."""
+    """What became of one image: the class ids written (empty: no detections), or why it failed; no_boxes: the box
+    source has no boxes for it (`annotate.box_sources`), so it was skipped, not written."""
 
     source: str
     class_ids: tuple[int, ...] = ()
     failure: str | None = None
+    no_boxes: bool = False
 
 
 class BatchAnnotator:
@@ -63,10 +66,15 @@ class BatchAnnotator:
     def detect_and_segment(
         self, readable: Sequence[tuple[ImageTask, np.ndarray]]
     ) -> Iterator[tuple[ImageTask, np.ndarray, ImageOutcome | tuple[sv.Detections, torch.Tensor | None]]]:
-        """Decoded images of one batch -> per image a failed outcome, or (detections, Nx256x256 low-res logits)."""
-        for (task, image), detections in zip(readable, self.detect([image for _, image in readable]), strict=True):
+        """Decoded images of one batch -> per image a failed or skipped outcome, or (detections, Nx256x256 low-res
+        logits)."""
+        found = self.detect([image for _, image in readable], [task.name for task, _ in readable])
+        for (task, image), detections in zip(readable, found, strict=True):
             if isinstance(detections, str):
                 yield task, image, ImageOutcome(str(task.source), failure=detections)
+                continue
+            if isinstance(detections, NoBoxes):
+                yield task, image, ImageOutcome(str(task.source), no_boxes=True)
                 continue
             try:
                 low_res = self.segment(image, detections)
@@ -76,14 +84,18 @@ class BatchAnnotator:
                 continue
             yield task, image, (detections, low_res)
 
-    def detect(self, images: list[np.ndarray]) -> list[sv.Detections | str]:
-        """Detections per image, or the reason the detector failed on that image.
+    def detect(
+        self, images: list[np.ndarray], names: Sequence[str] | None = None
+    ) -> list[sv.Detections | str | NoBoxes]:
+        """Detections per image, or the reason the detector failed on that image, or NoBoxes when a box source has
+        none for it. `names`: the images' names (`ImageTask.name`), which a box source finds boxes by.
 
         One batched call; when it fails, the images are retried one by one (so one bad image fails alone) and the
         batch's error is logged."""
+        names = list(names) if names is not None else [""] * len(images)
         if getattr(self.detector, "batched", False) and len(images) > 1:
             try:
-                return list(self.detector(images))
+                return list(detect(self.detector, images, names))
             except Exception as error:
                 logger.warning(
                     "The detector failed on a batch of %d images (%s: %s); retrying them one by one.",
@@ -91,10 +103,12 @@ class BatchAnnotator:
                     type(error).__name__,
                     error,
                 )
-        results: list[sv.Detections | str] = []
-        for image in images:
+        results: list[sv.Detections | str | NoBoxes] = []
+        for image, name in zip(images, names, strict=True):
             try:
-                results.append(self.detector([image])[0])
+                results.append(detect(self.detector, [image], [name])[0])
+            except NoBoxes as missing:
+                results.append(missing)
             except Exception as error:
                 results.append(f"detector failed: {type(error).__name__}: {error}")
         return results

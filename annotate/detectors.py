@@ -11,11 +11,13 @@ import numpy as np
 import supervision as sv
 import torch
 
-from .settings import DetectorSettings
+from .box_sources import BoxSource, is_box_source, open_box_source
+from .settings import DetectorSettings, detector_for_device
 
 
 class Detector(Protocol):
-    """Images -> detections, with class names by id; `batched` when one call on many images is faster."""
+    """Images -> detections, with class names by id; `batched` when one call on many images is faster. A detector
+    with a true `by_name` attribute (`annotate.box_sources.BoxSource`) is called with the images' names too."""
 
     @property
     def names(self) -> dict[int, str]: ...
@@ -24,6 +26,14 @@ class Detector(Protocol):
     def batched(self) -> bool: ...
 
     def __call__(self, images: list[np.ndarray]) -> list[sv.Detections]: ...
+
+
+def detect(detector: Detector, images: list[np.ndarray], names: Sequence[str]) -> list[sv.Detections]:
+    """One call of `detector` on HxWx3 uint8 RGB images named `names` (see `annotate.box_sources` for names): a
+    detector looks at the pixels; a box source reads the boxes stated for those names."""
+    if getattr(detector, "by_name", False):
+        return cast(Callable[..., list[sv.Detections]], detector)(images, names)
+    return detector(images)
 
 
 def names_dict(names: Mapping[int, str] | Sequence[str] | None) -> dict[int, str]:
@@ -120,21 +130,36 @@ class CallableDetector:
 
 def make_detector(
     det_model: str | Path | Any | Callable[[np.ndarray], sv.Detections], settings: DetectorSettings
-) -> YoloDetector | CallableDetector:
-    """Wrap `det_model` (a YOLO name or path, a loaded YOLO, or a callable) as a batch detector."""
+) -> YoloDetector | CallableDetector | BoxSource:
+    """Wrap `det_model` as a batch detector: a YOLO name or path, "auto", a loaded YOLO, a callable, or boxes you
+    already have (a folder of YOLO labels, a COCO .json file, or a `BoxSource`; see `annotate.box_sources`)."""
     from ultralytics.engine.model import Model
 
+    if is_box_source(det_model):
+        det_model = open_box_source(det_model)
+    if isinstance(det_model, BoxSource):
+        det_model.keep_classes(settings.classes)
+        return det_model
     if isinstance(det_model, Model):
         return YoloDetector(det_model, settings)
     if isinstance(det_model, (str, Path)):
-        return YoloDetector(load_yolo(det_model), settings)
+        return YoloDetector(load_yolo(resolve_auto_detector(det_model, settings)), settings)
     if callable(det_model):
         names = names_dict(getattr(det_model, "names", None))
         return CallableDetector(det_model, classes=settings.classes, names=names)
     raise ValueError(
-        f"det_model must be a YOLO model name or path, a loaded ultralytics YOLO, or a callable "
-        f"(RGB image -> supervision.Detections); got {type(det_model).__name__}."
+        f"det_model must be a YOLO model name or path, a loaded ultralytics YOLO, a callable (RGB image -> "
+        f"supervision.Detections), or boxes (a folder of YOLO labels, a COCO .json); got {type(det_model).__name__}."
     )
+
+
+def resolve_auto_detector(det_model: str | Path, settings: DetectorSettings) -> str | Path:
+    """`det_model`, with "auto" replaced by the YOLO for the run's device (`annotate.settings.AUTO_DETECTORS`)."""
+    if str(det_model) != "auto":
+        return det_model
+    from sam2_model.devices import select_device
+
+    return detector_for_device("auto", select_device(settings.sam_device()).type)
 
 
 # ---------------------------------------------------------------------------------------- classes by name

@@ -42,19 +42,21 @@ class ImageTask:
 
     source: the image file. key: its unique name in the dataset, a relative POSIX path without suffix
     (``sub/photo``): per-image outputs are named after it. image_link: where the dataset shows the image
-    (``images/<relative path>``, renamed when two images share a stem).
+    (``images/<relative path>``, renamed when two images share a stem). name: its path under the input folder
+    without suffix, as the user named it (boxes you already have are found by it; the key may differ).
     """
 
     source: Path
     key: str
     image_link: Path
+    name: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        return {"source": str(self.source), "key": self.key, "image_link": str(self.image_link)}
+        return {"source": str(self.source), "key": self.key, "image_link": str(self.image_link), "name": self.name}
 
     @classmethod
     def from_dict(cls, values: dict[str, str]) -> ImageTask:
-        return cls(Path(values["source"]), values["key"], Path(values["image_link"]))
+        return cls(Path(values["source"]), values["key"], Path(values["image_link"]), values.get("name", ""))
 
 
 def find_images(folder: Path) -> list[Path]:
@@ -107,6 +109,7 @@ def plan_tasks(folder: Path, images: list[Path], output_dir: Path) -> list[Image
                 source=image,
                 key=(relative.parent / stem).as_posix(),
                 image_link=output_dir / "images" / relative.parent / f"{stem}{relative.suffix}",
+                name=image.relative_to(folder).with_suffix("").as_posix(),
             )
         )
     return tasks

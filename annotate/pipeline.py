@@ -24,9 +24,11 @@ import supervision as sv
 from tqdm import tqdm
 
 from sam2_model import Sam2Model
+from sam2_model.auto import AUTO
 
 from .backend import Backend
 from .batch import ImageOutcome
+from .box_sources import BoxSource, is_box_source, open_box_source
 from .detectors import names_dict
 from .exporters import Exporter
 from .exporters import formats as known_formats
@@ -52,8 +54,8 @@ FORMATS = known_formats()
 
 def auto_annotate(
     data: str | Path,
-    det_model: str | Path | Any | Callable[[np.ndarray], sv.Detections] = "yolo11x.pt",
-    sam_model: str | Path | Sam2Model = "sam2.1_b.pt",
+    det_model: str | Path | Any | Callable[[np.ndarray], sv.Detections] = AUTO,
+    sam_model: str | Path | Sam2Model = AUTO,
     device: str = _DEFAULTS.device,
     conf: float = _DEFAULTS.conf,
     iou: float = _DEFAULTS.iou,
@@ -89,14 +91,22 @@ def auto_annotate(
             Videos: .mp4, .mov, .webm, .mkv, .avi, .m4v.
         det_model: YOLO name or path (downloaded by ultralytics), a loaded `YOLO`, or a callable taking an HxWx3
             uint8 RGB image and returning `supervision.Detections` (xyxy pixels, class_id, confidence); class names
-            come from its `names` attribute when it has one.
-        sam_model: anything `sam2_model.load_model` accepts, or a loaded `Sam2Model` (share the app's).
+            come from its `names` attribute when it has one. "auto" (the default): yolo11n.pt on a CPU, yolo11x.pt
+            on a CUDA GPU (`annotate.settings.AUTO_DETECTORS`). Or boxes you already have, to become masks: a
+            folder of YOLO detection labels (``<image name>.txt``; a video's keyframes ``<video>/<frame>.txt``) or
+            a COCO .json with boxes, matched to the images by name; images without boxes are skipped and
+            reported (`summary.no_boxes`), labels naming no image too (`summary.unmatched_boxes`); see
+            `annotate.box_sources`.
+        sam_model: anything `sam2_model.load_model` accepts, or a loaded `Sam2Model` (share the app's). "auto" (the
+            default): SAM 2.1 tiny on a CPU, base_plus on a CUDA GPU, as in the app (`sam2_model.auto`).
         device: "" (auto), "cpu", "cuda", "cuda:N", "N" or "mps", for both models.
         conf, iou, imgsz, max_det, classes: the detector's confidence threshold, NMS IoU, input size, maximum
             detections per image, and the classes to keep (None keeps all); see `DetectorSettings`. `classes` may
             be class names: a YOLO keeps the classes of those names; an open-vocabulary detector (YOLOE, e.g.
             "yoloe-11s-seg.pt", or YOLO-World) is prompted with them, whatever they are (["person", "forklift"]).
-        output_dir: the dataset folder; default ``<data's parent>/<data's name>_auto_annotate_labels``.
+        output_dir: the dataset folder; default ``<data's parent>/<data's name>_auto_annotate_labels``, or
+            ``./<data's name>_auto_annotate_labels`` (the current directory) when the data lies inside a Python
+            package, e.g. the shipped examples (`default_output`).
         formats: any of `annotate.exporters.formats()`: "yolo" labels are always written; add "coco" for
             annotations.json, "masks" for one PNG per instance.
         overwrite: redo images that an earlier run finished (default: resume, skipping them).
@@ -146,7 +156,10 @@ def auto_annotate(
     detector = DetectorSettings(conf, iou, imgsz, max_det, wanted, device, embeddings)
     video = VideoSettings(frame_stride, keyframe_interval, match_iou, reprompt_iou, end_after, preview, max_tracks)
     data = Path(data)
-    output = OutputSettings(_output_folder(data, output_dir), tuple(formats), min_mask_area, simplify, val_fraction)
+    if is_box_source(det_model):  # boxes you already have: opened once, here, to report names that match nothing
+        det_model = open_box_source(det_model)
+    folder = Path(output_dir) if output_dir else default_output(data)
+    output = OutputSettings(folder, tuple(formats), min_mask_area, simplify, val_fraction)
     plan = plan_run(data, output, overwrite, video)
 
     runner: Backend
@@ -166,11 +179,15 @@ def auto_annotate(
         input_dir=str(data if data.is_dir() else data.parent),
         output_dir=str(output.output),
     )
+    if isinstance(det_model, BoxSource):
+        summary.unmatched_boxes = det_model.unmatched([t.name for t in plan.tasks], [v.name for v in plan.videos])
     instances: Counter[str] = Counter()
     batches = [plan.todo[i : i + batch_size] for i in range(0, len(plan.todo), batch_size)]
     total = len(plan.todo) + sum(plan.frames_todo)  # one unit per image and per video frame
     report = progress if callable(progress) else None
-    with tqdm(total=total, disable=report is not None or not progress, unit="img", desc="auto_annotate") as bar:
+    # one unit per image and per video frame, as the summary counts them
+    desc = "auto_annotate (images and frames)" if plan.videos_todo else "auto_annotate"
+    with tqdm(total=total, disable=report is not None or not progress, unit="img", desc=desc) as bar:
         done = 0
 
         def advance(units: int) -> None:
@@ -190,6 +207,8 @@ def auto_annotate(
     summary.instances = dict(sorted(instances.items()))
     finish(plan, output, names, summary)
     summary.seconds = time.perf_counter() - started
+    for line in summary.box_lines():
+        logger.warning(line.strip())
     summary.write(output.output / SUMMARY_FILE)
     return summary
 
@@ -210,8 +229,26 @@ class AnnotationPlan:
         return len(self.tasks) - len(self.todo)
 
 
-def _output_folder(data: Path, output_dir: str | Path | None) -> Path:
-    return Path(output_dir) if output_dir else data.parent / f"{data.name}_auto_annotate_labels"
+def default_output(data: Path) -> Path:
+    """Where a run writes when no `output_dir` is given: ``<data's name>_auto_annotate_labels`` beside the data (as
+    ultralytics does), or in the current directory when the data lies inside a Python package (an installed one,
+    or this project's own, e.g. `app.examples_dir()`): a package's folder is no place for outputs."""
+    name = f"{data.name}_auto_annotate_labels"
+    return Path.cwd() / name if inside_a_package(data) else data.parent / name
+
+
+def inside_a_package(path: Path) -> bool:
+    """Whether `path` lies in site-packages (any of this interpreter's) or in this project's package folders."""
+    import site
+    import sysconfig
+
+    roots = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    roots.update(getattr(site, "getsitepackages", list)())
+    roots.add(site.getusersitepackages())
+    project = Path(__file__).resolve().parents[1]
+    folders = [Path(root).resolve() for root in roots] + [project / name for name in ("annotate", "app", "sam2_model")]
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(folder) for folder in folders)
 
 
 def plan_run(data: Path, output: OutputSettings, overwrite: bool, video: VideoSettings = _VIDEO) -> AnnotationPlan:
@@ -284,6 +321,7 @@ def finish(plan: AnnotationPlan, output: OutputSettings, names: dict[int, str], 
     finish_mot(output.output, [video.sequence for video in index.videos], names)
     summary.split = split_counts(index, output.val_fraction)
     summary.failures.sort()
+    summary.no_boxes.sort()
 
 
 def dataset_index(plan: AnnotationPlan, output: OutputSettings) -> DatasetIndex:
@@ -330,7 +368,9 @@ def split_counts(index: DatasetIndex, val_fraction: float) -> dict[str, Any]:
 
 
 def _count(outcome: ImageOutcome, summary: AnnotationSummary, instances: Counter[str], names: dict[int, str]) -> None:
-    if outcome.failure is not None:
+    if outcome.no_boxes:
+        summary.no_boxes.append(outcome.source)
+    elif outcome.failure is not None:
         summary.failed += 1
         summary.failures.append((outcome.source, outcome.failure))
     else:
@@ -342,6 +382,9 @@ def _count(outcome: ImageOutcome, summary: AnnotationSummary, instances: Counter
 def _count_video(
     report: VideoReport, summary: AnnotationSummary, instances: Counter[str], names: dict[int, str]
 ) -> None:
+    if report.no_boxes:
+        summary.no_boxes.append(report.source)
+        return
     summary.videos.append(report.summary(names))
     if report.failure is not None:
         summary.failed_videos += 1

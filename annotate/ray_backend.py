@@ -6,7 +6,7 @@ the steps the local backend runs, with the same exporters, so both backends prod
 
 A worker that dies is restarted and its batch retried: every file is written atomically and rewriting a batch gives
 the same bytes, and the driver counts an image only when its batch comes back, so nothing is lost or counted twice.
-Ray is optional (requirements-ray.txt) and imported only here.
+Ray is optional (the package's ``[ray]`` extra) and imported only here.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from .settings import DetectorSettings, OutputSettings, VideoSettings
 from .video_annotator import VideoReport
 from .videos import VideoTask
 
-INSTALL_HINT = "backend='ray' needs Ray: pip install -r requirements-ray.txt (or pip install 'ray[data]')."
+INSTALL_HINT = (
+    "backend='ray' needs Ray: pip install 'ray[data]>=2.40' (the package's [ray] extra: pip install '.[ray]' in its "
+    "source folder)."
+)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -81,7 +84,7 @@ class RayWorker:
         self.videos = VideoAnnotator(detector_model, model, output, video)
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, list[Any]]:
-        sources, class_ids, failures, reports = [], [], [], []
+        sources, class_ids, failures, no_boxes, reports = [], [], [], [], []
         for payload in rows["batch"]:
             work = json.loads(payload)
             if isinstance(work, dict):  # a video
@@ -89,13 +92,15 @@ class RayWorker:
                 sources.append(work["source"])
                 class_ids.append("[]")
                 failures.append("")
+                no_boxes.append(False)
                 continue
             for outcome in self.annotator.annotate([ImageTask.from_dict(task) for task in work]):
                 sources.append(outcome.source)
                 class_ids.append(json.dumps(list(outcome.class_ids)))
                 failures.append(outcome.failure or "")
+                no_boxes.append(outcome.no_boxes)
                 reports.append("")
-        return {"source": sources, "class_ids": class_ids, "failure": failures, "report": reports}
+        return {"source": sources, "class_ids": class_ids, "failure": failures, "no_boxes": no_boxes, "report": reports}
 
 
 class RayBackend:
@@ -147,7 +152,7 @@ class RayBackend:
         for row in self._map(payloads):
             failure = row["failure"] or None
             class_ids = () if failure else tuple(json.loads(row["class_ids"]))
-            yield ImageOutcome(row["source"], class_ids=class_ids, failure=failure)
+            yield ImageOutcome(row["source"], class_ids=class_ids, failure=failure, no_boxes=bool(row["no_boxes"]))
 
     def run_videos(self, tasks: Sequence[VideoTask], progress: Callable[[int], None]) -> Iterator[VideoReport]:
         """Each video on one worker, videos spread over the pool; `progress(frames)` as each video comes back."""

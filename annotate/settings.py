@@ -10,8 +10,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sam2_model.auto import AUTO, AUTO_MODELS, auto_choice
+
 from .exporters import Exporter, exporter_class
 from .splits import VAL_FRACTION, check_val_fraction
+
+# "auto" for the detector, by the rule SAM 2's "auto" follows (`sam2_model.auto`): the largest YOLO11 on a CUDA GPU,
+# the smallest elsewhere (what the app's Auto-annotate tab offers first)
+AUTO_DETECTORS = {"cuda": "yolo11x.pt", "other": "yolo11n.pt"}
+AUTO_HELP = (
+    f"auto: {AUTO_DETECTORS['other']} and {AUTO_MODELS['other']} on a CPU (or MPS), {AUTO_DETECTORS['cuda']} and "
+    f"{AUTO_MODELS['cuda']} on a CUDA GPU"
+)
+
+
+def detector_for_device(det_model: str, device_type: str) -> str:
+    """`det_model` as given, or for "auto" the detector `AUTO_DETECTORS` names for a torch device type."""
+    return auto_choice(AUTO_DETECTORS, device_type) if det_model == AUTO else det_model
 
 
 @dataclass(frozen=True)

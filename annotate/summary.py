@@ -25,7 +25,9 @@ class AnnotationSummary:
     "yolo", ``annotations.json`` for "coco", the ``masks`` folder for "masks", ``vis.json`` when there are videos);
     split: the validation split of the whole dataset (val_fraction; train and val: images and video frames on each
     side; train_videos, val_videos; val_is_train: no split, validation is the training set); input_dir, output_dir:
-    the input folder and the dataset folder.
+    the input folder and the dataset folder. With boxes you already have as the detector (`annotate.box_sources`):
+    no_boxes, the images and videos it has no boxes for (skipped, not written: a later run annotates them once
+    their boxes exist); unmatched_boxes, its label files or COCO file names that name no image or video of the run.
 
     ``summary.json`` holds no absolute path: the dataset's files are named relative to the dataset folder, failed
     images relative to the image folder, so the dataset can be moved or shared as it is.
@@ -45,6 +47,8 @@ class AnnotationSummary:
     files: dict[str, str] = field(default_factory=dict)
     split: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    no_boxes: list[str] = field(default_factory=list)
+    unmatched_boxes: list[str] = field(default_factory=list)
 
     @property
     def processed(self) -> int:
@@ -78,6 +82,7 @@ class AnnotationSummary:
             files={name: self._relative(path) for name, path in self.files.items()},
             failures=[(self._relative(path), self._relative(reason)) for path, reason in self.failures],
             videos=[{**v, "source": self._relative(v["source"])} for v in self.videos],
+            no_boxes=[self._relative(path) for path in self.no_boxes],
             labels_dir="labels",
             data_yaml=self._relative(self.data_yaml),
             coco_json=None if self.coco_json is None else self._relative(self.coco_json),
@@ -92,11 +97,17 @@ class AnnotationSummary:
                 text = text.replace(f"{folder}{os.sep}", "").replace(folder, ".")
         return text
 
-    def _videos_part(self) -> str:
+    def _work_part(self) -> str:
+        """What the run covered, counted as its progress bar counts: images and video frames, one unit each."""
         if not self.videos:
-            return ""
+            return f"{self.images} images in {self.seconds:.1f} s ({self.images_per_second:.2f} images/s)"
         frames = sum(v["frames"] for v in self.videos)
-        return f" and {len(self.videos)} video{'s' * (len(self.videos) != 1)} ({frames} frames)"
+        units = self.processed + frames
+        rate = units / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.images} images and {len(self.videos)} video{'s' * (len(self.videos) != 1)} ({frames} frames): "
+            f"{self.images + frames} images and frames in {self.seconds:.1f} s ({rate:.2f}/s)"
+        )
 
     def _split_part(self) -> str:
         split = self.split
@@ -105,6 +116,25 @@ class AnnotationSummary:
         videos = f" ({split['val_videos']} of {split['train_videos'] + split['val_videos']} videos)"
         return f"{split['train']} train, {split['val']} val" + (videos if split["val_videos"] else "")
 
+    def box_lines(self, shown: int = 10) -> list[str]:
+        """What boxes you already have left out: images and videos without boxes, labels that name no image."""
+
+        def listed(items: list[str]) -> str:
+            names = [self._relative(item) for item in items[:shown]]
+            return ", ".join(names) + (f", ... ({len(items)} in all)" if len(items) > shown else "")
+
+        lines = []
+        if self.no_boxes:
+            lines.append(
+                f"  no boxes for {len(self.no_boxes)} image(s) or video(s), skipped (not written; add their labels "
+                f"and run again): {listed(self.no_boxes)}"
+            )
+        if self.unmatched_boxes:
+            lines.append(
+                f"  boxes that name no image or video of the run (check the names): {listed(self.unmatched_boxes)}"
+            )
+        return lines
+
     def write(self, path: Path) -> None:
         from .writers import write_atomic
 
@@ -112,8 +142,7 @@ class AnnotationSummary:
 
     def __str__(self) -> str:
         lines = [
-            f"auto_annotate: {self.images} images{self._videos_part()} in {self.seconds:.1f} s "
-            f"({self.images_per_second:.2f} images/s)",
+            f"auto_annotate: {self._work_part()}",
             f"  labelled {self.labelled}, no detections {self.no_detections}, skipped (already done) {self.skipped}, "
             f"failed {self.failed}" + (f", failed videos {self.failed_videos}" if self.failed_videos else ""),
             f"  instances: {', '.join(f'{k} {v}' for k, v in sorted(self.instances.items())) or 'none'}",
@@ -121,14 +150,17 @@ class AnnotationSummary:
         ]
         if self.split:
             lines.append(f"  split: {self._split_part()}")
+        lines += self.box_lines()
         for v in self.videos:
             if v["failure"] is None:
                 untracked = v.get("untracked_detections", 0)
+                missing = v.get("keyframes_without_boxes") or []
                 lines.append(
                     f"  video {v['key']}: {v['frames']} frames, {v['tracks']} tracks "
                     f"({', '.join(f'{k} {n}' for k, n in v['tracks_by_class'].items()) or 'none'}), "
                     f"{v['tracks_ended']} ended before the end, {v['seconds']:.1f} s"
                     + (f"; {untracked} detections not tracked (max_tracks reached)" if untracked else "")
+                    + (f"; no boxes on keyframe(s) {', '.join(map(str, missing))}" if missing else "")
                 )
         lines += [f"  FAILED {path}: {reason}" for path, reason in self.failures]
         return "\n".join(lines)

@@ -32,7 +32,8 @@ import supervision as sv
 from sam2_model import Sam2Model, VideoPredictor
 from sam2_model.rle import rle_area, rle_box, rle_to_mask
 
-from .detectors import Detector
+from .box_sources import BoxSource, NoBoxes
+from .detectors import Detector, detect
 from .exporters import ImageEntry, Instance
 from .exporters.base import RUN_DIR, class_id_to_category_id, class_name
 from .images import MAX_IMAGE_PIXELS
@@ -42,7 +43,7 @@ from .sam2_tracker import Sam2FrameTracker
 from .settings import OutputSettings, VideoSettings
 from .video_outputs import VisTrackWriter, vis_part_path
 from .video_stream import VideoStream
-from .video_tracks import Track, TrackAssociator
+from .video_tracks import Track, TrackAssociator, keyframes
 from .videos import FRAME_SUFFIX, VideoTask
 from .writers import open_atomic, write_atomic, write_atomic_bytes
 
@@ -61,7 +62,9 @@ class VideoReport:
     started, ended; frames are indices of the written frames); instances: masks written per class id;
     tracks_started / tracks_ended: those tracks / those that ended before the video did; untracked_detections:
     detections left untracked by `VideoSettings.max_tracks` (`TrackAssociator.untracked`); failure: why it
-    failed, else None; frame_keys: the dataset keys of its frames, in order; seconds: time spent.
+    failed, else None; frame_keys: the dataset keys of its frames, in order; seconds: time spent. With boxes you
+    already have (`annotate.box_sources`): keyframes_without_boxes, the keyframes (frame numbers in the video) that
+    had none (nothing found there); no_boxes, none of its keyframes had any: skipped, nothing written.
     """
 
     source: str
@@ -79,6 +82,8 @@ class VideoReport:
     failure: str | None = None
     frame_keys: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    keyframes_without_boxes: list[int] = field(default_factory=list)
+    no_boxes: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +104,8 @@ class VideoReport:
             "instances": {class_name(names, c): n for c, n in sorted(self.instances.items())},
             "failure": self.failure,
             "seconds": round(self.seconds, 3),
+            "keyframes_without_boxes": list(self.keyframes_without_boxes),
+            "no_boxes": self.no_boxes,
         }
 
     @classmethod
@@ -145,11 +152,16 @@ class VideoAnnotator:
         report = VideoReport(str(task.source), task.key, task.sequence)
         try:
             self.forget(task)
-            tracks, size, fps, report.untracked_detections = self._track(task, progress or (lambda n: None))
+            tracks, size, fps, report.untracked_detections = self._track(
+                task, progress or (lambda n: None), report.keyframes_without_boxes
+            )
             report.fps = fps
             self._write(task, tracks, size, report)
             record = {k: v for k, v in report.to_dict().items() if k != "seconds"}  # the same bytes on a rerun
             write_atomic(video_record_path(self.output.output, task.key), json.dumps(record))
+        except NoBoxes:  # boxes you already have, but none for this video's keyframes: skipped, as such an image is
+            report.no_boxes = True
+            self.forget(task)
         except Exception as error:  # one bad video must not stop the run; the failure names it
             report.failure = f"{type(error).__name__}: {error}"
             logger.warning("Video %s failed: %s", task.source, report.failure)
@@ -178,19 +190,33 @@ class VideoAnnotator:
 
     # ---------------------------------------------------------------------------------------------- pass 1
     def _track(
-        self, task: VideoTask, progress: Callable[[int], None]
+        self, task: VideoTask, progress: Callable[[int], None], without_boxes: list[int]
     ) -> tuple[dict[int, Track], tuple[int, int], float, int]:
         """Track the video, writing its frames and a working file of their masks; (tracks, (width, height), fps,
-        detections not tracked for `max_tracks`)."""
+        detections not tracked for `max_tracks`). Keyframes a box source has no boxes for are appended to
+        `without_boxes`; NoBoxes when it has none for any."""
         settings = self.settings
         window = 2 * settings.keyframe_interval + 4  # two intervals: the backward pass reaches the last keyframe
         stream = VideoStream(task.source, settings.frame_stride, window, self.max_pixels)
         try:
+            if isinstance(self.detector, BoxSource):
+                used = keyframes(stream.num_frames, settings.keyframe_interval)
+                if not any(self.detector.has(task.frame_name(stream.video_frame(f))) for f in used):
+                    raise NoBoxes(task.name)
+
+            def detect_keyframe(frame: int) -> sv.Detections:
+                video_frame = stream.video_frame(frame)
+                try:
+                    return detect(self.detector, [stream.rgb(frame)], [task.frame_name(video_frame)])[0]
+                except NoBoxes:  # a keyframe without boxes: nothing found there
+                    without_boxes.append(video_frame)
+                    return sv.Detections.empty()
+
             tracker = Sam2FrameTracker(self.predictor, stream)
             try:
                 associator = TrackAssociator(tracker, settings)
                 with open_atomic(self._tracking_path(task)) as rows:
-                    for frame, masks in associator.run(lambda f: self._detect(stream.rgb(f))):
+                    for frame, masks in associator.run(detect_keyframe):
                         video_frame = stream.video_frame(frame)
                         write_atomic_bytes(self._staged_frame(task, video_frame), _jpeg(stream.rgb(frame)))
                         rows.write(json.dumps({"frame": video_frame, "masks": masks}) + "\n")
@@ -201,9 +227,6 @@ class VideoAnnotator:
             return associator.tracks, size, stream.fps / settings.frame_stride, associator.untracked
         finally:
             stream.close()
-
-    def _detect(self, image: np.ndarray) -> sv.Detections:
-        return self.detector([image])[0]
 
     # ---------------------------------------------------------------------------------------------- pass 2
     def _write(self, task: VideoTask, tracks: dict[int, Track], size: tuple[int, int], report: VideoReport) -> None:

@@ -31,15 +31,23 @@ def frame_number(frame_key: str) -> int:
 class VideoTask:
     """One video of the run. source: the file; key: its unique name in the dataset (a relative POSIX path without
     suffix, ``clips/street``): its frames are the images ``<key>/<frame number, 6 digits>``; sequence: its unique
-    flat name (``clips__street``; default `sequence_name` of the key)."""
+    flat name (``clips__street``; default `sequence_name` of the key); name: its path under the input folder
+    without suffix, as the user named it (default: the key), by which boxes you already have name its frames."""
 
     source: Path
     key: str
     sequence: str = ""
+    name: str = ""
 
     def __post_init__(self) -> None:
         if not self.sequence:
             object.__setattr__(self, "sequence", sequence_name(self.key))
+        if not self.name:
+            object.__setattr__(self, "name", self.key)
+
+    def frame_name(self, video_frame: int) -> str:
+        """Frame `video_frame` as boxes you already have name it: ``<name>/<frame number, 6 digits>``."""
+        return f"{self.name}/{video_frame:06d}"
 
     def frame_key(self, video_frame: int) -> str:
         """The dataset key of frame `video_frame` (its number in the video)."""
@@ -50,11 +58,11 @@ class VideoTask:
         return f"images/{self.frame_key(video_frame)}{FRAME_SUFFIX}"
 
     def to_dict(self) -> dict[str, str]:
-        return {"source": str(self.source), "key": self.key, "sequence": self.sequence}
+        return {"source": str(self.source), "key": self.key, "sequence": self.sequence, "name": self.name}
 
     @classmethod
     def from_dict(cls, values: dict[str, str]) -> VideoTask:
-        return cls(Path(values["source"]), values["key"], values.get("sequence", ""))
+        return cls(Path(values["source"]), values["key"], values.get("sequence", ""), values.get("name", ""))
 
 
 def find_videos(folder: Path) -> list[Path]:
@@ -77,7 +85,8 @@ def plan_videos(root: Path, videos: list[Path], image_keys: Iterable[str]) -> li
         key = _stem_key(root, video)
         if stems[key.lower()] > 1 or key in taken:
             key = f"{key}_{video.suffix.lstrip('.').lower()}"
-        tasks.append(VideoTask(video, key))
+        relative = Path(video.name) if root == video else video.relative_to(root)
+        tasks.append(VideoTask(video, key, name=relative.with_suffix("").as_posix()))
     sequences: set[str] = set()
     for n, task in enumerate(tasks):
         sequence, copy = task.sequence, 1
@@ -85,7 +94,7 @@ def plan_videos(root: Path, videos: list[Path], image_keys: Iterable[str]) -> li
             copy += 1
             sequence = f"{task.sequence}_{copy}"
         sequences.add(sequence.lower())
-        tasks[n] = VideoTask(task.source, task.key, sequence)
+        tasks[n] = VideoTask(task.source, task.key, sequence, task.name)
     return tasks
 
 

@@ -11,9 +11,14 @@ from collections.abc import Sequence
 UNTRAINED_WARNING = "WARNING: running with untrained (random) weights: masks are meaningless."
 
 
+def command(prog: str) -> str:
+    """How the user started us, to repeat in advice: ``python app.py`` in a checkout, else the console script."""
+    return f"python {prog}" if prog.endswith(".py") else prog
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "sam2-studio") -> int:
     """Load the model, build the studio and serve it; 2 when the model cannot be loaded (one line says why)."""
-    from .settings import model_for_device, parse_settings
+    from .settings import parse_settings
 
     settings = parse_settings(argv, prog=prog)
     from sam2_model import load_model
@@ -21,9 +26,15 @@ def main(argv: Sequence[str] | None = None, prog: str = "sam2-studio") -> int:
 
     try:
         device = select_device(settings.device)
-        model = load_model(model_for_device(settings.model, device.type), device, untrained=settings.untrained)
+        model = load_model(settings.model, device, untrained=settings.untrained)  # "auto": by device
     except (OSError, ValueError) as error:  # FileNotFoundError, ConnectionError (offline), corrupt file, bad device
-        print(f"{prog}: cannot load the SAM 2 model: {error}", file=sys.stderr)
+        offline = ""
+        if isinstance(error, ConnectionError):  # a download failed: the way to try the app without one
+            offline = (
+                f" To try the app now without a download: {command(prog)} --untrained (random weights: every "
+                "control works, the masks are meaningless)."
+            )
+        print(f"{prog}: cannot load the SAM 2 model: {error}{offline}", file=sys.stderr)
         return 2
     if settings.untrained:
         print(f"{prog}: {UNTRAINED_WARNING}", file=sys.stderr)
@@ -38,7 +49,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "sam2-studio") -> int:
         share=settings.share,
         max_file_size=f"{limits.max_upload_mb}mb",  # Gradio's default is unlimited, and uploads need no login
         show_error=settings.debug,  # error toasts can show server paths: off unless debugging
+        quiet=True,  # Gradio's notes name its own API ("set `share=True` in `launch()`"): ours name our flags
+        prevent_thread_lock=True,
     )
+    print(f"* Running on local URL:  {demo.local_url}", flush=True)
+    if not settings.share:
+        print(f"* To create a public link, start with --share ({command(prog)} --share).", flush=True)
+    demo.block_thread()
     return 0
 
 

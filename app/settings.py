@@ -7,21 +7,23 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sam2_model.auto import AUTO, AUTO_MODELS, model_for_device
+
 from .clients import TrustedProxies
 
 _TRUE = {"1", "true", "yes", "on"}
-# "auto": the model a person can wait for on this device (`model_for_device`). Literals, so that `--help` answers
-# without importing torch.
-DEFAULT_MODEL = "auto"
-AUTO_MODELS = {"cuda": "sam2.1_b.pt", "other": "sam2.1_t.pt"}  # b+ on a CUDA GPU; tiny on CPU (and MPS)
+# "auto": the model a person can wait for on this device (`sam2_model.auto`, the rule annotate follows too)
+DEFAULT_MODEL = AUTO
 
-
-def model_for_device(model: str, device_type: str) -> str:
-    """`model` as given, or for "auto" SAM 2.1 base_plus on CUDA and SAM 2.1 tiny elsewhere (an image encoding on a
-    2-core CPU takes ~1.2 s with tiny, ~4.5 s with base_plus)."""
-    if model != "auto":
-        return model
-    return AUTO_MODELS["cuda" if device_type == "cuda" else "other"]
+__all__ = [
+    "AUTO_MODELS",
+    "DEFAULT_MODEL",
+    "AppSettings",
+    "Limits",
+    "limits_from_env",
+    "model_for_device",
+    "parse_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,21 @@ def limits_from_env(environ: Mapping[str, str]) -> Limits:
     return Limits(**values)
 
 
+class _PrintExamples(argparse.Action):
+    """`--examples`: print `app.examples_dir()` and exit (like --help, whatever else is on the line)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: object, values: object, option_string: str | None = None
+    ) -> None:
+        from . import examples_dir
+
+        print(examples_dir())
+        parser.exit()
+
+
 @dataclass(frozen=True)
 class AppSettings:
     """What `python app.py` runs with."""
@@ -119,9 +136,15 @@ def parse_settings(
             "Environment variables (for hosted Spaces): SAM2_MODEL, SAM2_DEVICE, GRADIO_SERVER_NAME, "
             "GRADIO_SERVER_PORT, GRADIO_SHARE, SAM2_UNTRAINED, SAM2_DEBUG, SAM2_TRUSTED_PROXY; limits: "
             + ", ".join(_LIMIT_ENV.values())
-            + ". Offline? Download a checkpoint elsewhere and pass --model /path/to/sam2.1_b.pt, or try the app "
-            "with --untrained (random weights, no download)."
+            + ". Offline? Try the app now with --untrained (random weights, no download: every control works, the "
+            "masks are meaningless); for real masks download the checkpoint auto picks (sam2.1_t.pt on a CPU, "
+            "sam2.1_b.pt on a CUDA GPU) elsewhere and pass --model /path/to/it."
         ),
+    )
+    parser.add_argument(
+        "--examples",
+        action=_PrintExamples,
+        help="Print the folder of the example media shipped with the package (app.examples_dir()) and exit.",
     )
     parser.add_argument(
         "--model",

@@ -7,10 +7,9 @@ Imports flow one way: studio -> tabs and api -> workflows -> services -> session
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sam2_model import Sam2Model
 
+from . import examples_dir
 from .annotate_tab import AnnotateTab
 from .annotate_workflow import AnnotateWorkflow
 from .api import NamedApi
@@ -23,7 +22,7 @@ from .settings import Limits
 from .video_tab import VideoTab
 from .video_workflow import VideoWorkflow
 
-EXAMPLES = Path(__file__).resolve().parent / "examples"  # shipped with the package
+EXAMPLES = examples_dir()  # shipped with the package
 
 
 class Studio(Services):

@@ -21,6 +21,7 @@ from typing import Any, cast
 
 import torch
 
+from .auto import AUTO, model_for_device
 from .checkpoints import MODEL_ZOO, ModelSpec, load_weights, read_state_dict, resolve_checkpoint, spec_from_state_dict
 from .devices import autocast, enable_tf32, keep_large_allocations_in_heap, select_device
 from .embedding_cache import EmbeddingCache
@@ -104,8 +105,9 @@ def load_model(
     Args:
         model: an ultralytics asset name (``sam2_t/s/b/l.pt``, ``sam2.1_t/s/b/l.pt``), one of Meta's checkpoint file
             names (``sam2.1_hiera_tiny.pt``, ``_small``, ``_base_plus``, ``_large``, and ``sam2_hiera_*.pt``) -- both
-            downloaded on first use -- or the path to a checkpoint file of any name (recognised by its weights).
-            A `Sam2Model` is returned as it is, so callers can pass either.
+            downloaded on first use -- or the path to a checkpoint file of any name (recognised by its weights);
+            "auto" is SAM 2.1 base_plus on a CUDA GPU and tiny elsewhere (`sam2_model.auto`). A `Sam2Model` is
+            returned as it is, so callers can pass either.
         device: "auto"/None (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N" or "mps".
         untrained: build the network with random weights instead of loading any file (tests, smoke runs); `model`
             must then be a known name, which selects the architecture.
@@ -146,6 +148,8 @@ def _load(model: str | Path, device: str | torch.device | None, untrained: bool)
     torch_device = select_device(device)
     if torch_device.type == "cpu":
         keep_large_allocations_in_heap()  # before building: threads torch starts now then share the main heap
+    if str(model) == AUTO:
+        model = model_for_device(AUTO, torch_device.type)
     if untrained:
         name = Path(str(model)).name
         if name not in MODEL_ZOO:

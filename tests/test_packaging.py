@@ -57,13 +57,21 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(site), "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(tmp_path / "cfg")}
     probe = (
         "import app, annotate, sam2_model; from annotate.exporters import formats; from app.demo import EXAMPLES; "
-        "print(app.__file__, formats(), sorted(p.name for p in EXAMPLES.iterdir()))"
+        "from annotate.pipeline import default_output; "
+        "print(app.__file__, formats(), sorted(p.name for p in EXAMPLES.iterdir()), EXAMPLES == app.examples_dir()); "
+        "print(default_output(app.examples_dir()))"
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(str(site)) and "scene.jpg" in result.stdout and "'masks'" in result.stdout
+    found, output = result.stdout.splitlines()
+    assert found.startswith(str(site)) and "scene.jpg" in found and "'masks'" in found and found.endswith("True")
+    assert output == str(tmp_path / "examples_auto_annotate_labels")  # never into the installed package
+    boxes = site / "app" / "examples" / "boxes"  # the examples' boxes, for the offline recipe
+    assert (boxes / "classes.txt").is_file() and len(list((boxes / "video").glob("*.txt"))) == 24
     for script in ("sam2-studio", "sam2-annotate"):
         result = subprocess.run(
             [site / "bin" / script, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True
         )
         assert result.returncode == 0 and f"usage: {script}" in result.stdout, result.stderr
+    result = subprocess.run([site / "bin" / "sam2-studio", "--examples"], env=env, capture_output=True, text=True)
+    assert result.stdout.strip() == str(site / "app" / "examples"), result.stderr

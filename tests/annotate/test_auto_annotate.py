@@ -327,3 +327,76 @@ def test_unknown_format_is_refused_before_any_work(folder, tiny_model):
     with pytest.raises(ValueError, match="Unknown output format 'tiff': choose from yolo, coco, masks"):
         auto_annotate(folder, det_model=SquareAndDiscDetector(), sam_model=tiny_model, formats=["tiff"])
     assert not (folder.parent / "photos_auto_annotate_labels").exists()
+
+
+def test_auto_models_follow_the_apps_rule_by_device():
+    from annotate.detectors import resolve_auto_detector
+    from annotate.settings import DetectorSettings, detector_for_device
+    from app.settings import model_for_device
+    from sam2_model import load_model
+
+    assert [detector_for_device("auto", t) for t in ("cpu", "mps", "cuda")] == [
+        "yolo11n.pt",
+        "yolo11n.pt",
+        "yolo11x.pt",
+    ]
+    assert [model_for_device("auto", t) for t in ("cpu", "mps", "cuda")] == [
+        "sam2.1_t.pt",
+        "sam2.1_t.pt",
+        "sam2.1_b.pt",
+    ]
+    assert detector_for_device("yolo11s.pt", "cpu") == "yolo11s.pt"  # an explicit model wins
+    assert resolve_auto_detector("auto", DetectorSettings(device="cpu")) == "yolo11n.pt"
+    assert load_model("auto", "cpu", untrained=True).spec.asset_name == "sam2.1_t.pt"
+
+
+def test_cli_defaults_are_auto_and_an_offline_failure_names_the_way_to_try_it(folder, capsys, monkeypatch):
+    seen = {}
+
+    def run(*args, **kwargs):
+        seen.update(kwargs)
+        return AnnotationSummary()
+
+    monkeypatch.setattr("annotate.pipeline.auto_annotate", run)
+    assert cli_main([str(folder)]) == 0
+    assert (seen["det_model"], seen["sam_model"]) == ("auto", "auto")
+    assert cli_main([str(folder), "--untrained", "--device", "cpu"]) == 0
+    assert seen["det_model"] == "yolo11n.yaml" and seen["sam_model"].spec.asset_name == "sam2.1_t.pt"
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Could not download the SAM 2 checkpoint sam2.1_t.pt from https://...")
+
+    monkeypatch.setattr("annotate.pipeline.auto_annotate", offline)
+    capsys.readouterr()
+    assert cli_main([str(folder)], prog="sam2-annotate") == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "Could not download" in line and f"sam2-annotate {folder} --untrained" in line
+
+
+def test_cli_help_states_the_auto_models_and_the_ray_extra(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "yolo11n.pt and sam2.1_t.pt on a CPU" in out and "yolo11x.pt and sam2.1_b.pt on a CUDA GPU" in out
+    assert "requirements-ray.txt" not in out and "[ray]" in out
+
+
+def test_the_summary_counts_images_and_frames_as_the_progress_bar_does():
+    video = {"key": "video", "frames": 24, "tracks": 1, "tracks_by_class": {}, "tracks_ended": 0, "seconds": 3.0,
+             "failure": None}  # fmt: skip
+    summary = AnnotationSummary(images=2, labelled=2, seconds=13.0, videos=[video])
+    first = str(summary).splitlines()[0]
+    assert first == "auto_annotate: 2 images and 1 video (24 frames): 26 images and frames in 13.0 s (2.00/s)"
+
+
+def test_the_default_output_is_beside_the_data_but_never_inside_a_package(tmp_path, monkeypatch):
+    import sysconfig
+
+    from annotate.pipeline import default_output
+    from app import examples_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert default_output(tmp_path / "photos") == tmp_path / "photos_auto_annotate_labels"  # as ultralytics does
+    assert default_output(examples_dir()) == tmp_path / "examples_auto_annotate_labels"  # the shipped examples
+    installed = Path(sysconfig.get_paths()["purelib"]) / "somepackage" / "data"
+    assert default_output(installed) == tmp_path / "data_auto_annotate_labels"

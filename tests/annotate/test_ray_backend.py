@@ -159,5 +159,5 @@ def test_missing_ray_says_how_to_install(photos, checkpoints, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", without_ray)
-    with pytest.raises(ImportError, match=r"pip install -r requirements-ray\.txt"):
+    with pytest.raises(ImportError, match=r"pip install 'ray\[data\]>=2\.40' \(the package's \[ray\] extra"):
         auto_annotate(photos, det_model=Boxes(), sam_model=checkpoints.meta, backend="ray", progress=False)

@@ -68,15 +68,68 @@ def test_help_documents_every_setting(tmp_path):
 @pytest.mark.parametrize(
     ("model", "expected"),
     [
-        ("sam2.1_t.pt", ["Could not download", "sam2.1_t.pt", "--model /path/to/sam2.1_t.pt"]),
+        (
+            "sam2.1_t.pt",
+            ["Could not download", "sam2.1_t.pt", "--model /path/to/sam2.1_t.pt", "python app.py --untrained"],
+        ),
+        (
+            "auto",
+            ["Could not download", "sam2.1_t.pt", "try the app now without a download: python app.py --untrained"],
+        ),
         ("/no/such/file/sam2.1_b.pt", ["Checkpoint file not found: /no/such/file/sam2.1_b.pt"]),
     ],
 )
 def test_unobtainable_weights_exit_fast_with_one_message(tmp_path, model, expected):
-    result = run_app("--model", model, tmp_path=tmp_path)
+    result = run_app("--model", model, "--device", "cpu", tmp_path=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("app.py: cannot load the SAM 2 model:"), result.stderr
     for text in expected:
         assert text in lines[0]
+
+    if "Checkpoint file not found" in lines[0]:
+        assert "--untrained" not in lines[0]  # a wrong path is no reason to try random weights
+
+
+def test_examples_prints_the_shipped_media_folder(tmp_path):
+    from app import examples_dir
+
+    result = run_app("--examples", tmp_path=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == str(examples_dir())
+    assert {"scene.jpg", "scene_2.jpg", "video.mp4", "boxes"} <= {p.name for p in examples_dir().iterdir()}
+
+
+class LaunchedDemo:
+    """What `main` does with the demo it builds: the launch arguments, without a server."""
+
+    local_url = "http://127.0.0.1:7861/"
+
+    def __init__(self) -> None:
+        self.launched: dict = {}
+        self.blocked = False
+
+    def queue(self, **kwargs):
+        return self
+
+    def launch(self, **kwargs):
+        self.launched = kwargs
+
+    def block_thread(self):
+        self.blocked = True
+
+
+@pytest.mark.parametrize("share", [False, True])
+def test_launch_lines_name_our_flags_not_gradio_arguments(monkeypatch, capsys, share):
+    import app.demo
+    from app.cli import main
+
+    demo = LaunchedDemo()
+    monkeypatch.setattr(app.demo, "build_demo", lambda model, limits: demo)
+    argv = ["--untrained", "--model", "sam2.1_t.pt", "--device", "cpu", "--port", "7861", *(["--share"] * share)]
+    assert main(argv, prog="app.py") == 0
+    out = capsys.readouterr().out
+    assert demo.launched["quiet"] and demo.launched["share"] is share and demo.blocked
+    assert "* Running on local URL:  http://127.0.0.1:7861/" in out
+    assert "share=True" not in out
+    assert ("python app.py --share" in out) is not share
