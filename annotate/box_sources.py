@@ -39,6 +39,8 @@ from typing import Any, ClassVar, TypeGuard
 import numpy as np
 import supervision as sv
 
+from .settings import class_ids_by_name
+
 NAME_FILES = ("classes.txt", "obj.names")  # ultralytics' and LabelImg's / CVAT's YOLO 1.1 class lists
 _FRAME = re.compile(r"\d+")
 
@@ -116,8 +118,6 @@ class BoxSource:
         if classes is None:
             self.keep = None
         elif classes and isinstance(classes[0], str):
-            from .detectors import class_ids_by_name
-
             self.keep = frozenset(class_ids_by_name(self.names, [str(c) for c in classes]))
         else:
             self.keep = frozenset(int(c) for c in classes)

@@ -12,7 +12,7 @@ import supervision as sv
 import torch
 
 from .box_sources import BoxSource, is_box_source, open_box_source
-from .settings import DetectorSettings, detector_for_device
+from .settings import DetectorSettings, class_ids_by_name, detector_for_device
 
 
 class Detector(Protocol):
@@ -175,21 +175,6 @@ TEXT_ENCODERS = {
 def is_open_vocabulary(model: Any) -> bool:
     """Whether an ultralytics model takes its classes as text (YOLOE, YOLO-World)."""
     return type(model).__name__ in ("YOLOE", "YOLOWorld")
-
-
-def class_ids_by_name(names: dict[int, str], wanted: Sequence[str]) -> list[int]:
-    """Class names -> the ids a closed-set detector gives them; ValueError naming the unknown ones (a detector that
-    takes names as text prompts is YOLOE or YOLO-World)."""
-    by_name = {name.lower(): i for i, name in names.items()}
-    unknown = [name for name in wanted if name.lower() not in by_name]
-    if unknown:
-        known = ", ".join(list(names.values())[:12]) + (", ..." if len(names) > 12 else "")
-        raise ValueError(
-            f"The detector has no class named {', '.join(map(repr, unknown))} (its classes: {known}). Use one of its "
-            "class names or ids, or an open-vocabulary detector (YOLOE, e.g. yoloe-11s-seg.pt, or YOLO-World) that "
-            "takes any names."
-        )
-    return sorted(by_name[name.lower()] for name in wanted)
 
 
 def text_encoder_of(model: Any) -> str:

@@ -47,7 +47,7 @@ def join_parts(parts: list[np.ndarray]) -> np.ndarray:
 
     Written here because ultralytics' version loops in Python over the parts, several numpy calls per part: a speckled
     mask (a fence, foliage, or any mask of an untrained model) has thousands of parts and took 0.12 s per mask there,
-    ~0.025 s here. The result is identical (`tests/annotate/test_formats.py` compares them).
+    ~0.025 s here. The result is identical (`tests/annotate/test_polygons.py` compares them).
     """
     parts = [np.asarray(p).reshape(-1, 2) for p in parts]
     if len(parts) == 1:

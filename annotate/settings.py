@@ -6,6 +6,7 @@ purpose (no torch): the CLI reads its defaults from here before it parses its ar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,18 @@ class VideoSettings:
             raise ValueError(f"reprompt_iou must be in (0, 1] or None, got {self.reprompt_iou}.")
         if self.max_tracks is not None and (isinstance(self.max_tracks, bool) or self.max_tracks < 1):
             raise ValueError(f"max_tracks must be >= 1 or None (no limit), got {self.max_tracks}.")
+
+
+def class_ids_by_name(names: dict[int, str], wanted: Sequence[str]) -> list[int]:
+    """Class names -> the ids a closed-set detector gives them; ValueError naming the unknown ones (a detector that
+    takes names as text prompts is YOLOE or YOLO-World)."""
+    by_name = {name.lower(): i for i, name in names.items()}
+    unknown = [name for name in wanted if name.lower() not in by_name]
+    if unknown:
+        known = ", ".join(list(names.values())[:12]) + (", ..." if len(names) > 12 else "")
+        raise ValueError(
+            f"The detector has no class named {', '.join(map(repr, unknown))} (its classes: {known}). Use one of its "
+            "class names or ids, or an open-vocabulary detector (YOLOE, e.g. yoloe-11s-seg.pt, or YOLO-World) that "
+            "takes any names."
+        )
+    return sorted(by_name[name.lower()] for name in wanted)

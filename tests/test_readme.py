@@ -1,4 +1,5 @@
-"""Every Python snippet of the README runs as written, in order, on the bundled example media (`app/examples/`).
+"""Every Python snippet of the README runs as written, in order, on the bundled example media (`app.examples_dir()`),
+from a working directory that is not the repository (as after `pip install .`).
 
 Offline, like every test: the snippets' checkpoint names are served by untrained weights saved under those names
 (SAM 2.1 tiny weights, which `load_model` recognises whatever the file is called; the network runs at 256 pixels to
@@ -9,12 +10,12 @@ started on the port the README names. A snippet that fails fails this test with 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = r"""
@@ -91,7 +92,6 @@ def test_every_python_snippet_runs_as_written(tmp_path):
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", 7860)) == 0:
             pytest.fail("port 7860 (the README's) is in use: stop what listens there to run this test")
-    shutil.copytree(ROOT / "app" / "examples", tmp_path / "app" / "examples")
     (tmp_path / "snippets.json").write_text(json.dumps(python_snippets()))
     (tmp_path / "runner.py").write_text(RUNNER.format(root=str(ROOT)))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "YOLO_CONFIG_DIR": str(tmp_path / "ultralytics")}
@@ -101,8 +101,15 @@ def test_every_python_snippet_runs_as_written(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     ran = re.findall(r"^snippet \d+ ran$", result.stdout, flags=re.MULTILINE)  # not "ran" in a tool's output
     assert len(ran) == len(python_snippets())
-    assert (tmp_path / "app" / "examples_auto_annotate_labels" / "data.yaml").exists()  # the dataset snippet
-    assert (tmp_path / "offline_dataset" / "annotations.json").exists() is False  # yolo only, as written
-    assert (tmp_path / "offline_dataset" / "data.yaml").exists()
+    # the dataset snippet: the examples are inside a package, so the dataset lands in the working directory
+    assert (tmp_path / "examples_auto_annotate_labels" / "data.yaml").exists()
+    assert not (ROOT / "app" / "examples_auto_annotate_labels").exists()
+    offline = tmp_path / "offline_dataset"  # the offline recipe: the examples' boxes became masks, classes named
+    assert (offline / "annotations.json").exists() is False  # yolo only, as written
+    assert yaml.safe_load((offline / "data.yaml").read_text())["names"] == {0: "ball", 1: "crate", 2: "tree"}
+    for label in ("scene.txt", "scene_2.txt"):  # a box's random-weight mask may be empty: then the box is the label
+        assert [line.split()[0] for line in (offline / "labels" / label).read_text().splitlines()] == ["0", "1", "2"]
+    frames = sorted((offline / "labels" / "video").iterdir())  # every other frame, tracked between its keyframes
+    assert len(frames) == 12 and frames[0].read_text()
     assert (tmp_path / "trackers" / "auto_annotate" / "data").is_dir()  # the recipe: TrackEval on the MOT files
     assert list((tmp_path / "runs").rglob("last.pt"))  # ... and ultralytics trained on train.txt/val.txt
