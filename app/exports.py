@@ -50,10 +50,12 @@ def image_exports(
     image_hw: tuple[int, int], objects: Iterable[tuple[np.ndarray | None, str]], upload_name: str, folder: Path
 ) -> list[Path]:
     """Objects' (HxW bool mask, class name) on one image -> [<name>_masks.zip (object_N.png), <name>_coco.json,
-    <name>.txt (YOLO-seg)], named after the upload.
+    <name>.txt (YOLO-seg), <name>_classes.txt (the YOLO labels' class list: line N names class N)], named after the
+    upload.
 
     Object N keeps its number in the image tab; objects without a mask are left out. COCO's image is the upload's
-    file name and its categories the class names; YOLO class ids number the class names in alphabetical order."""
+    file name and its categories the class names (ids from 1); YOLO class ids number the class names in alphabetical
+    order from 0."""
     folder = fresh_folder(folder)
     height, width = image_hw
     stem = safe_stem(upload_name)
@@ -64,10 +66,13 @@ def image_exports(
     pngs, coco, yolo = MaskPngExporter(folder), CocoExporter(folder, f"{stem}_coco.json", None), YoloExporter(folder)
     for exporter in (pngs, coco, yolo):
         exporter.write(entry, instances)
+    classes = folder / f"{stem}_classes.txt"
+    classes.write_text("".join(f"{name}\n" for name in class_ids))  # class_ids is in id order
     return [
         zip_tree(pngs.folder(stem), folder / f"{stem}_masks.zip"),
         coco.finish([stem], {i: name for name, i in class_ids.items()}),
         yolo.label_path(stem),
+        classes,
     ]
 
 

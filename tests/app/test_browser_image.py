@@ -137,7 +137,7 @@ def test_names_and_exports_follow_the_upload(page):
     page.locator("#image_class input, #image_class textarea").first.press("Enter")
     expect(page.locator("#image_objects")).to_contain_text("Object 1 · ball")
     page.locator("#image_export").click()
-    for stem, suffix in (("scene_masks", "zip"), ("scene_coco", "json"), ("scene", "txt")):
+    for stem, suffix in (("scene_masks", "zip"), ("scene_coco", "json"), ("scene", "txt"), ("scene_classes", "txt")):
         expect(page.locator("#image_downloads")).to_contain_text(re.compile(rf"{stem}\s*\.{suffix}"))
     page.locator("#image_clear").click()
     expect(page.locator("#image_downloads")).not_to_contain_text("scene_masks")  # Clear clears the downloads

@@ -211,12 +211,14 @@ def test_image_export_files(studio, image_file, scene_image):
     mask = user.image.objects[0].mask
     if not mask.any():  # untrained weights may give an empty mask: set one so the export has content
         user.image.objects[0].candidates[0, 40:140, 30:150] = True
-    zip_path, coco_path, yolo_path = studio.image.export(request())
-    assert [Path(p).name for p in (zip_path, coco_path, yolo_path)] == [
+    zip_path, coco_path, yolo_path, classes_path = studio.image.export(request())
+    assert [Path(p).name for p in (zip_path, coco_path, yolo_path, classes_path)] == [
         "scene_masks.zip",
         "scene_coco.json",
         "scene.txt",
+        "scene_classes.txt",
     ]
+    assert Path(classes_path).read_text() == "crate\n"  # the YOLO labels' class list comes with them
     with zipfile.ZipFile(zip_path) as archive:
         png = cv2.imdecode(np.frombuffer(archive.read("object_1.png"), np.uint8), cv2.IMREAD_UNCHANGED)
     assert png.shape == scene_image.shape[:2] and set(np.unique(png)) <= {0, 255}
