@@ -125,7 +125,7 @@ def test_launch_lines_name_our_flags_not_gradio_arguments(monkeypatch, capsys, s
     from app.cli import main
 
     demo = LaunchedDemo()
-    monkeypatch.setattr(app.demo, "build_demo", lambda model, limits: demo)
+    monkeypatch.setattr(app.demo, "build_demo", lambda model, limits, **options: demo)
     argv = ["--untrained", "--model", "sam2.1_t.pt", "--device", "cpu", "--port", "7861", *(["--share"] * share)]
     assert main(argv, prog="app.py") == 0
     out = capsys.readouterr().out
