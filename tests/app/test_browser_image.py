@@ -178,6 +178,7 @@ def test_segment_everything_then_clicks_refine_and_undo_takes_it_back(page, monk
     page.locator("#image_undo").click()
     expect(page.locator("#image_objects")).to_contain_text("Object 1 — 2 clicks")
     page.locator("#image_undo").click()
+    expect(page.locator("#image_objects")).to_contain_text("Object 1 — 1 click")  # seen before the next undo
     page.locator("#image_undo").click()  # Segment everything, whole
     expect(page.locator("#image_objects label")).to_have_count(1)
     expect(page.locator("#image_objects")).to_contain_text("Object 1 — no prompt yet")
