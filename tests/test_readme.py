@@ -110,6 +110,7 @@ def test_every_python_snippet_runs_as_written(tmp_path):
     for label in ("scene.txt", "scene_2.txt"):  # a box's random-weight mask may be empty: then the box is the label
         assert [line.split()[0] for line in (offline / "labels" / label).read_text().splitlines()] == ["0", "1", "2"]
     frames = sorted((offline / "labels" / "video").iterdir())  # every other frame, tracked between its keyframes
-    assert len(frames) == 12 and frames[0].read_text()
+    assert len(frames) == 12  # random weights may leave a tracked mask below min_mask_area: a label may be empty
+    assert {line.split()[0] for f in frames for line in f.read_text().splitlines()} <= {"0", "1", "2"}
     assert (tmp_path / "trackers" / "auto_annotate" / "data").is_dir()  # the recipe: TrackEval on the MOT files
     assert list((tmp_path / "runs").rglob("last.pt"))  # ... and ultralytics trained on train.txt/val.txt
