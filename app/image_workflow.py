@@ -17,14 +17,13 @@ from sam2_model import AutomaticMaskGenerator, ImagePredictor
 
 from .exports import image_exports
 from .media import preview_scale, to_preview
-from .prompts import BOX, BOX_CLICKS, IMAGE_MODES, POSITIVE, PromptError, click_position, object_number
+from .prompts import BOX, BOX_CLICKS, IMAGE_MODES, POSITIVE, PromptError, class_name, click_position, object_number
 from .refusals import Refusal
 from .services import Services
 from .sessions import ImageEdit, ImageObject, ImageState
 
 EVERYTHING_POINTS_PER_SIDE = 16  # "Segment everything": 256 clicks (32x32 takes minutes on a CPU)
 EVERYTHING_BATCH = 32  # grid clicks per step of "Segment everything" (its progress moves once per step)
-MAX_CLASS_NAME = 64
 
 Progress = Callable[..., Any]
 
@@ -152,7 +151,7 @@ class ImageWorkflow:
             return
         chosen = object_number(number, self.services.limits.max_objects)
         if chosen <= len(state.objects):
-            state.objects[chosen - 1].class_name = " ".join(str(name or "").split())[:MAX_CLASS_NAME]
+            state.objects[chosen - 1].class_name = class_name(name)
 
     def remove_object(self, state: ImageState) -> None:
         if state.objects:

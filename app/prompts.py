@@ -20,6 +20,7 @@ POSITIVE, NEGATIVE, BOX, BOX_CLICKS = "Positive click", "Negative click", "Box (
 IMAGE_MODES = [POSITIVE, NEGATIVE, BOX, BOX_CLICKS]
 VIDEO_MODES = [POSITIVE, NEGATIVE, BOX_CLICKS]
 
+MAX_CLASS_NAME = 64  # characters of an object's class name (what the exports call it)
 MAX_JSON_CHARS = 100_000  # a prompt of 64 points is under 2 KB; this bounds parsing time and nesting depth
 
 POINTS_USAGE = "points must be JSON [[x, y, label], ...] in image pixels, label 1 (object) or 0 (background)"
@@ -87,6 +88,12 @@ def frame_number(value: Any, num_frames: int) -> int:
     if not 0 <= value < num_frames:
         raise PromptError(f"Frame {value:g} does not exist: this video has frames 0..{num_frames - 1}.")
     return int(value)
+
+
+def class_name(text: str | None) -> str:
+    """What a person typed as an object's class name -> the name kept: whitespace collapsed, at most MAX_CLASS_NAME
+    characters ("" when nothing was typed)."""
+    return " ".join(str(text or "").split())[:MAX_CLASS_NAME]
 
 
 def object_number(value: Any, max_objects: int) -> int:

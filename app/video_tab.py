@@ -71,7 +71,6 @@ class VideoTab:
     def __init__(self, services: Services, workflow: VideoWorkflow, example: Path | None) -> None:
         self.services = services
         self.workflow = workflow
-        self.predictor = workflow.predictor
         self.example = example
 
     # ------------------------------------------------------------------------------------------------- layout

@@ -23,7 +23,16 @@ from annotate.previews import write_h264
 from sam2_model import VideoSession
 
 from .exports import safe_stem, video_exports
-from .prompts import BOX_CLICKS, NEGATIVE, VIDEO_MODES, PromptError, click_position, frame_number, object_number
+from .prompts import (
+    BOX_CLICKS,
+    NEGATIVE,
+    VIDEO_MODES,
+    PromptError,
+    class_name,
+    click_position,
+    frame_number,
+    object_number,
+)
 from .refusals import Refusal, TrackingInProgress
 from .services import Services
 from .sessions import UserSession, VideoEdit, VideoState
@@ -31,7 +40,6 @@ from .tracking_progress import TrackingEstimate, TrackingPlan, progress_note
 from .video_view import frame_overlay
 
 Progress = Callable[..., Any]
-MAX_CLASS_NAME = 64
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,7 @@ class VideoWorkflow:
             return
         chosen = object_number(number, max([*video.object_ids, 1]))
         if chosen in video.object_ids:
-            video.class_names[chosen] = " ".join(str(name or "").split())[:MAX_CLASS_NAME]
+            video.class_names[chosen] = class_name(name)
             if video.session is not None and chosen in video.session.obj_ids:
                 video.session.set_object_info(chosen, class_id=chosen, label=self.label(video, chosen))
 
