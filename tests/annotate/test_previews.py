@@ -45,18 +45,16 @@ def preview_frames(count: int = 8) -> list[np.ndarray]:
 
 def encode_elsewhere(target: Path, threads: int, busy: bool = False) -> str:
     """The preview's sha256, written by a fresh process with `threads` torch, OpenCV and OpenMP threads; `busy`:
-    while a process of busy loops keeps the CPUs loaded."""
+    while two busy processes keep the CPUs loaded."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "YOLO_OFFLINE": "1"}
     code = ENCODE.format(root=str(ROOT), threads=threads, target=str(target))
-    hog = None
-    if busy:
-        spin = "import multiprocessing as m\ndef f():\n    while True: pass\nif __name__ == '__main__':\n"
-        spin += "    [m.Process(target=f, daemon=True).start() for _ in range(2)]\n    f()"
-        hog = subprocess.Popen([sys.executable, "-c", spin])
+    # Two plain busy processes, each killed by itself: a hog that forked workers of its own would leave them
+    # spinning (orphaned) after a kill, and the rest of the suite would run on a machine loaded for good.
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 if busy else 0)]
     try:
         result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     finally:
-        if hog is not None:
+        for hog in hogs:
             hog.kill()
             hog.wait()
     assert result.returncode == 0, result.stderr
