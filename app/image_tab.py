@@ -199,16 +199,18 @@ class ImageTab:
         """A new object becomes the active one; `name`, the name box's text, is the previous one's name first."""
         with self.services.user_session(request) as user:
             self._keep_name(user.image, name)
+            corner_shown = user.image.box_corner is not None  # the one mark of the picture that goes
             self.workflow.add_object(user.image)
-            return self.view(user)
+            return self.view(user, picture=corner_shown)
 
     def select_object(self, number: Any, request: gr.Request, name: str | None = None) -> ImageView:
         """Object `number` becomes the active one. `name`, the name box's text as the click left it, names the
         object that was active: its name is kept even when this event reaches the server before the name box's."""
         with self.services.user_session(request) as user:
             self._keep_name(user.image, name)
+            corner_shown = user.image.box_corner is not None  # the one mark of the picture that goes
             self.workflow.select_object(user.image, number)
-            return self.view(user)
+            return self.view(user, picture=corner_shown)
 
     def name_object(self, number: Any, name: str | None, request: gr.Request) -> Any:
         """Object `number`'s class name -> the object list's labels. Nothing else changes: the active object and
@@ -247,13 +249,16 @@ class ImageTab:
             self.workflow.name_object(state, state.active + 1, name)
 
     # ------------------------------------------------------------------------------------------------- views
-    def view(self, user: UserSession) -> ImageView:
-        """The tab drawn from the user's state (see `ImageView`)."""
+    def view(self, user: UserSession, picture: bool = True) -> ImageView:
+        """The tab drawn from the user's state (see `ImageView`). `picture=False` for a change that leaves the
+        picture as it was (another object chosen or added, no box corner to take off: the overlay does not depend
+        on which object is active): the canvases are not sent again, so a box being dragged meanwhile is not lost
+        to the box canvas reloading."""
         state = user.image
         objects = gr.update(choices=self._object_choices(state), value=str(state.active + 1) if state.objects else None)
         if state.image is None or state.preview is None:
             return ImageView(None, None, [], objects, self._hint(state), "")
-        overlay = self._overlay(state)
+        overlay = self._overlay(state) if picture else gr.skip()
         gallery = []
         chosen = active(state) if state.objects else None
         if chosen is not None and chosen.candidates is not None and len(chosen.candidates) > 1:
@@ -264,7 +269,7 @@ class ImageTab:
                 masks: list[np.ndarray | None] = [None] * state.active + [candidate]
                 mark = " ✓" if i == chosen.choice else ""
                 gallery.append((draw_overlay(base, masks, scale=small), f"{i + 1}: score {chosen.scores[i]:.2f}{mark}"))
-        box_canvas = {"image": overlay, "boxes": []} if state.mode == BOX else gr.skip()
+        box_canvas = {"image": overlay, "boxes": []} if state.mode == BOX and picture else gr.skip()
         class_name = chosen.class_name if chosen is not None else ""
         return ImageView(overlay, box_canvas, gallery, objects, self._hint(state), class_name)
 

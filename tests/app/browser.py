@@ -22,8 +22,13 @@ VIDEO_BALL = (264, 228)  # the ball on frame 0 of app/examples/video.mp4 (480x32
 
 CHROMIUM_MISSING = CHROMIUM is None and os.environ.get("CI") != "true"
 SKIP_REASON = "Chromium is not installed: apt-get install chromium && pip install playwright"
+# How long a step may take before a test gives up: generous, because each waits for the model on a CPU that CI or
+# a laptop may be sharing (Playwright's own default for `expect` is 5 s, which a busy machine overruns).
+WAIT_MS = 300_000
 if not CHROMIUM_MISSING:
     from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
 
 
 def screenshot_path(tmp_path: Path, name: str) -> Path:
@@ -96,13 +101,13 @@ def picture_of(page, selector: str) -> str:
 
 def upload_scene(page) -> None:
     page.locator("#image_upload input[type=file]").set_input_files(str(EXAMPLES / "scene.jpg"))
-    expect(page.locator("#image_objects")).to_contain_text("Object 1 — no prompt yet", timeout=120_000)
+    expect(page.locator("#image_objects")).to_contain_text("Object 1 — no prompt yet")
 
 
 def open_video_tab(page) -> None:
     page.get_by_role("tab", name="Video").click()
     page.locator("#video_upload input[type=file]").set_input_files(str(EXAMPLES / "video.mp4"))
-    expect(page.locator("#video_status")).to_contain_text("24 frames", timeout=120_000)
+    expect(page.locator("#video_status")).to_contain_text("24 frames")
 
 
 def drag(page, selector: str, start: tuple[float, float], end: tuple[float, float]) -> None:

@@ -74,7 +74,9 @@ def browser():
 def page(browser, app_url):
     """A fresh tab at desktop size, the studio loaded."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(60_000)
+    from .browser import WAIT_MS
+
+    page.set_default_timeout(WAIT_MS)
     page.goto(app_url[1], wait_until="load")
     from playwright.sync_api import expect
 

@@ -19,6 +19,7 @@ from playwright.sync_api import expect
 
 from .browser import (
     BALL,
+    WAIT_MS,
     click_image_pixel,
     drag,
     in_view,
@@ -209,7 +210,7 @@ def test_the_work_surface_and_its_controls_share_one_screen(browser, app_url, tm
     needs scrolling between a click and the next action."""
     for width, height, name in ((1400, 1000, "desktop"), (390, 844, "phone")):
         page = browser.new_page(viewport={"width": width, "height": height})
-        page.set_default_timeout(120_000)
+        page.set_default_timeout(WAIT_MS)
         page.goto(app_url[1], wait_until="load")
         upload_scene(page)
         settled(page, "#image_canvas")

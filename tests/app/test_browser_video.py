@@ -20,6 +20,7 @@ from playwright.sync_api import expect
 from .browser import (  # noqa: F401  (fixtures are used by name)
     EXAMPLES,
     VIDEO_BALL,
+    WAIT_MS,
     click_image_pixel,
     in_view,
     open_video_tab,
@@ -65,7 +66,7 @@ def test_tracking_is_watched_frame_by_frame_and_the_slider_follows(page, tmp_pat
             page.screenshot(path=str(screenshot_path(tmp_path, "screenshot_video.png")), full_page=True)
             shot = True
         time.sleep(0.1)
-    expect(status).to_contain_text("Tracked: 24 of 24 frames", timeout=180_000)
+    expect(status).to_contain_text("Tracked: 24 of 24 frames", timeout=2 * WAIT_MS)
     assert len(seen) > 2
     expect(page.locator("#video_timeline .tl-run")).to_have_count(1)
     # the panel shows the slider's frame: the timeline's cursor sits on it
@@ -89,7 +90,7 @@ def test_cancel_stops_at_the_next_frame_and_keeps_what_was_tracked(page, paced):
     page.locator("#track").click()
     expect(page.locator("#video_status")).to_contain_text("frames done")
     page.locator("#cancel").click()
-    expect(page.locator("#video_status")).to_contain_text(re.compile(r"Cancelled: \d+ of 24 frames"), timeout=60_000)
+    expect(page.locator("#video_status")).to_contain_text(re.compile(r"Cancelled: \d+ of 24 frames"))
     expect(page.locator("#video_objects")).to_contain_text("tracked")
     expect(page.locator("#tracked_video video")).to_be_attached()
 
@@ -113,7 +114,7 @@ def test_a_click_after_tracking_corrects_the_frame_shown(page, paced):
     expect(page.locator("#video_frame img").first).not_to_have_attribute("src", before)
     expect(page.locator("#frame_slider input[type=number]")).to_have_value("9")  # the shown frame got it
     page.locator("#track").click()  # track again, this time to the end
-    expect(page.locator("#video_status")).to_contain_text("Tracked: ", timeout=300_000)
+    expect(page.locator("#video_status")).to_contain_text("Tracked: ", timeout=2 * WAIT_MS)
     go_to_frame(page, 15)
     settled(page, "#video_frame")
     click_image_pixel(page, "#video_frame", 100, 100)  # and a correction after a finished tracking
@@ -181,7 +182,7 @@ def test_auto_annotate_keeps_names_and_says_what_it_found(page, tmp_path):
     page.get_by_role("option", name="person").click()  # classes by name, from the detector's list
     page.locator("#annotate_run").click()
     gallery = page.locator("#annotate_gallery")
-    expect(gallery).to_contain_text("scene.jpg: nothing found", timeout=120_000)  # person only: nothing here
+    expect(gallery).to_contain_text("scene.jpg: nothing found")  # person only: nothing here
     expect(gallery).to_contain_text("scene_2.jpg: nothing found")
     expect(page.locator("#annotate_dataset")).to_contain_text(re.compile(r"dataset\s*\.zip"))
     page.screenshot(path=str(screenshot_path(tmp_path, "screenshot_annotate.png")), full_page=True)
@@ -195,7 +196,7 @@ def test_auto_annotate_a_video_shows_its_frames_and_the_tracked_preview(page, tm
     keyframes.press("Enter")
     page.locator("#annotate_run").click()
     gallery = page.locator("#annotate_gallery")
-    expect(gallery).to_contain_text(re.compile(r"video/000000\.jpg: (\d+ objects?|nothing found)"), timeout=180_000)
+    expect(gallery).to_contain_text(re.compile(r"video/000000\.jpg: (\d+ objects?|nothing found)"), timeout=2 * WAIT_MS)
     expect(gallery).to_contain_text("video/000023.jpg")  # the first, middle and last frame
     expect(page.locator("#annotate_preview video")).to_be_attached()
     expect(page.locator("#annotate_dataset")).to_contain_text(re.compile(r"video_dataset\s*\.zip"))  # its name
@@ -207,7 +208,7 @@ def test_the_frame_slider_and_track_share_one_screen(browser, app_url, tmp_path)
     outputs; the empty output panels take no room."""
     for width, height, name in ((1400, 1000, "desktop"), (390, 844, "phone")):
         page = browser.new_page(viewport={"width": width, "height": height})
-        page.set_default_timeout(120_000)
+        page.set_default_timeout(WAIT_MS)
         page.goto(app_url[1], wait_until="load")
         open_video_tab(page)
         settled(page, "#video_frame")

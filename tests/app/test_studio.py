@@ -133,6 +133,21 @@ def test_a_box_dragged_on_the_box_canvas(studio, image_file):
     assert all(isinstance(v, dict) and v.get("__type__") == "update" for v in skipped)
 
 
+def test_choosing_or_adding_an_object_leaves_the_canvases_alone(studio, image_file):
+    """The picture does not depend on which object is active: a box canvas reloaded for nothing drops a box being
+    dragged meanwhile (seen on a busy machine). A box corner waiting for its second click is the exception."""
+    studio.image.upload(image_file, request(), progress=no_progress)
+    studio.image.set_mode(BOX, request())
+    skip = gr.skip()
+    for view in (studio.image.add_object(request()), studio.image.select_object("1", request())):
+        assert view[0] == skip and view[1] == skip and "Object" in view[4]
+    studio.image.set_mode(BOX_CLICKS, request())
+    studio.image.click(BOX_CLICKS, SimpleNamespace(index=(40, 40)), request())  # one corner shown on the picture
+    assert session_of(studio, request()).image.box_corner is not None
+    view = studio.image.add_object(request())
+    assert isinstance(view[0], np.ndarray)  # redrawn without the corner
+
+
 def test_big_images_are_sent_as_previews_and_clicks_scaled_back(studio, tmp_path):
     big = np.zeros((4000, 6000, 3), np.uint8)
     big[1000:3000, 2000:4000] = 200
