@@ -1,5 +1,7 @@
-"""Every Python snippet of the README runs as written, in order, on the bundled example media (`app.examples_dir()`),
-from a working directory that is not the repository (as after `pip install .`).
+"""Every Python snippet of the README and of the pages in docs/ runs as written, in order (the README, then the pages
+by name), on the bundled example media (`app.examples_dir()`), from a working directory that is not the repository
+(as after `pip install .`). The README itself stays what a newcomer reads first: the Spaces front matter, a short page
+that links every docs page, the test command CI runs; every link of these pages leads to a file.
 
 Offline, like every test: the snippets' checkpoint names are served by untrained weights saved under those names
 (SAM 2.1 tiny weights, which `load_model` recognises whatever the file is called; the network runs at 256 pixels to
@@ -62,11 +64,11 @@ from sam2_model import load_model
 pool = DetectorPool(["yolo11n.pt"], loader=lambda name: YOLO(name))
 demo = build_demo(load_model("sam2.1_b.pt"), detectors=pool)
 demo.queue().launch(server_name="127.0.0.1", server_port=7860, prevent_thread_lock=True)
-for index, code in enumerate(json.loads(Path("snippets.json").read_text())):
+for index, (where, code) in enumerate(json.loads(Path("snippets.json").read_text())):
     try:
-        exec(compile(code, f"README snippet {{index + 1}}", "exec"), {{"__name__": "__readme__"}})
+        exec(compile(code, f"{{where}} (snippet {{index + 1}})", "exec"), {{"__name__": "__readme__"}})
     except Exception:
-        print(f"README snippet {{index + 1}} failed:\n{{code}}", file=sys.stderr)
+        print(f"{{where}}: snippet {{index + 1}} failed:\n{{code}}", file=sys.stderr)
         traceback.print_exc()
         sys.exit(1)
     print(f"snippet {{index + 1}} ran", flush=True)
@@ -74,12 +76,62 @@ demo.close()
 """
 
 
-def python_snippets() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]  # the order the snippets run in
+LINK = re.compile(r"\]\(([^)\s]+)\)")  # a Markdown link's target: [text](target)
+
+
+def python_snippets() -> list[tuple[str, str]]:
+    """(page, code) of every ```python block of the README and the docs pages, in the order they run."""
+    return [
+        (page.relative_to(ROOT).as_posix(), code)
+        for page in PAGES
+        for code in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
+    ]
+
+
+def anchor(heading: str) -> str:
+    """The fragment GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_readme_opens_with_the_spaces_front_matter_and_stays_short():
+    text = (ROOT / "README.md").read_text()
+    front, _, rest = text.removeprefix("---\n").partition("\n---\n")
+    assert text.startswith("---\n"), "Hugging Face Spaces reads the front matter only as the README's first lines"
+    settings = yaml.safe_load(front)
+    assert settings["sdk"] == "gradio" and settings["app_file"] == "app.py"
+    assert rest.lstrip().startswith("# SAM 2 studio\n")
+    lines = len(text.splitlines())
+    assert lines <= 120, f"README.md has {lines} lines: move the detail into a docs/ page and link it (at most 120)"
+    assert "python app.py --untrained" in rest and "random weights" in rest.lower()
+
+
+def test_the_readme_links_every_docs_page_and_every_link_leads_to_a_file():
+    readme = (ROOT / "README.md").read_text()
+    pages = sorted(p.relative_to(ROOT).as_posix() for p in PAGES[1:])
+    assert pages, "docs/ holds the detail the README links to"
+    assert [page for page in pages if f"]({page})" not in readme] == []
+    for page in PAGES:
+        for target in LINK.findall(page.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            path, _, fragment = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.is_file(), f"{page.name} links to {target}, which is not a file"
+            if fragment and linked.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(), flags=re.MULTILINE)
+                assert fragment in {anchor(h) for h in headings}, f"{page.name} links to {target}: no such heading"
+
+
+def test_the_readme_test_command_is_the_line_ci_runs():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    command = ci[ci.index("# The README's test command (keep the two identical):") + 1]
+    for page in ("README.md", "docs/testing.md"):
+        assert command in (ROOT / page).read_text().splitlines(), f"{page} must show .ci/run's test command as is"
 
 
 def test_the_readme_has_snippets_for_each_entry_point():
-    text = "\n".join(python_snippets())
+    text = "\n".join(code for _, code in python_snippets())
     for name in ("gradio_client", "ImagePredictor", "VideoPredictor", "AutomaticMaskGenerator", "auto_annotate",
                  "untrained=True", "mot_seq", "coco_instances", "MotChallenge2DBox", ".train("):  # fmt: skip
         assert name in text, name
