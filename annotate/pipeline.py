@@ -144,7 +144,7 @@ def auto_annotate(
     any image, with its track in COCO), a MOTChallenge ground-truth sequence ``mot/<sequence>/`` (``gt/gt.txt``,
     ``gt/labels.txt``, ``seqinfo.ini``, ``img1/``), tracker results ``tracks/<sequence>.txt``, its tracks in
     ``vis.json`` (YouTube-VIS) and, with `preview`, ``previews/<video>.mp4`` (H.264, masks and track ids drawn).
-    The README's format table says what each file holds.
+    The format table of docs/datasets.md says what each file holds.
     """
     started = time.perf_counter()
     if batch_size < 1 or workers < 1:

@@ -3,7 +3,7 @@
 OpenCV's wheel cannot write H.264 (its FFmpeg has no libx264), and browsers do not play its mp4v; PyAV's bundled
 FFmpeg can, so videos are written with PyAV.
 
-The same frames give the same bytes, on every run, machine load, thread count and Ray worker (the README promises
+The same frames give the same bytes, on every run, machine load, thread count and Ray worker (docs/datasets.md promises
 the Ray backend writes the local backend's files byte for byte): x264 runs on one thread with no lookahead thread
 (its threaded modes depend on how many threads there are), the RGB -> YUV conversion on one thread, frames carry
 explicit timestamps (frame i at i / rate), and the container is written "bitexact" (no creation time, no library
