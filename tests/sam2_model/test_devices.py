@@ -81,30 +81,31 @@ def two_gpus(monkeypatch):
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
 
 
-@pytest.mark.parametrize(
-    ("asked", "canonical"),
-    [
-        ("cuda", "cuda:1"),  # the current GPU, by its index
-        (None, "cuda:1"),
-        ("auto", "cuda:1"),
-        ("", "cuda:1"),
-        ("1", "cuda:1"),  # ultralytics' (and Meta's) way of naming a GPU
-        ("0", "cuda:0"),
-        (" CUDA:0 ", "cuda:0"),
-        (torch.device("cuda"), "cuda:1"),
-        ("cpu", "cpu"),
-        ("cpu:0", "cpu"),
-    ],
-)
-def test_every_name_of_a_device_gives_one_device(two_gpus, asked, canonical):
-    assert select_device(asked) == torch.device(canonical)
-    assert str(select_device(asked)) == canonical  # the registry's key
+# every name a user may give, and the one device it means (two GPUs, the current one being cuda:1)
+CANONICAL = {
+    "cuda": "cuda:1",  # the current GPU, by its index
+    None: "cuda:1",
+    "auto": "cuda:1",
+    "": "cuda:1",
+    "1": "cuda:1",  # ultralytics' (and Meta's) way of naming a GPU
+    "0": "cuda:0",
+    " CUDA:0 ": "cuda:0",
+    torch.device("cuda"): "cuda:1",
+    "cpu": "cpu",
+    "cpu:0": "cpu",
+}
 
 
-@pytest.mark.parametrize(("asked", "message"), [("cuda:2", "has 2 GPU"), ("7", "has 2 GPU"), ("tpu", "Unknown")])
-def test_a_device_that_is_not_there_is_refused(two_gpus, asked, message):
-    with pytest.raises(ValueError, match=message):
-        select_device(asked)
+def test_every_name_of_a_device_gives_one_device(two_gpus):
+    chosen = {asked: str(select_device(asked)) for asked in CANONICAL}  # str: the model registry's key
+    assert chosen == CANONICAL
+    assert all(select_device(asked) == torch.device(canonical) for asked, canonical in CANONICAL.items())
+
+
+def test_a_device_that_is_not_there_is_refused(two_gpus):
+    for asked, message in (("7", "has 2 GPU"), ("cuda:2", "has 2 GPU"), ("tpu", "Unknown")):
+        with pytest.raises(ValueError, match=message):
+            select_device(asked)
 
 
 def test_mps_has_one_name(monkeypatch):
@@ -170,13 +171,7 @@ def test_tf32_is_on_inside_the_models_passes_only(small_model, precisions, no_le
             pass
         assert precisions() == ("tf32", "tf32")
     assert precisions() == ("ieee", "ieee")  # what the YOLO detector and everyone else get, as before
-
-
-def test_tf32_is_restored_when_a_pass_fails(small_model, precisions, monkeypatch):
-    import sam2_model.devices
-
-    monkeypatch.setattr(sam2_model.devices, "uses_tf32", lambda device: True)
-    with pytest.raises(torch.OutOfMemoryError), small_model.inference():
+    with pytest.raises(torch.OutOfMemoryError), small_model.inference():  # a pass that fails restores them too
         raise torch.OutOfMemoryError("CUDA out of memory")
     assert precisions() == ("ieee", "ieee")
 
