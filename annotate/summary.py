@@ -19,7 +19,7 @@ def failure_kind(reason: str, video: bool = False) -> str:
     """What went wrong, from a failure's reason as the run writes it: "out of memory" (host or GPU, in any model),
     else for a video "video", for an image "SAM 2", "detector", "writing" or "unreadable" (it could not be read)."""
     lowered = reason.lower()
-    if "out of memory" in lowered or "outofmemoryerror" in lowered or "memoryerror" in lowered:
+    if "out of memory" in lowered or "memoryerror" in lowered:  # CUDA's message; MemoryError, OutOfMemoryError
         return OUT_OF_MEMORY
     if video:
         return "video"
@@ -92,7 +92,7 @@ class AnnotationSummary:
         if self.failed_videos:
             parts.append(f"{self.failed_videos} of {len(self.videos)} videos")
         kinds = ", ".join(f"{n} {kind}" for kind, n in self.failed_by_kind().items())
-        advice = " (try a smaller batch_size or model, or another device)" if "out of memory" in kinds else ""
+        advice = " (try a smaller batch_size or model, or another device)" if OUT_OF_MEMORY in kinds else ""
         return f"{' and '.join(parts)} failed: {kinds}{advice}; summary.json lists each with its reason."
 
     @property
@@ -187,9 +187,9 @@ class AnnotationSummary:
         write_atomic(path, self.to_json())
 
     def __str__(self) -> str:
-        note = self.failure_note()
+        failed = self.failure_note()
         lines = [
-            f"auto_annotate: {self._work_part()}" + (f"; NOT ALL DONE: {note}" if note else ""),
+            f"auto_annotate: {self._work_part()}" + (f"; NOT ALL DONE: {failed}" if failed else ""),
             f"  labelled {self.labelled}, no detections {self.no_detections}, skipped (already done) {self.skipped}, "
             f"failed {self.failed}" + (f", failed videos {self.failed_videos}" if self.failed_videos else ""),
             f"  instances: {', '.join(f'{k} {v}' for k, v in sorted(self.instances.items())) or 'none'}",
