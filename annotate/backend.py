@@ -15,7 +15,10 @@ from .videos import VideoTask
 
 class Backend(Protocol):
     """names: the detector's class names by id; run: image batches -> one outcome per image, in any order;
-    run_videos: videos -> one report per video (`progress(frames)` as frames are done)."""
+    run_videos: videos -> one report per video (`progress(frames)` as frames are done); notes: what the run should
+    tell the user about how the backend runs it (a pool smaller than asked), for the summary."""
+
+    notes: list[str]
 
     @property
     def names(self) -> dict[int, str]: ...

@@ -78,6 +78,11 @@ class BatchAnnotator:
                 continue
             try:
                 low_res = self.segment(image, detections)
+            except (torch.OutOfMemoryError, MemoryError) as error:  # even one box at a time: this image fails
+                first_line = (str(error).strip().splitlines() or [""])[0][:200]
+                failure = f"SAM 2 ran out of memory on this image: {type(error).__name__}: {first_line}"
+                yield task, image, ImageOutcome(str(task.source), failure=failure)
+                continue
             except Exception as error:  # one bad image must not stop the folder; the failure names it
                 failure = f"SAM 2 failed: {type(error).__name__}: {error}"
                 yield task, image, ImageOutcome(str(task.source), failure=failure)
@@ -118,8 +123,28 @@ class BatchAnnotator:
         if len(detections) == 0:
             return None
         self.predictor.set_image(image)
-        low_res, _ = self.predictor.predict_low_res(box=detections.xyxy.astype(np.float32), multimask_output=False)
-        return low_res[:, 0].cpu()
+        return self.decode_boxes(detections.xyxy.astype(np.float32))
+
+    def decode_boxes(self, boxes: np.ndarray) -> torch.Tensor:
+        """Nx4 float32 xyxy boxes on the predictor's image -> Nx256x256 float32 low-res logits on the CPU, in one
+        SAM 2 call; when that runs out of GPU memory, again in two halves (each halved again as needed, down to one
+        box per call). Each box is decoded on its own, so the halves give the same masks. Raises
+        torch.OutOfMemoryError when a single box does not fit."""
+        try:
+            low_res, _ = self.predictor.predict_low_res(box=boxes, multimask_output=False)
+            return low_res[:, 0].cpu()
+        except torch.OutOfMemoryError as error:
+            if len(boxes) == 1:
+                raise
+            logger.warning(
+                "SAM 2 ran out of memory on %d boxes (%s); retrying them in two halves.",
+                len(boxes),
+                (str(error).strip().splitlines() or [""])[0][:200],
+            )
+        # outside the except clause: its traceback holds the failed call's tensors until the clause ends
+        release_cached_memory()
+        half = len(boxes) // 2
+        return torch.cat([self.decode_boxes(boxes[:half]), self.decode_boxes(boxes[half:])])
 
     def write(
         self, task: ImageTask, image_shape: tuple[int, ...], detections: sv.Detections, low_res: torch.Tensor | None
@@ -160,6 +185,13 @@ class BatchAnnotator:
                 score=None if detections.confidence is None else float(detections.confidence[index]),
                 resolution_wh=(width, height),
             )
+
+
+def release_cached_memory() -> None:
+    """Give the CUDA caching allocator's free blocks back, so a retry after an out-of-memory error starts from what
+    is really in use (nothing to do without CUDA)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def read_task(task: ImageTask) -> np.ndarray | ImageReadError:

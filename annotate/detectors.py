@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, cast
@@ -72,8 +73,8 @@ class YoloDetector:
     def __call__(self, images: list[np.ndarray]) -> list[sv.Detections]:
         """HxWx3 uint8 RGB images -> one `Detections` per image."""
         settings = self.settings
-        threads = torch.get_num_threads()
-        try:
+        device = yolo_device(settings)  # before the guard: it may initialise CUDA, whose current device it keeps
+        with ultralytics_device_guard():
             results = self.model.predict(
                 [np.ascontiguousarray(image[:, :, ::-1]) for image in images],  # ultralytics takes BGR arrays
                 conf=settings.conf,
@@ -81,14 +82,35 @@ class YoloDetector:
                 imgsz=settings.imgsz,
                 max_det=settings.max_det,
                 classes=self.class_ids,
-                device=settings.device or None,
+                device=device,
                 verbose=False,
             )
-        finally:
-            # ultralytics' select_device sets torch to cpu_count - 1 threads: 1 on a 2-core machine, which would
-            # halve the speed of SAM 2 running in the same process.
-            torch.set_num_threads(threads)
         return [sv.Detections.from_ultralytics(result) for result in results]
+
+
+def yolo_device(settings: DetectorSettings) -> torch.device:
+    """The run's device as ultralytics gets it: our canonical `torch.device` (`sam2_model.devices.select_device`),
+    never a string. Why: given a string ("1", "cuda:1"), older ultralytics releases (8.4.0 among them)
+    set CUDA_VISIBLE_DEVICES (for the whole process and its children) and ran on cuda:0, another GPU than SAM 2's;
+    given a torch.device, every release in our range uses it as it is."""
+    from sam2_model.devices import select_device
+
+    return select_device(settings.sam_device())
+
+
+@contextlib.contextmanager
+def ultralytics_device_guard() -> Iterator[None]:
+    """Undo what ultralytics' select_device does to the process around a call: it sets torch to cpu_count - 1
+    threads (1 on a 2-core machine, which would halve the speed of SAM 2 in the same process) and, for an
+    explicit GPU, makes that GPU torch's current device (which would change what "cuda" means afterwards)."""
+    threads = torch.get_num_threads()
+    current = torch.cuda.current_device() if torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        if current is not None and torch.cuda.current_device() != current:
+            torch.cuda.set_device(current)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from sam2_model import ImagePredictor, load_model
 from .batch import BatchAnnotator, ImageOutcome, read_task
 from .detectors import make_detector
 from .images import ImageReadError, ImageTask
-from .settings import DetectorSettings, OutputSettings, VideoSettings
+from .settings import DetectorSettings, OutputSettings, VideoSettings, on_device
 from .video_annotator import VideoAnnotator, VideoReport
 from .videos import VideoTask
 
@@ -39,9 +39,11 @@ class LocalBackend:
         video: VideoSettings | None = None,
     ) -> None:
         model = load_model(sam_model, detector.sam_device())
+        detector = on_device(detector, model.device)  # the detector on SAM 2's GPU, named the same way
         self.annotator = BatchAnnotator(make_detector(det_model, detector), ImagePredictor(model), output)
         self.videos = VideoAnnotator(self.annotator.detector, model, output, video or VideoSettings())
         self.workers = workers
+        self.notes: list[str] = []
 
     def run_videos(self, tasks: Sequence[VideoTask], progress: Callable[[int], None]) -> Iterator[VideoReport]:
         """Each video in turn, in this process (one SAM 2 model: videos would only queue for it); `progress(n)` as

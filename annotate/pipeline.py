@@ -178,6 +178,7 @@ def auto_annotate(
         skipped=plan.skipped + len(plan.videos) - len(plan.videos_todo),
         input_dir=str(data if data.is_dir() else data.parent),
         output_dir=str(output.output),
+        notes=list(runner.notes),
     )
     if isinstance(det_model, BoxSource):
         summary.unmatched_boxes = det_model.unmatched([t.name for t in plan.tasks], [v.name for v in plan.videos])

@@ -1,8 +1,9 @@
 """The Ray backend (`backend="ray"`): the same batches through the same steps, on a pool of Ray workers.
 
 The run's batches become a Ray Data dataset; `map_batches` sends them to a pool of actors, each holding one loaded
-detector and one SAM 2 model (a GPU each when the cluster has GPUs). A worker runs `BatchAnnotator.annotate`, exactly
-the steps the local backend runs, with the same exporters, so both backends produce the same files.
+detector and one SAM 2 model on one device (a GPU each for a CUDA run, at most one actor per GPU: `actor_plan`). A
+worker runs `BatchAnnotator.annotate`, exactly the steps the local backend runs, with the same exporters, so both
+backends produce the same files.
 
 A worker that dies is restarted and its batch retried: every file is written atomically and rewriting a batch gives
 the same bytes, and the driver counts an image only when its batch comes back, so nothing is lost or counted twice.
@@ -14,14 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .batch import ImageOutcome
 from .detectors import make_detector
 from .images import ImageTask
-from .settings import DetectorSettings, OutputSettings, VideoSettings
+from .settings import DetectorSettings, OutputSettings, VideoSettings, on_device
 from .video_annotator import VideoReport
 from .videos import VideoTask
 
@@ -30,6 +32,7 @@ INSTALL_HINT = (
     "source folder)."
 )
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+logger = logging.getLogger("annotate")
 
 
 def import_ray() -> Any:
@@ -56,6 +59,50 @@ def portable_sam(sam_model: Any) -> str:
     return str(sam_model)
 
 
+@dataclass(frozen=True)
+class ActorPlan:
+    """How the pool of Ray actors is sized: `workers` actors, each asking Ray for `num_gpus` GPUs (1 or 0) and
+    `num_cpus` CPUs (also its torch threads), loading both models on `device` (ultralytics' device string: "cuda"
+    is the GPU Ray gives the actor, which it sees as cuda:0); `note` says when the pool was made smaller than asked."""
+
+    workers: int
+    num_gpus: int
+    num_cpus: int
+    device: str
+    note: str | None = None
+
+
+def actor_plan(device: str, cluster: Mapping[str, float], workers: int) -> ActorPlan:
+    """The actors for a run on `device` ("" auto, "cpu", "cuda", "cuda:N", "N", "mps") on a cluster with `cluster`
+    resources (`ray.cluster_resources()`: "CPU", "GPU" counts) when `workers` actors are asked for.
+
+    A GPU per actor only for a CUDA device, or for "auto" on a cluster with GPUs; a CPU run never holds a GPU (nor
+    waits for one). A GPU run has at most one actor per GPU of the cluster: more would wait for a GPU forever (a
+    Ray actor holds its GPU for its life), so the pool is capped and `note` says so. Inside an actor Ray makes its
+    GPU the only one visible: any CUDA device becomes "cuda" there (a "cuda:1" would not exist in the actor, which
+    would fail and be restarted forever). ValueError for a CUDA device on a cluster without GPUs.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}.")
+    requested = DetectorSettings(device=device).sam_device()
+    gpus, cpus = int(cluster.get("GPU", 0)), max(1, int(cluster.get("CPU", 1)))
+    cuda = requested is not None and requested.startswith("cuda")
+    if cuda and gpus < 1:
+        raise ValueError(
+            f"device={device!r} asks for a CUDA GPU, but the Ray cluster has no GPU (it has {cpus} CPUs): use "
+            "device='cpu', or join a cluster whose nodes have GPUs (ray start --num-gpus N)."
+        )
+    if not (cuda or (requested is None and gpus >= 1)):
+        return ActorPlan(workers, 0, max(1, cpus // workers), device)
+    pool, note = min(workers, gpus), None
+    if pool < workers:
+        note = (
+            f"Ray: {workers} workers were asked for, but the cluster has {gpus} GPU{'s' * (gpus != 1)}: running "
+            f"{pool} worker{'s' * (pool != 1)}, one GPU each."
+        )
+    return ActorPlan(pool, 1, max(1, cpus // pool), "cuda", note)
+
+
 class RayWorker:
     """A Ray Data actor: one detector and one SAM 2 model, loaded once, annotating whole batches of images or
     whole videos (a row holds one or the other)."""
@@ -77,9 +124,9 @@ class RayWorker:
         from .video_annotator import VideoAnnotator
 
         torch.set_num_threads(threads)
-        detector_model = make_detector(det_model, detector)
+        model = load_model(sam_model, detector.sam_device())  # "cuda": the GPU Ray gave this actor, its cuda:0
+        detector_model = make_detector(det_model, on_device(detector, model.device))  # on SAM 2's device
         torch.set_num_threads(threads)
-        model = load_model(sam_model, detector.sam_device())
         self.annotator = BatchAnnotator(detector_model, ImagePredictor(model), output)
         self.videos = VideoAnnotator(detector_model, model, output, video)
 
@@ -124,9 +171,13 @@ class RayBackend:
             "output": output,
             "video": video or VideoSettings(),
         }
-        self.workers = workers
         self.names = make_detector(det_model, detector).names  # the driver only reads the class names
         self._start(ray_address)
+        self.plan = actor_plan(detector.device, self.ray.cluster_resources(), workers)
+        self.worker_kwargs["detector"] = replace(detector, device=self.plan.device)
+        self.notes = [self.plan.note] if self.plan.note else []
+        for note in self.notes:
+            logger.warning(note)
 
     def _start(self, ray_address: str | None) -> None:
         ray = self.ray
@@ -165,18 +216,17 @@ class RayBackend:
         """The workers' rows for `payloads` (one JSON work item each), as they come back."""
         if not payloads:
             return
-        ray = self.ray
-        resources = ray.cluster_resources()
-        gpus = 1 if resources.get("GPU", 0) >= 1 else 0
-        threads = max(1, int(resources.get("CPU", 1)) // self.workers)
+        ray, plan = self.ray, self.plan
         items = [{"batch": payload} for payload in payloads]
+        # no more actors than work items: an idle actor would only hold a GPU (and Ray warns about it)
+        workers = min(plan.workers, len(items))
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             RayWorker,
-            fn_constructor_kwargs={**self.worker_kwargs, "threads": threads},
+            fn_constructor_kwargs={**self.worker_kwargs, "threads": plan.num_cpus},
             batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=self.workers),
-            num_cpus=threads,
-            num_gpus=gpus,
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=plan.num_cpus,
+            num_gpus=plan.num_gpus,
             # Ray Data restarts a dead actor and retries its batch by default (max_restarts=-1,
             # max_task_retries=-1): safe here, a batch run twice writes the same files
         )

@@ -7,7 +7,7 @@ purpose (no torch): the CLI reads its defaults from here before it parses its ar
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,12 @@ class DetectorSettings:
         if device.replace(",", "").isdigit():
             return f"cuda:{device.split(',')[0]}"
         return device
+
+
+def on_device(settings: DetectorSettings, device: Any) -> DetectorSettings:
+    """`settings` with the detector on `device` (a canonical torch device, e.g. the SAM 2 model's): both models of a
+    run share one GPU, whatever name the user gave it ("", "cuda", "1")."""
+    return replace(settings, device=str(device))
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 SUMMARY_FILE = "summary.json"
+
+
+OUT_OF_MEMORY = "out of memory"
+
+
+def failure_kind(reason: str, video: bool = False) -> str:
+    """What went wrong, from a failure's reason as the run writes it: "out of memory" (host or GPU, in any model),
+    else for a video "video", for an image "SAM 2", "detector", "writing" or "unreadable" (it could not be read)."""
+    lowered = reason.lower()
+    if "out of memory" in lowered or "memoryerror" in lowered:  # CUDA's message; MemoryError, OutOfMemoryError
+        return OUT_OF_MEMORY
+    if video:
+        return "video"
+    for prefix, kind in (("sam 2", "SAM 2"), ("detector", "detector"), ("writing", "writing")):
+        if lowered.startswith(prefix):
+            return kind
+    return "unreadable"
 
 
 @dataclass
@@ -28,6 +46,9 @@ class AnnotationSummary:
     the input folder and the dataset folder. With boxes you already have as the detector (`annotate.box_sources`):
     no_boxes, the images and videos it has no boxes for (skipped, not written: a later run annotates them once
     their boxes exist); unmatched_boxes, its label files or COCO file names that name no image or video of the run.
+    notes: what the backend said of how it ran (e.g. a Ray pool capped at the cluster's GPUs).
+    `failed_by_kind()` (also in ``summary.json``) counts the failures by what went wrong ("out of memory",
+    "unreadable", "SAM 2", "detector", "writing", "video"), and `failure_note()` says it in one line.
 
     ``summary.json`` holds no absolute path: the dataset's files are named relative to the dataset folder, failed
     images relative to the image folder, so the dataset can be moved or shared as it is.
@@ -49,6 +70,30 @@ class AnnotationSummary:
     seconds: float = 0.0
     no_boxes: list[str] = field(default_factory=list)
     unmatched_boxes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every image and video of the run was annotated (none failed)."""
+        return not (self.failed or self.failed_videos)
+
+    def failed_by_kind(self) -> dict[str, int]:
+        """The failures counted by what went wrong (`failure_kind`), most frequent first."""
+        videos = {video["source"] for video in self.videos}
+        kinds = Counter(failure_kind(reason, path in videos) for path, reason in self.failures)
+        return dict(kinds.most_common())
+
+    def failure_note(self) -> str | None:
+        """One line saying how many images and videos failed and why (None when none did): the run did not
+        annotate them, whatever the rest of the summary says."""
+        if self.ok:
+            return None
+        parts = [f"{self.failed} of {self.images} images"] if self.failed else []
+        if self.failed_videos:
+            parts.append(f"{self.failed_videos} of {len(self.videos)} videos")
+        kinds = ", ".join(f"{n} {kind}" for kind, n in self.failed_by_kind().items())
+        advice = " (try a smaller batch_size or model, or another device)" if OUT_OF_MEMORY in kinds else ""
+        return f"{' and '.join(parts)} failed: {kinds}{advice}; summary.json lists each with its reason."
 
     @property
     def processed(self) -> int:
@@ -87,6 +132,7 @@ class AnnotationSummary:
             data_yaml=self._relative(self.data_yaml),
             coco_json=None if self.coco_json is None else self._relative(self.coco_json),
             images_per_second=round(self.images_per_second, 3),
+            failed_by_kind=self.failed_by_kind(),
         )
         return json.dumps(values, indent=2)
 
@@ -141,8 +187,9 @@ class AnnotationSummary:
         write_atomic(path, self.to_json())
 
     def __str__(self) -> str:
+        failed = self.failure_note()
         lines = [
-            f"auto_annotate: {self._work_part()}",
+            f"auto_annotate: {self._work_part()}" + (f"; NOT ALL DONE: {failed}" if failed else ""),
             f"  labelled {self.labelled}, no detections {self.no_detections}, skipped (already done) {self.skipped}, "
             f"failed {self.failed}" + (f", failed videos {self.failed_videos}" if self.failed_videos else ""),
             f"  instances: {', '.join(f'{k} {v}' for k, v in sorted(self.instances.items())) or 'none'}",
@@ -151,6 +198,7 @@ class AnnotationSummary:
         if self.split:
             lines.append(f"  split: {self._split_part()}")
         lines += self.box_lines()
+        lines += [f"  note: {note}" for note in self.notes]
         for v in self.videos:
             if v["failure"] is None:
                 untracked = v.get("untracked_detections", 0)

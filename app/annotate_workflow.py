@@ -65,7 +65,8 @@ class AnnotateWorkflow:
     ) -> tuple[Gallery, str, str | None]:
         """Annotate the uploads into the user's folder -> (gallery, dataset zip path, first video's preview or
         None). Videos: the detector on every `keyframe_interval`-th frame, SAM 2 tracking in between, at most
-        `limits.max_tracks` objects each; `notify(message)` is told of detections left untracked by that limit."""
+        `limits.max_tracks` objects each; `notify(message)` is told of detections left untracked by that limit,
+        and of files that failed (how many, and why)."""
         if not files:
             raise Refusal("Upload images, videos, or a zip of them first.")
         if detector not in self.services.detectors.names:
@@ -110,6 +111,9 @@ class AnnotateWorkflow:
                     f"at most {self.services.limits.max_tracks} objects per video (raise the detector confidence or "
                     "pick classes to keep the ones you want)."
                 )
+        failed = summary.failure_note()  # the dataset holds the rest: say what is missing from it, and why
+        if failed is not None and notify is not None:
+            notify(failed)
         preview = dataset / "previews" / f"{videos[0]['key']}.mp4" if videos else None
         archive = zip_dataset(dataset, folder / f"{dataset_name(files)}.zip")
         return self.gallery(dataset, [v["key"] for v in videos]), str(archive), str(preview) if preview else None

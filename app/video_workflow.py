@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from annotate.previews import write_h264
-from sam2_model import VideoSession
+from sam2_model import TrackingInProgressError, VideoSession
 
 from .exports import safe_stem, video_exports
 from .prompts import (
@@ -325,14 +325,13 @@ def require_idle(session: VideoSession) -> None:
 @contextlib.contextmanager
 def editing(session: VideoSession) -> Iterator[None]:
     """An edit of the session's prompts or objects: TrackingInProgress while it is tracked, also when a tracking
-    starts between the check and the edit (the predictor then refuses the edit with a RuntimeError)."""
+    starts between the check and the edit (the predictor then refuses the edit with TrackingInProgressError). Any
+    other error of the edit (a CUDA out-of-memory error, also a RuntimeError) goes on as it is."""
     require_idle(session)
     try:
         yield
-    except RuntimeError as error:
-        if session.is_propagating:
-            raise TrackingInProgress() from error
-        raise
+    except TrackingInProgressError as error:
+        raise TrackingInProgress() from error
 
 
 def shown_frame(user: UserSession, frame_idx: Any) -> int:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .image_predictor import ImagePredictor
     from .model import DEFAULT_MODEL, Sam2Model, load_model
     from .video_predictor import VideoPredictor
-    from .video_session import FramePrompt, VideoObject, VideoSession
+    from .video_session import FramePrompt, TrackingInProgressError, VideoObject, VideoSession
 
 _LAZY = {
     "AutomaticMaskGenerator": "automatic_mask_generator",
@@ -38,6 +38,7 @@ _LAZY = {
     "load_model": "model",
     "VideoPredictor": "video_predictor",
     "FramePrompt": "video_session",
+    "TrackingInProgressError": "video_session",
     "VideoObject": "video_session",
     "VideoSession": "video_session",
 }
@@ -50,6 +51,7 @@ __all__ = [
     "ImagePredictor",
     "ModelSpec",
     "Sam2Model",
+    "TrackingInProgressError",
     "VideoObject",
     "VideoPredictor",
     "VideoSession",

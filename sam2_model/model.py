@@ -23,7 +23,7 @@ import torch
 
 from .auto import AUTO, model_for_device
 from .checkpoints import MODEL_ZOO, ModelSpec, load_weights, read_state_dict, resolve_checkpoint, spec_from_state_dict
-from .devices import autocast, enable_tf32, keep_large_allocations_in_heap, select_device
+from .devices import autocast, keep_large_allocations_in_heap, select_device, tf32
 from .embedding_cache import EmbeddingCache
 from .ultralytics_adapter import Sam2Network, check_network
 
@@ -53,6 +53,7 @@ class Sam2Model:
     ) -> None:
         check_network(net)  # fail fast, naming what an unsupported ultralytics lacks, before any predictor runs
         _share_position_encodings(net)
+        device = select_device(device)  # canonical: "cuda" -> "cuda:0", so devices compare as they should
         self.net = cast(Sam2Network, net.to(device).eval())
         self.spec = spec
         self.device = device
@@ -67,8 +68,9 @@ class Sam2Model:
 
     @contextlib.contextmanager
     def inference(self) -> Iterator[None]:
-        """Run one forward pass: the model's lock, no autograd, and bf16 autocast on CUDA."""
-        with self._lock, torch.no_grad(), autocast(self.device):
+        """Run one forward pass: the model's lock, no autograd, and on CUDA bf16 autocast and TF32 (on Ampere and newer;
+        only inside the pass, so other models in the process keep their numerics)."""
+        with self._lock, torch.no_grad(), autocast(self.device), tf32(self.device):
             yield
 
     def __repr__(self) -> str:
@@ -76,7 +78,8 @@ class Sam2Model:
 
 
 class _ModelRegistry:
-    """Loaded models by (checkpoint, device), so a process loads each model once."""
+    """Loaded models by (checkpoint, canonical device), so a process loads each model once: "cuda" and "cuda:0" (the
+    current GPU) are one key (`select_device` names a device one way)."""
 
     def __init__(self) -> None:
         self._models: dict[tuple[str, str], Sam2Model] = {}
@@ -121,7 +124,7 @@ def load_model(
         ConnectionError: a known checkpoint could not be downloaded (offline); the message says how to pass a file.
     """
     if isinstance(model, Sam2Model):
-        if device is not None and not _same_device(select_device(device), model.device):
+        if device is not None and select_device(device) != model.device:
             raise ValueError(
                 f"The model given is already loaded on {model.device}, not on {device}: pass its name or checkpoint "
                 "path to load it there, or leave the device unset."
@@ -132,16 +135,6 @@ def load_model(
     if embedding_cache_bytes is not None:
         loaded.embedding_cache.resize(embedding_cache_bytes)
     return loaded
-
-
-def _same_device(a: torch.device, b: torch.device) -> bool:
-    """cuda and cuda:0 are the same GPU when it is the current one."""
-    current = torch.cuda.current_device() if a.type == "cuda" and torch.cuda.is_available() else 0
-
-    def index(device: torch.device) -> int:
-        return current if device.index is None else device.index
-
-    return a.type == b.type and index(a) == index(b)
 
 
 def _load(model: str | Path, device: str | torch.device | None, untrained: bool) -> Sam2Model:
@@ -173,7 +166,6 @@ def _load(model: str | Path, device: str | torch.device | None, untrained: bool)
 
 
 def _make(net: torch.nn.Module, spec: ModelSpec, device: torch.device, source: str) -> Sam2Model:
-    enable_tf32(device)
     return Sam2Model(net, spec, device, source)
 
 

@@ -13,7 +13,7 @@ Consequence: a correction more than `memory_window` frames away from where track
 frames' memories only, where Meta's predictor would also use the stale memories of its earlier pass.
 
 Edits during propagation: while a `propagate_in_video` generator runs on a session, prompts, removals and resets on
-that session raise RuntimeError ("tracking in progress"), so the ids it yields always match its mask rows; reads
+that session raise TrackingInProgressError (a RuntimeError), so the ids it yields always match its mask rows; reads
 (`VideoSession.mask`, `objects`, ...) are always allowed. Closing the session makes a running generator raise
 RuntimeError at its next frame.
 """

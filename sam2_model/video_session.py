@@ -214,6 +214,12 @@ class ObjectTrack:
         return VideoObject(self.obj_id, self.class_id, self.label, prompted, tracked)
 
 
+class TrackingInProgressError(RuntimeError):
+    """An edit of a session (new prompts, removals, resets) while `propagate_in_video` runs on it: bad state, not
+    bad input; wait for the propagation to end, or close its generator. Its own class, so that callers can tell it
+    from other RuntimeErrors raised by the same calls (a CUDA out-of-memory error is one)."""
+
+
 @dataclass
 class VideoSession:
     """One video being tracked (Meta's `inference_state`), created by `VideoPredictor.init_state`.
@@ -343,10 +349,11 @@ class VideoSession:
             raise RuntimeError("This video session is closed; start a new one with init_state(video).")
 
     def require_editable(self) -> None:
-        """Raise RuntimeError when the session is closed or a propagation is running on it."""
+        """Raise RuntimeError when the session is closed, TrackingInProgressError (a RuntimeError) when a propagation
+        is running on it."""
         self.require_open()
         if self.propagating:
-            raise RuntimeError(
+            raise TrackingInProgressError(
                 "Tracking is in progress on this video session: wait until propagate_in_video has finished (or close "
                 "its generator) before changing prompts or objects."
             )

@@ -22,7 +22,8 @@ import ray
 @pytest.fixture(scope="module")
 def local_ray():
     env_vars = {"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "YOLO_OFFLINE": "1"}
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env_vars})
+    # num_gpus=0: on a machine with a GPU the CPU runs below must neither hold it nor wait for it
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env_vars})
     yield
     ray.shutdown()
 

@@ -14,6 +14,7 @@ from app.prompts import PromptError
 from app.refusals import Refusal, TrackingInProgress
 from app.sessions import SessionLimitError
 from app.uploads import UploadError
+from sam2_model import TrackingInProgressError
 
 
 def raising(error: Exception):
@@ -67,3 +68,30 @@ def test_a_generator_handler_refuses_the_same_way(monkeypatch):
 
     assert list(guard(stream, keep=1)()) == [1, gr.skip()]
     assert warnings == ["Tracking is in progress: wait until it has finished, or Cancel it."]
+
+
+@pytest.mark.parametrize(
+    ("raised", "shown"),
+    [
+        # the GPU ran out of memory during a click, and a tracking of the video started before the error was read
+        (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"), OUT_OF_MEMORY),
+        (RuntimeError("CUDA error: device-side assert"), APOLOGY),
+        # the predictor refused the edit because the tracking had started: that one is "in progress"
+        (TrackingInProgressError("Tracking is in progress on this video session"), "Tracking is in progress"),
+    ],
+)
+def test_a_video_edit_says_tracking_is_in_progress_only_when_it_is_the_reason(raised, shown):
+    from types import SimpleNamespace
+
+    from app.video_workflow import editing
+
+    session = SimpleNamespace(is_propagating=False)
+
+    def click() -> None:
+        with editing(session):
+            session.is_propagating = True  # Track pressed while the edit ran
+            raise raised
+
+    with pytest.raises(gr.Error) as error:
+        guard(click)()
+    assert shown in str(error.value.message)
