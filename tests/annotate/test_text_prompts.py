@@ -17,7 +17,9 @@ def yoloe():
     from ultralytics import YOLOE
 
     threads = torch.get_num_threads()
-    model = YOLOE("yoloe-11s-seg.yaml")  # untrained, from the yaml ultralytics ships: no download
+    with torch.random.fork_rng():  # the same random weights whichever tests ran before (they draw from torch's RNG)
+        torch.manual_seed(1)  # weights that give boxes on noise (seed 0's give two, after NMS)
+        model = YOLOE("yoloe-11s-seg.yaml")  # untrained, from the yaml ultralytics ships: no download
     torch.set_num_threads(threads)
     return model
 
@@ -52,7 +54,7 @@ def test_yoloe_is_prompted_with_the_names_from_saved_embeddings(yoloe, tmp_path)
     detector = make_detector(yoloe, DetectorSettings(conf=0.0, classes=names, text_embeddings=str(npz), max_det=5))
     assert detector.names == {0: "forklift", 1: "pallet", 2: "person"}  # ids follow the names given
     (found,) = detector([NOISE])
-    assert len(found) == 5 and set(found.class_id) <= {0, 1, 2}
+    assert 0 < len(found) <= 5 and set(found.class_id) <= {0, 1, 2}
     expected = load_text_embeddings(npz, names)
     assert torch.equal(expected[0, 0], torch.from_numpy(np.load(npz)["embeddings"][0, 1]))  # reordered by name
 
