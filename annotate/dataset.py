@@ -84,15 +84,16 @@ class Dataset:
     def __iter__(self) -> Iterator[Item]:
         return iter(self.source.items.values())
 
-    def keys(self) -> list[str]:
+    @property
+    def keys(self) -> tuple[str, ...]:
         """Item keys in dataset order."""
-        return list(self.source.items)
+        return tuple(self.source.items)
 
     def item(self, key: str) -> Item:
         try:
             return self.source.items[key]
         except KeyError:
-            raise ValueError(f"No item {key!r} in the dataset; its keys are in dataset.keys().") from None
+            raise ValueError(f"No item {key!r} in the dataset; its keys are in dataset.keys.") from None
 
     def resolution_wh(self, key: str) -> tuple[int, int]:
         """An item's (width, height) in pixels: from the index, else from its image file's header."""
@@ -203,21 +204,22 @@ class Dataset:
         """Every item in the order a person should see them (`annotate.review`: not yet reviewed first; no
         instances, then flagged instances, then the rest; worst quality first). Decodes every mask."""
         limits = thresholds or LookThresholds()
-        return look_order(look_entry(key, self.instances(key), self.is_reviewed(key), limits) for key in self.keys())
+        return look_order(look_entry(key, self.instances(key), self.is_reviewed(key), limits) for key in self.keys)
 
     def save(self) -> ReviewSummary:
         """Write the changed items back in every format the dataset holds (atomically, file by file; unchanged items'
         files are not touched) and the review record; the summary counts reviewed, edited and untouched items."""
-        changed = [key for key in self.keys() if self.is_changed(key)]
+        changed = [key for key in self.keys if self.is_changed(key)]
         flags = dict(self._recorded)
         for key in self._current:
             flags[key] = {"reviewed": self._current[key].reviewed, "edited": self.is_edited(key)}
         summary = save_dataset(self.source, {key: self._loaded[key] for key in changed},
                                {key: self._current[key] for key in changed}, flags)  # fmt: skip
-        if flags != self._recorded or self._record.path.is_file():
-            self._record.write(flags)
+        kept = {k: v for k, v in flags.items() if v["reviewed"] or v["edited"]}
+        if kept != self._recorded:
+            self._record.write(kept)
             summary = replace(summary, written=(*summary.written, str(self._record.path)))
-        self._recorded = {k: v for k, v in flags.items() if v["reviewed"] or v["edited"]}
+        self._recorded = kept
         self._loaded.update({key: self._current[key] for key in changed})
         return summary
 

@@ -39,12 +39,12 @@ class Annotation:
     class_id: int
     class_name: str
     resolution_wh: tuple[int, int]
-    polygon: np.ndarray | None = None
-    segmentation: Any = None
+    polygon: np.ndarray | None = field(default=None, repr=False)
+    segmentation: Any = field(default=None, repr=False)
     score: float | None = None
     track_id: int | None = None
     box_xywh: tuple[float, float, float, float] | None = None
-    origin: str | dict[str, Any] | None = None
+    origin: str | dict[str, Any] | None = field(default=None, repr=False)
     low_res_logits: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
