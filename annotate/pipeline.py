@@ -35,7 +35,7 @@ from .exporters import formats as known_formats
 from .exporters.base import DatasetIndex, VideoEntry, class_name
 from .images import ImageTask, find_images, plan_tasks
 from .mot import finish_mot, gt_path
-from .run_record import RunRecord
+from .run_record import REVIEW_FILE, ReviewRecord, RunRecord
 from .settings import DetectorSettings, OutputSettings, VideoSettings
 from .splits import VAL_FRACTION, held_out
 from .summary import SUMMARY_FILE, AnnotationSummary
@@ -277,25 +277,32 @@ def plan_run(data: Path, output: OutputSettings, overwrite: bool, video: VideoSe
         )
     tasks = plan_tasks(data, images, folder) if images else []
     record, exporters = RunRecord(folder), output.exporters()
+    reviewed = ReviewRecord(folder / REVIEW_FILE).protected()  # a person's work: never redone, even with overwrite
     todo = []
     for task in tasks:
-        if not overwrite and record.is_done(task.key) and all(e.is_done(task.key) for e in exporters):
+        done = record.is_done(task.key) and all(e.is_done(task.key) for e in exporters)
+        if task.key in reviewed or (not overwrite and done):
             link_file(task.source, task.image_link)  # the dataset folder may have been moved or pruned
         else:
             record.forget(task.key)  # not done until every format has it again
             todo.append(task)
     video_tasks = plan_videos(data, videos, (t.key for t in tasks))
-    videos_todo = [t for t in video_tasks if overwrite or not _video_done(folder, t, exporters)]
+    videos_todo = [t for t in video_tasks if not _video_done(folder, t, exporters, overwrite, reviewed)]
     return AnnotationPlan(tasks, todo, video_tasks, videos_todo, [_used_frames(t, video) for t in videos_todo])
 
 
-def _video_done(output: Path, task: VideoTask, exporters: Sequence[Exporter]) -> bool:
+def _video_done(
+    output: Path, task: VideoTask, exporters: Sequence[Exporter], overwrite: bool, reviewed: frozenset[str]
+) -> bool:
     """Whether a video is finished: its record, its MOT ground truth and every requested format for its frames
-    (asking for a new format later redoes the videos without it)."""
+    (asking for a new format later redoes the videos without it), and not to redo (`overwrite`); or a person
+    reviewed or edited one of its frames."""
     record = read_video_record(output, task.key)
     if record is None or not gt_path(output, task.sequence).is_file():
         return False
-    return all(exporter.is_done(key) for exporter in exporters for key in record.frame_keys)
+    if not reviewed.isdisjoint(record.frame_keys):
+        return True  # a person's work outranks `overwrite`
+    return not overwrite and all(exporter.is_done(key) for exporter in exporters for key in record.frame_keys)
 
 
 def _used_frames(task: VideoTask, video: VideoSettings) -> int:

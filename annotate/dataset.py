@@ -1,0 +1,257 @@
+"""`open_dataset`: a segmentation dataset read back for a person to review and correct, edit by undoable edit.
+
+>>> from annotate.dataset import open_dataset
+>>> dataset = open_dataset("photos_auto_annotate_labels")   # or a data.yaml, or a COCO .json
+>>> entry = dataset.needs_a_look()[0]                        # the item a person should see first
+>>> dataset.delete_instance(entry.key, 0); dataset.mark_reviewed(entry.key)
+>>> dataset.undo()                                           # the most recent edit first
+>>> print(dataset.save())                                    # reviewed, edited, untouched
+
+Opening reads the index only; an item's instances are parsed when asked for (`instances`), their masks decoded when
+drawn. Edits change the dataset in memory; `save` writes the edited items back in every format it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sam2_model import ImagePredictor
+
+from .dataset_items import Annotation, Edit, Item, ItemState, Video
+from .dataset_readers import DatasetSource, image_size, load_annotations, read_source
+from .dataset_save import ReviewSummary, save_dataset
+from .images import read_image
+from .refine import mask_side, mask_to_mask_input, refine_mask
+from .review import LookEntry, LookThresholds, look_entry, look_order
+from .run_record import ReviewRecord
+
+
+class NothingToUndo(RuntimeError):
+    """`Dataset.undo` with no edit left to undo."""
+
+
+def open_dataset(path: str | Path, images: str | Path | None = None) -> Dataset:
+    """Open a dataset: the folder `auto_annotate` writes, an ultralytics YOLO-seg dataset (its data.yaml, or a folder
+    with images/ and labels/), or a COCO instances .json (its images in ``images/`` beside it or beside its folder,
+    in its own folder, or in `images`). ValueError naming what was expected for anything else."""
+    return Dataset(read_source(path, images))
+
+
+class Dataset:
+    """An opened dataset: its items (images, frames of videos), their instances, and one undo stack.
+
+    Frames of videos are read and can be marked reviewed; their instances are edited with track edits (not in this
+    version): instance edits on a frame raise ValueError.
+    """
+
+    def __init__(self, source: DatasetSource) -> None:
+        self.source = source
+        self._record = ReviewRecord(source.review_path)
+        recorded = self._record.read()
+        self._recorded = {key: flags for key, flags in recorded.items() if key in source.items}
+        self._sizes: dict[str, tuple[int, int]] = {}
+        self._loaded: dict[str, ItemState] = {}  # as the files hold it (set on first load, and by save)
+        self._current: dict[str, ItemState] = {}
+        self._history: list[Edit] = []  # oldest first
+
+    # ----------------------------------------------------------------------------------------------- reading
+    @property
+    def root(self) -> Path:
+        return self.source.root
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The formats the dataset holds and `save` writes: "yolo", "coco", "masks" (and "vis", "mot": videos)."""
+        return self.source.formats
+
+    @property
+    def names(self) -> dict[int, str]:
+        """Class names by class id (0-based)."""
+        return dict(self.source.names)
+
+    @property
+    def videos(self) -> tuple[Video, ...]:
+        return self.source.videos
+
+    def __len__(self) -> int:
+        return len(self.source.items)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self.source.items.values())
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Item keys in dataset order."""
+        return tuple(self.source.items)
+
+    def item(self, key: str) -> Item:
+        try:
+            return self.source.items[key]
+        except KeyError:
+            raise ValueError(f"No item {key!r} in the dataset; its keys are in dataset.keys.") from None
+
+    def resolution_wh(self, key: str) -> tuple[int, int]:
+        """An item's (width, height) in pixels: from the index, else from its image file's header."""
+        if key not in self._sizes:
+            item = self.item(key)
+            self._sizes[key] = item.resolution_wh or image_size(item.image_path)
+        return self._sizes[key]
+
+    def image(self, key: str) -> np.ndarray:
+        """An item's image, HxWx3 uint8 RGB (`annotate.images.read_image`: EXIF rotation applied)."""
+        return read_image(self.item(key).image_path)
+
+    def state(self, key: str) -> ItemState:
+        """An item's current instances and review flag (its label parsed on first use)."""
+        if key not in self._current:
+            item = self.item(key)
+            instances = load_annotations(self.source, item, self.resolution_wh(key))
+            state = ItemState(instances, self._recorded.get(key, {}).get("reviewed", False))
+            self._loaded[key] = self._current[key] = state
+        return self._current[key]
+
+    def instances(self, key: str) -> tuple[Annotation, ...]:
+        return self.state(key).instances
+
+    def is_reviewed(self, key: str) -> bool:
+        return self.state(key).reviewed if key in self._current else self._recorded.get(key, {}).get("reviewed", False)
+
+    def is_changed(self, key: str) -> bool:
+        """Whether an item's instances differ from its files (unsaved edits)."""
+        if key not in self._current:
+            return False
+        now, then = self._current[key].instances, self._loaded[key].instances
+        return len(now) != len(then) or any(a is not b for a, b in zip(now, then, strict=True))
+
+    def is_edited(self, key: str) -> bool:
+        """Whether a person changed an item's instances: unsaved now, or saved earlier (the review record)."""
+        return self.is_changed(key) or self._recorded.get(key, {}).get("edited", False)
+
+    # ------------------------------------------------------------------------------------------------- edits
+    def delete_instance(self, key: str, index: int) -> Edit:
+        """Remove instance `index` of an image."""
+        instances = list(self._editable(key, "delete_instance"))
+        self._check_index(key, instances, index)
+        del instances[index]
+        return self._apply(key, "delete", instances)
+
+    def change_class(self, key: str, index: int, new_class: int | str) -> Edit:
+        """Give instance `index` of an image another class (an id or a name of `names`); its region is kept."""
+        instances = list(self._editable(key, "change_class"))
+        self._check_index(key, instances, index)
+        class_id = self._class_id(new_class)
+        instances[index] = instances[index].with_class(class_id, self.source.names[class_id])
+        return self._apply(key, "change_class", instances)
+
+    def add_instance(self, key: str, mask: np.ndarray, new_class: int | str, score: float | None = None) -> Edit:
+        """Add an instance to an image from an HxW bool mask at the image's size."""
+        instances = list(self._editable(key, "add_instance"))
+        width, height = self.resolution_wh(key)
+        if np.shape(mask) != (height, width):
+            raise ValueError(f"The mask is {np.shape(mask)} but {key!r} is {height}x{width}: give an HxW mask.")
+        class_id = self._class_id(new_class)
+        instances.append(Annotation.from_mask(mask, class_id, self.source.names[class_id], score))
+        return self._apply(key, "add", instances)
+
+    def refine_instance(
+        self, key: str, index: int, predictor: ImagePredictor, point_coords: Any = None, point_labels: Any = None
+    ) -> Edit:
+        """Refine instance `index` of an image with SAM 2: its mask as ``mask_input`` (its last refinement's logits
+        when it has them; `annotate.refine`) plus clicks, Nx2 (x, y) pixels with N labels (1 add, 0 remove).
+        ValueError when the result is empty (delete the instance instead)."""
+        instances = list(self._editable(key, "refine_instance"))
+        self._check_index(key, instances, index)
+        old = instances[index]
+        image = self.image(key)
+        if (image.shape[1], image.shape[0]) != old.resolution_wh:
+            found, stated = f"{image.shape[1]}x{image.shape[0]}", "x".join(map(str, old.resolution_wh))
+            raise ValueError(f"{key!r}'s image is {found} but its labels are for {stated}: fix the dataset's sizes.")
+        prompt = old.low_res_logits
+        if prompt is None:
+            prompt = mask_to_mask_input(old.mask, mask_side(predictor))
+        result = refine_mask(predictor, image, prompt, point_coords, point_labels)
+        if not result.mask.any():
+            raise ValueError(f"The refinement of instance {index} of {key!r} is empty: delete the instance instead.")
+        instances[index] = Annotation.from_mask(result.mask, old.class_id, old.class_name, old.score, old.track_id,
+                                                result.low_res_logits)  # fmt: skip
+        return self._apply(key, "refine", instances)
+
+    def mark_reviewed(self, key: str, reviewed: bool = True) -> Edit:
+        """Record that a person looked at an item and accepts it (images and frames alike); undoable."""
+        state = self.state(key)
+        return self._push(Edit(key, "reviewed", state, replace(state, reviewed=reviewed)))
+
+    def undo(self) -> Edit:
+        """Undo the most recent edit not yet undone, and return it; NothingToUndo when there is none."""
+        if not self._history:
+            raise NothingToUndo("Nothing to undo: no edit since the dataset was opened.")
+        edit = self._history.pop()
+        self._current[edit.key] = edit.before
+        return edit
+
+    @property
+    def history(self) -> list[Edit]:
+        """The edits that `undo` would undo, most recent first."""
+        return self._history[::-1]
+
+    # ------------------------------------------------------------------------------------------ review, save
+    def needs_a_look(self, thresholds: LookThresholds | None = None) -> list[LookEntry]:
+        """Every item in the order a person should see them (`annotate.review`: not yet reviewed first; no
+        instances, then flagged instances, then the rest; worst quality first). Decodes every mask."""
+        limits = thresholds or LookThresholds()
+        return look_order(look_entry(key, self.instances(key), self.is_reviewed(key), limits) for key in self.keys)
+
+    def save(self) -> ReviewSummary:
+        """Write the changed items back in every format the dataset holds (atomically, file by file; unchanged items'
+        files are not touched) and the review record; the summary counts reviewed, edited and untouched items."""
+        changed = [key for key in self.keys if self.is_changed(key)]
+        flags = dict(self._recorded)
+        for key in self._current:
+            flags[key] = {"reviewed": self._current[key].reviewed, "edited": self.is_edited(key)}
+        summary = save_dataset(self.source, {key: self._loaded[key] for key in changed},
+                               {key: self._current[key] for key in changed}, flags)  # fmt: skip
+        kept = {k: v for k, v in flags.items() if v["reviewed"] or v["edited"]}
+        if kept != self._recorded:
+            self._record.write(kept)
+            summary = replace(summary, written=(*summary.written, str(self._record.path)))
+        self._recorded = kept
+        self._loaded.update({key: self._current[key] for key in changed})
+        return summary
+
+    # -------------------------------------------------------------------------------------------- internals
+    def _editable(self, key: str, action: str) -> tuple[Annotation, ...]:
+        item = self.item(key)
+        if item.kind == "frame":
+            raise ValueError(f"{key!r} is a frame of the video {item.video!r}: its instances are a track's and are "
+                             f"not edited one frame at a time ({action}); mark_reviewed works on frames.")  # fmt: skip
+        return self.instances(key)
+
+    @staticmethod
+    def _check_index(key: str, instances: list[Annotation], index: int) -> None:
+        if not 0 <= index < len(instances):
+            raise ValueError(f"{key!r} has {len(instances)} instances: index {index} is not one of them.")
+
+    def _class_id(self, new_class: int | str) -> int:
+        names = self.source.names
+        if isinstance(new_class, str):
+            found = [i for i, name in names.items() if name == new_class]
+            if not found:
+                raise ValueError(f"No class named {new_class!r}; the dataset's classes: {sorted(names.values())}.")
+            return found[0]
+        if int(new_class) not in names:
+            raise ValueError(f"No class id {new_class}; the dataset's classes: {names}.")
+        return int(new_class)
+
+    def _apply(self, key: str, action: str, instances: list[Annotation]) -> Edit:
+        before = self.state(key)
+        return self._push(Edit(key, action, before, replace(before, instances=tuple(instances))))
+
+    def _push(self, edit: Edit) -> Edit:
+        self._current[edit.key] = edit.after
+        self._history.append(edit)
+        return edit

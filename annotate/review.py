@@ -1,0 +1,103 @@
+"""Where a person should look first: each item's concerns, and the order `Dataset.needs_a_look` returns.
+
+An instance's quality is the lowest of three shares in [0, 1]: how much of its mask's bounding box the mask fills
+(a speckled or hollow mask fills little), how much of the mask lies inside the box its file states (COCO ``bbox``,
+the detector's box: a mask that leaks spills out of it; 1 when the file states no box), and the detector's score
+(1 when unknown). An item's quality is its worst instance's.
+
+The order (part of the API, tested): items not yet reviewed first; among them, items with no instances, then items
+with a flagged instance (`LookThresholds`), then the rest; within each group, lowest quality first, then dataset
+order. Reviewed items come last, in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .dataset_items import Annotation
+
+NO_DETECTIONS = "no_detections"
+EMPTY_MASK = "empty_mask"
+LOW_FILL = "low_fill"
+SPILL = "spill"
+LOW_SCORE = "low_score"
+
+
+@dataclass(frozen=True)
+class LookThresholds:
+    """When an instance is flagged: it fills less than `min_fill` of its mask's box, more than `max_spill` of it lies
+    outside the box its file states, or its score is below `min_score` (each in [0, 1])."""
+
+    min_fill: float = 0.5
+    max_spill: float = 0.1
+    min_score: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("min_fill", "max_spill", "min_score"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}.")
+
+
+@dataclass(frozen=True)
+class LookEntry:
+    """One item in the review order: its key, why it needs a look (reason names, in the order above; empty: nothing
+    flagged), its quality (1.0 for an item with no instances: nothing to judge), and whether it was reviewed."""
+
+    key: str
+    reasons: tuple[str, ...]
+    quality: float
+    reviewed: bool
+
+
+def fill_and_spill(mask: np.ndarray, box_xywh: tuple[float, float, float, float] | None) -> tuple[float, float]:
+    """(share of the mask's own bounding box that the mask fills, share of the mask outside `box_xywh` (pixels; a
+    pixel is inside when its column is in [floor(x), ceil(x + w)) and its row likewise; 0 without a box)) of an HxW
+    bool mask; (0, 0) for an empty mask."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return 0.0, 0.0
+    box_area = (int(xs.max()) - int(xs.min()) + 1) * (int(ys.max()) - int(ys.min()) + 1)
+    fill = len(xs) / box_area
+    if box_xywh is None:
+        return fill, 0.0
+    x, y, w, h = box_xywh
+    inside = (xs >= np.floor(x)) & (xs < np.ceil(x + w)) & (ys >= np.floor(y)) & (ys < np.ceil(y + h))
+    return fill, 1.0 - float(inside.mean())
+
+
+def instance_concerns(annotation: Annotation, thresholds: LookThresholds) -> tuple[float, tuple[str, ...]]:
+    """(quality in [0, 1], reason names) of one instance (see the module's docstring)."""
+    mask = annotation.mask
+    if not mask.any():
+        return 0.0, (EMPTY_MASK,)
+    fill, spill = fill_and_spill(mask, annotation.box_xywh)
+    score = 1.0 if annotation.score is None else float(annotation.score)
+    reasons = [name for name, flagged in ((LOW_FILL, fill < thresholds.min_fill), (SPILL, spill > thresholds.max_spill),
+                                          (LOW_SCORE, score < thresholds.min_score)) if flagged]  # fmt: skip
+    return min(fill, 1.0 - spill, score), tuple(reasons)
+
+
+def look_entry(
+    key: str, instances: Iterable[Annotation], reviewed: bool, thresholds: LookThresholds = LookThresholds()
+) -> LookEntry:
+    """An item's entry: NO_DETECTIONS when it has no instances, else its instances' reasons (each once, in the
+    order EMPTY_MASK, LOW_FILL, SPILL, LOW_SCORE) and its worst instance's quality."""
+    concerns = [instance_concerns(annotation, thresholds) for annotation in instances]
+    if not concerns:
+        return LookEntry(key, (NO_DETECTIONS,), 1.0, reviewed)
+    found = {reason for _, reasons in concerns for reason in reasons}
+    reasons = tuple(r for r in (EMPTY_MASK, LOW_FILL, SPILL, LOW_SCORE) if r in found)
+    return LookEntry(key, reasons, min(quality for quality, _ in concerns), reviewed)
+
+
+def look_order(entries: Iterable[LookEntry]) -> list[LookEntry]:
+    """`entries` (in dataset order) sorted as the module's docstring says; a stable sort keeps dataset order last."""
+
+    def rank(entry: LookEntry) -> tuple[bool, int, float]:
+        group = 0 if NO_DETECTIONS in entry.reasons else 1 if entry.reasons else 2
+        return entry.reviewed, group, entry.quality
+
+    return sorted(entries, key=rank)
