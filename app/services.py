@@ -17,6 +17,8 @@ from sam2_model import Sam2Model, VideoPredictor
 
 from .clients import TrustedProxies, client_address
 from .detector_pool import DetectorPool, load_yolo
+from .gpu import GpuRunner
+from .gpu_tasks import GpuTasks
 from .refusals import Refusal
 from .sessions import SessionRegistry, UserSession
 from .settings import Limits
@@ -36,7 +38,9 @@ class Services:
 
     detectors: the pool auto-annotation borrows from (default: ultralytics' YOLO11 detectors by name, downloaded on
     first use; tests pass a pool of untrained ones); proxies: whose `X-Forwarded-For` names the client (default:
-    no one's, the peer is the client).
+    no one's, the peer is the client); runner: how GPU tasks run (default: ZeroGPU's `spaces.GPU` when installed,
+    see `gpu.default_runner`). Every use of the model goes through `gpu`, the GPU tasks: this process owns the
+    sessions, the tasks get what they need and return what changed.
     """
 
     def __init__(
@@ -45,8 +49,10 @@ class Services:
         limits: Limits | None = None,
         detectors: DetectorPool | None = None,
         proxies: TrustedProxies | None = None,
+        runner: GpuRunner | None = None,
     ):
         self.model = model
+        self.gpu = GpuTasks(model, runner)
         self.limits = limits or Limits()
         self.proxies = proxies or TrustedProxies()
         self.sessions = SessionRegistry(

@@ -167,7 +167,7 @@ def test_a_name_lands_on_the_object_it_was_typed_for(page):
 def test_segment_everything_then_clicks_refine_and_undo_takes_it_back(page, monkeypatch):
     from tests.app.test_studio import ScriptedEverything  # known masks: untrained weights rarely make one
 
-    monkeypatch.setattr("app.image_workflow.AutomaticMaskGenerator", ScriptedEverything)
+    monkeypatch.setattr("app.gpu_tasks.AutomaticMaskGenerator", ScriptedEverything)
     upload_scene(page)
     page.locator("#image_everything").click()
     expect(page.locator("#image_objects label")).to_have_count(2)
@@ -193,7 +193,7 @@ def test_after_segment_everything_finds_nothing_the_next_click_works(page, monke
         def generate(self, image, progress=None):
             return []
 
-    monkeypatch.setattr("app.image_workflow.AutomaticMaskGenerator", FindsNothing)
+    monkeypatch.setattr("app.gpu_tasks.AutomaticMaskGenerator", FindsNothing)
     upload_scene(page)
     click_image_pixel(page, "#image_canvas", *BALL)
     expect(page.locator("#image_objects")).to_contain_text("Object 1 — 1 click")
