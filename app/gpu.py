@@ -17,9 +17,10 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sam2_model import Sam2Model
+if TYPE_CHECKING:  # importing this module must not import torch: the CLI imports `spaces` through it first
+    from sam2_model import Sam2Model
 
 Task = Callable[..., Any]
 
@@ -106,6 +107,23 @@ def default_runner() -> GpuRunner:
     if spaces is None:
         return GpuRunner()
     return GpuRunner(spaces.GPU, isolated=zero_gpu_active())
+
+
+# ------------------------------------------------------------------------------------------------ the worker
+_SERVER_PID = os.getpid()  # this module is imported by the server before any worker is forked
+
+
+def fork_safe() -> None:
+    """Called first by every GPU task. In a worker forked from the server (ZeroGPU), torch's CPU work runs on the
+    calling thread alone: GNU OpenMP's thread pool, which the server's torch may have started, does not survive a
+    fork (the child's first parallel CPU op waits forever; measured here), and MKL runs on it. The GPU's work is
+    unchanged; in the server nothing changes."""
+    if os.getpid() == _SERVER_PID:
+        return
+    import torch
+
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 # ------------------------------------------------------------------------------------------------ the models

@@ -50,6 +50,7 @@ class TrackedFrame:
 # ------------------------------------------------------------------------------------------------------ image
 def embed_image(key: int, image: np.ndarray, portable: bool) -> ImageFeatures:
     """The image encoder's features of an HxWx3 uint8 RGB image (on the CPU when `portable`)."""
+    gpu.fork_safe()
     predictor = ImagePredictor(gpu.model_by_key(key))
     predictor.set_image(image)
     return _features_to(predictor.image_features, torch.device("cpu")) if portable else predictor.image_features
@@ -66,6 +67,7 @@ def segment_image(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Masks of one object on an image whose `features` are known: (CxHxW bool, C float32 scores), best first.
     points: Nx2 float32 (x, y) pixels, labels N int32, box xyxy float32 pixels."""
+    gpu.fork_safe()
     predictor = _predictor_on(gpu.model_by_key(key), image, features)
     masks, scores, _ = predictor.predict(points, labels, box, multimask_output=multimask)
     order = np.argsort(-scores)
@@ -77,6 +79,7 @@ def segment_everything(
 ) -> Iterator[Step | list[dict[str, Any]]]:
     """SAM 2's automatic masks of an image: `Step`s over the grid clicks, then the records (see
     `AutomaticMaskGenerator.generate`: HxW bool "segmentation", "area", "predicted_iou", "point_coords")."""
+    gpu.fork_safe()
     model = gpu.model_by_key(key)
     _predictor_on(model, image, features)  # the generator finds the embedding in the model's cache
     generator = AutomaticMaskGenerator(model, points_per_side=points_per_side)
@@ -107,6 +110,7 @@ def prompt_video(
 ) -> tuple[TrackerState, torch.Tensor]:
     """Clicks and/or a box (video pixels) for `obj_id` on `frame` -> (the new state, every object's mask on that
     frame: Nx1xHxW bool on the CPU, the state's object order). ValueError for prompts the predictor refuses."""
+    gpu.fork_safe()
     predictor = video_predictor(key)
     session = open_session(state, predictor.model, portable)
     _, _, logits = predictor.add_new_points_or_box(
@@ -118,6 +122,7 @@ def prompt_video(
 def track_video(key: int, state: TrackerState, passes: Sequence[Pass], portable: bool) -> Iterator[Any]:
     """Track every object through `passes` (start frame, reverse): a `TrackedFrame` after each frame, then the new
     `TrackerState`. A caller that stops reading gets no state: the frames it read are what was tracked."""
+    gpu.fork_safe()
     predictor = video_predictor(key)
     session = open_session(state, predictor.model, portable)
     for start, reverse in passes:
@@ -138,6 +143,7 @@ def annotate_files(
 ) -> Iterator[Step | AnnotationSummary]:
     """`annotate.auto_annotate` of the files in `inputs` into `output_dir` with `detector` and SAM 2: `Step`s over
     images and video frames, then the summary. options: auto_annotate's keyword arguments (conf, classes...)."""
+    gpu.fork_safe()
     model = gpu.model_by_key(key)
 
     def run(progress: Callable[[int, int], None]) -> AnnotationSummary:
