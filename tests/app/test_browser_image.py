@@ -37,6 +37,7 @@ def test_the_page_says_what_runs_and_how_to_use_it(page):
     expect(page.locator("#image_steps")).to_contain_text("Upload an image")
 
 
+@pytest.mark.zerogpu  # also under the ZeroGPU stand-in (see conftest.pytest_generate_tests)
 def test_an_example_loads_and_is_ready_to_click(page, app_url, tmp_path):
     page.locator("#image_examples .thumbnail-item").first.click()  # the example, as a new user's first move
     expect(page.locator("#image_objects")).to_contain_text("Object 1 — no prompt yet")
@@ -52,6 +53,7 @@ def test_an_example_loads_and_is_ready_to_click(page, app_url, tmp_path):
     expect(page.locator("#image_candidates img")).to_have_count(3)
 
 
+@pytest.mark.zerogpu  # also under the ZeroGPU stand-in (see conftest.pytest_generate_tests)
 def test_clicks_are_drawn_in_their_objects_colour_and_objects_are_chosen_from_the_list(page, tmp_path):
     upload_scene(page)
     click_image_pixel(page, "#image_canvas", 100, 100)
@@ -129,6 +131,7 @@ def test_a_refusal_leaves_the_work_surface_as_it_was(page):
     expect(page.locator("#video_frame")).not_to_contain_text("Error")
 
 
+@pytest.mark.zerogpu  # also under the ZeroGPU stand-in (see conftest.pytest_generate_tests)
 def test_names_and_exports_follow_the_upload(page):
     upload_scene(page)
     click_image_pixel(page, "#image_canvas", *BALL)
