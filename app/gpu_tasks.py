@@ -92,9 +92,11 @@ _PREDICTORS: dict[int, VideoPredictor] = {}
 
 def video_predictor(key: int) -> VideoPredictor:
     """The video predictor on the model registered as `key` (one per process)."""
-    if key not in _PREDICTORS:
-        _PREDICTORS[key] = VideoPredictor(gpu.model_by_key(key))
-    return _PREDICTORS[key]
+    model = gpu.model_by_key(key)
+    predictor = _PREDICTORS.get(key)
+    if predictor is None or predictor.model is not model:  # a key is a model's id: another model may reuse it
+        predictor = _PREDICTORS[key] = VideoPredictor(model)
+    return predictor
 
 
 def prompt_video(
@@ -235,6 +237,7 @@ class GpuTasks:
         runner = runner or gpu.default_runner()
         self.key = gpu.register_model(model)
         self.portable = runner.isolated
+        self.video_predictor = video_predictor(self.key)  # the one the tasks use (and a forked worker inherits)
         self._embed = runner.wrap(embed_image, _click_budget)
         self._segment = runner.wrap(segment_image, _click_budget)
         self._everything = runner.wrap(segment_everything, _everything_budget)

@@ -38,14 +38,15 @@ class ImageWorkflow:
     # ------------------------------------------------------------------------------------------------- image
     def open(self, state: ImageState, path: str, progress: Progress) -> ImageState:
         """A new image from an uploaded file -> a fresh state with one empty object, its embedding computed now
-        (on the GPU; the file is decoded here) and kept in the state, so that clicks only run the mask decoder. The
-        mode carries over."""
+        (on the GPU; the file is decoded here), so that clicks only run the mask decoder. The mode carries over."""
         image = self.services.open_image(path)
         progress(0.1, desc="Computing the image embedding")
         scale = preview_scale(*image.shape[:2])
+        features = self.services.gpu.embed_image(image)
+        # in-process the model's bounded cache holds it (on the GPU); across processes the state carries it (CPU)
         return ImageState(
             image=image, preview=to_preview(image, scale), scale=scale, name=Path(path).name, objects=[ImageObject()],
-            mode=state.mode, features=self.services.gpu.embed_image(image),
+            mode=state.mode, features=features if self.services.gpu.portable else None,
         )  # fmt: skip
 
     def set_mode(self, state: ImageState, mode: str) -> None:

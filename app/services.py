@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from annotate.images import ImageReadError, read_image
-from sam2_model import Sam2Model, VideoPredictor
+from sam2_model import Sam2Model
 
 from .clients import TrustedProxies, client_address
 from .detector_pool import DetectorPool, load_yolo
@@ -59,7 +59,7 @@ class Services:
             self.limits.max_sessions, self.limits.idle_timeout_s, self.limits.max_sessions_per_client
         )
         self.detectors = detectors or DetectorPool(DETECTORS, load_yolo)
-        self.video_predictor = VideoPredictor(model)
+        self.video_predictor = self.gpu.video_predictor
 
     def open_session(self, caller: Caller | None) -> None:
         """The page's load event: the only event that creates a user's server-side session (counted as its

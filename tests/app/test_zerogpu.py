@@ -91,6 +91,9 @@ def test_video_track_cancel_correct_and_export_under_zerogpu(studio, zerogpu, tm
     assert session.tracked_frames(1) == list(range(8))
     assert all(t.device.type == "cpu" for t in tensors_of(session.tracks))  # the server keeps the state on the CPU
     assert any(t.dtype == torch.bfloat16 for t in tensors_of(session.tracks))  # memories came back with it
+    outputs = [o for track in session.tracks for o in (*track.cond.values(), *track.non_cond.values())]
+    constants = {id(t) for o in outputs for t in o.maskmem_pos_enc or []}
+    assert constants == {id(t) for t in session.maskmem_pos_enc}  # one positional encoding crossed, not one per frame
     _, _, _, _, _, _, overlay, (masks_zip, _coco) = steps[-1]
     with zipfile.ZipFile(masks_zip) as archive:
         assert len([n for n in archive.namelist() if n.endswith(".png")]) == 8

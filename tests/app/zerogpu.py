@@ -54,9 +54,7 @@ class ForkedGpu:
         self.calls.append(call)
         receiver, sender = FORK.Pipe(duplex=False)
         stop = FORK.Event()
-        worker = FORK.Process(
-            target=_work, args=(task, payload, sender, stop, generator), daemon=True
-        )
+        worker = FORK.Process(target=_work, args=(task, payload, sender, stop, generator), daemon=True)
         worker.start()
         sender.close()  # the worker holds the only writing end: its exit ends our reads
         return call, receiver, stop, worker
