@@ -3,7 +3,6 @@ the first video, and the dataset as a zip. It translates between widgets and `An
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -22,7 +21,6 @@ STEPS = """
 """
 
 Events = dict[str, Any]
-Wrap = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 class AnnotateTab:
@@ -32,7 +30,7 @@ class AnnotateTab:
         self.services = services
         self.workflow = workflow
 
-    def build(self, gpu: Wrap, model_events: Events) -> None:
+    def build(self, model_events: Events) -> None:
         private: Events = {"api_visibility": "private"}
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=340):
@@ -64,7 +62,7 @@ class AnnotateTab:
                 )  # fmt: skip
                 run = gr.Button("Annotate", variant="primary", elem_id="annotate_run")
         detector.input(guard(self.class_names, keep=1), detector, classes, **private)
-        run.click(gpu(guard(self.run, keep=3)), [files, detector, classes, conf, keyframes],
+        run.click(guard(self.run, keep=3), [files, detector, classes, conf, keyframes],
                   [gallery, dataset, preview], **model_events, **private)  # fmt: skip
 
     def run(

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from annotate import auto_annotate
 from annotate.images import find_images
 from annotate.polygons import polygon_to_mask, yolo_line_to_polygon
 from annotate.settings import VideoSettings
 
 from .exports import fresh_folder, safe_stem, zip_dataset
+from .gpu_tasks import Step, last_of
 from .media import draw_overlay
 from .refusals import Refusal
 from .services import Services
@@ -83,23 +83,17 @@ class AnnotateWorkflow:
         if count == 0:
             raise Refusal("No images found in the upload, nor videos (jpg, png, webp, bmp, tif..., mp4, mov, webm).")
         progress(0.0, desc=f"Annotating {count} files")
+
+        def show(step: Step) -> None:
+            progress(step.done / step.total, desc=f"Annotated {step.done} of {step.total} images and video frames")
+
         try:
-            with self.services.detectors.borrow(detector) as yolo:
-                summary = auto_annotate(
-                    inputs,
-                    det_model=yolo,
-                    sam_model=self.services.model,
-                    conf=conf,
-                    classes=class_ids,
-                    output_dir=folder / "dataset",
-                    formats=["yolo", "coco"],
-                    progress=lambda done, total: progress(
-                        done / total, desc=f"Annotated {done} of {total} images and video frames"
-                    ),
-                    keyframe_interval=int(keyframe_interval),
-                    preview=True,
-                    max_tracks=self.services.limits.max_tracks,
-                )
+            with self.services.detectors.borrow(detector) as yolo:  # borrowed here: the GPU task gets a copy
+                steps = self.services.gpu.annotate_files(
+                    yolo, inputs, folder / "dataset", conf=conf, classes=class_ids, formats=["yolo", "coco"],
+                    keyframe_interval=int(keyframe_interval), preview=True, max_tracks=self.services.limits.max_tracks,
+                )  # fmt: skip
+                summary = last_of(steps, show)
         except ConnectionError as error:
             raise Refusal(f"The detector {detector} could not be downloaded (is the server offline?).") from error
         dataset = Path(summary.output_dir)

@@ -21,6 +21,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "sam2-studio") -> int:
     from .settings import parse_settings
 
     settings = parse_settings(argv, prog=prog)
+    from .gpu import import_spaces
+
+    # before torch: on a ZeroGPU Space `spaces` must patch torch's CUDA before anything picks a device, so that
+    # "auto" and "cuda" mean the GPU its workers get (the model is loaded on "cuda" here, moved there by the package)
+    import_spaces()
     from sam2_model import load_model
     from sam2_model.devices import select_device
 

@@ -7,7 +7,6 @@ Every event that runs the model shares the concurrency id "model"; UI-only event
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -18,20 +17,12 @@ from . import fair_queue, gradio_fixes
 from .clients import TrustedProxies
 from .detector_pool import DetectorPool
 from .errors import guard
+from .gpu import GpuRunner
 from .media import PALETTE
 from .settings import Limits
 from .studio import EXAMPLES, Studio
 
 __all__ = ["EXAMPLES", "build_demo"]
-
-try:  # Hugging Face ZeroGPU Spaces: run the model handlers on a GPU; no effect anywhere else
-    import spaces
-
-    gpu: Callable[[Callable[..., Any]], Callable[..., Any]] = spaces.GPU
-except ImportError:
-
-    def gpu(function: Callable[..., Any]) -> Callable[..., Any]:
-        return function
 
 
 def swatch_css(max_objects: int) -> str:
@@ -72,16 +63,19 @@ def build_demo(
     limits: Limits | None = None,
     detectors: DetectorPool | None = None,
     proxies: TrustedProxies | None = None,
+    runner: GpuRunner | None = None,
 ) -> gr.Blocks:
     """The studio on `model` (loaded once by the caller and shared by every user); `detectors`: the pool the
     Auto-annotate tab borrows from (default: ultralytics' YOLO11 detectors, downloaded on first use); `proxies`:
-    whose X-Forwarded-For names the client that per-client limits count (default: no one's).
+    whose X-Forwarded-For names the client that per-client limits count (default: no one's); `runner`: how the
+    GPU tasks run (default: ZeroGPU's `spaces.GPU` when the package is installed, see `gpu.default_runner`).
+    Handlers run in this process, which owns every session; only the GPU tasks they call may run elsewhere.
 
     Every handler is wrapped by `errors.guard`: in the browser a refusal is a warning that leaves every panel as it
     was; the named API gets the error."""
     gradio_fixes.apply()  # pictures shown again are never rewritten while the browser fetches them
     fair_queue.install()  # each client's share of the queue, checked before a request takes a slot
-    studio = Studio(model, limits, detectors, proxies)
+    studio = Studio(model, limits, detectors, proxies, runner)
     limits = studio.limits
     model_events: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": limits.model_concurrency}
     css = swatch_css(limits.max_objects) + STUDIO_CSS
@@ -104,11 +98,11 @@ def build_demo(
                 elem_id="untrained_banner",
             )
         with gr.Tab("Image"):
-            studio.image.build(gpu, model_events)
+            studio.image.build(model_events)
         with gr.Tab("Video"):
-            studio.video.build(gpu, model_events)
+            studio.video.build(model_events)
         with gr.Tab("Auto-annotate"):
-            studio.annotate.build(gpu, model_events)
+            studio.annotate.build(model_events)
         named_api(studio, model_events)
 
         # Gradio passes the request to a parameter annotated gr.Request: Services takes any caller, so these wrap it
@@ -136,9 +130,9 @@ def named_api(studio: Studio, model_events: dict[str, Any]) -> None:
         tracked, masks = gr.File(), gr.File()
         files, detector, classes, dataset = gr.File(file_count="multiple"), gr.Textbox(), gr.Textbox(), gr.File()
         segment, track, annotate = gr.Button(), gr.Button(), gr.Button()
-    segment.click(gpu(guard(api.segment_image)), [image, points, box], [mask, overlay, scores],
+    segment.click(guard(api.segment_image), [image, points, box], [mask, overlay, scores],
                   api_name="segment_image", **model_events)  # fmt: skip
-    track.click(gpu(guard(api.track_video)), [video, prompts], [tracked, masks], api_name="track_video",
+    track.click(guard(api.track_video), [video, prompts], [tracked, masks], api_name="track_video",
                 **model_events)  # fmt: skip
-    annotate.click(gpu(guard(api.auto_annotate)), [files, detector, classes], dataset, api_name="auto_annotate",
+    annotate.click(guard(api.auto_annotate), [files, detector, classes], dataset, api_name="auto_annotate",
                    **model_events)  # fmt: skip

@@ -6,7 +6,6 @@ browser gets display-sized previews (at most `media.PREVIEW_MAX_SIDE` a side).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -32,7 +31,6 @@ STEPS = """
 """
 
 Events = dict[str, Any]
-Wrap = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 class ImageView(NamedTuple):
@@ -73,7 +71,7 @@ class ImageTab:
         self.examples = examples
 
     # ------------------------------------------------------------------------------------------------- layout
-    def build(self, gpu: Wrap, model_events: Events) -> ImagePanels:
+    def build(self, model_events: Events) -> ImagePanels:
         """The tab's Blocks: the work surface with its primary controls first (on a phone the columns stack), then
         the upload, the object list and the exports."""
         private: Events = {"api_visibility": "private"}
@@ -122,22 +120,22 @@ class ImageTab:
         panels = ImagePanels(canvas, box_canvas, candidates, objects, hint, class_name)
         view, size = panels.view(), len(ImageView._fields)
         redraw = {"keep": size}
-        upload.change(gpu(guard(self.upload, **redraw)), upload, view, **model_events, **private)
-        examples.select(gpu(guard(self.load_example, **redraw)), None, view, **model_events, **private)
+        upload.change(guard(self.upload, **redraw), upload, view, **model_events, **private)
+        examples.select(guard(self.load_example, **redraw), None, view, **model_events, **private)
         mode.input(guard(self.set_mode, keep=3), mode, [canvas, box_canvas, hint], **quick)
         # the mode travels with the click: a mode change and a click can reach the server in either order
-        canvas.select(gpu(guard(self.click, **redraw)), mode, view, **model_events, **private)
-        box_canvas.change(gpu(guard(self.draw_box, **redraw)), box_canvas, view, **model_events, **private)
+        canvas.select(guard(self.click, **redraw), mode, view, **model_events, **private)
+        box_canvas.change(guard(self.draw_box, **redraw), box_canvas, view, **model_events, **private)
         candidates.select(guard(self.pick_candidate, **redraw), None, view, **quick)
         objects.input(guard(self.select_object, **redraw), [objects, class_name], view, **quick)
         # the name travels with the object it was typed for (the list's value when the box loses focus)
         class_name.submit(guard(self.name_object, keep=1), [objects, class_name], objects, **quick)
         class_name.blur(guard(self.name_object, keep=1), [objects, class_name], objects, **quick)
         add_object.click(guard(self.add_object, **redraw), class_name, view, **quick)
-        undo.click(gpu(guard(self.undo, **redraw)), None, view, **model_events, **private)
+        undo.click(guard(self.undo, **redraw), None, view, **model_events, **private)
         remove.click(guard(self.remove_object, **redraw), None, view, **quick)
         clear.click(guard(self.clear, keep=size + 1), None, [*view, exported], **private)
-        everything.click(gpu(guard(self.segment_everything, **redraw)), None, view, **model_events, **private)
+        everything.click(guard(self.segment_everything, **redraw), None, view, **model_events, **private)
         export.click(guard(self.export, keep=1), None, exported, **private)
         return panels
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from sam2_model import AutomaticMaskGenerator, ImagePredictor
+from sam2_model.embedding_cache import ImageFeatures
 
 from .exports import image_exports
+from .gpu_tasks import Step, last_of
 from .media import preview_scale, to_preview
 from .prompts import BOX, BOX_CLICKS, IMAGE_MODES, POSITIVE, PromptError, class_name, click_position, object_number
 from .refusals import Refusal
@@ -37,16 +38,16 @@ class ImageWorkflow:
     # ------------------------------------------------------------------------------------------------- image
     def open(self, state: ImageState, path: str, progress: Progress) -> ImageState:
         """A new image from an uploaded file -> a fresh state with one empty object, its embedding computed now
-        (so that clicks only run the mask decoder). The mode carries over."""
+        (on the GPU; the file is decoded here), so that clicks only run the mask decoder. The mode carries over."""
         image = self.services.open_image(path)
         progress(0.1, desc="Computing the image embedding")
         scale = preview_scale(*image.shape[:2])
-        fresh = ImageState(
+        features = self.services.gpu.embed_image(image)
+        # in-process the model's bounded cache holds it (on the GPU); across processes the state carries it (CPU)
+        return ImageState(
             image=image, preview=to_preview(image, scale), scale=scale, name=Path(path).name, objects=[ImageObject()],
-            mode=state.mode,
+            mode=state.mode, features=features if self.services.gpu.portable else None,
         )  # fmt: skip
-        ImagePredictor(self.services.model).set_image(image)
-        return fresh
 
     def set_mode(self, state: ImageState, mode: str) -> None:
         if mode not in IMAGE_MODES:
@@ -80,7 +81,7 @@ class ImageWorkflow:
                               "object.")  # fmt: skip
             obj.points.append((x, y, 1 if state.mode == POSITIVE else 0))
             state.edits.append(ImageEdit("point", obj))
-        self.segment(state.image, obj)  # type: ignore[arg-type]
+        self.segment(state.image, obj, state.features)  # type: ignore[arg-type]
 
     def drag_box(self, state: ImageState, xyxy_preview: tuple[float, float, float, float]) -> bool:
         """A box dragged on the preview (xyxy preview pixels) becomes the active object's box. Returns False,
@@ -94,7 +95,7 @@ class ImageWorkflow:
             return False
         obj = active(state)
         set_box(state, obj, corners)
-        self.segment(state.image, obj)  # type: ignore[arg-type]
+        self.segment(state.image, obj, state.features)  # type: ignore[arg-type]
         return True
 
     def pick_candidate(self, state: ImageState, index: Any) -> None:
@@ -118,7 +119,7 @@ class ImageWorkflow:
             elif edit.kind == "everything":
                 state.objects = [o for o in state.objects if o not in edit.added]
             if edit.kind not in ("corner", "everything") and state.image is not None:
-                self.segment(state.image, edit.obj)
+                self.segment(state.image, edit.obj, state.features)
             if edit.kind == "everything":
                 state.active = min(state.active, len(state.objects) - 1) if state.objects else 0
                 if not state.objects:
@@ -167,9 +168,12 @@ class ImageWorkflow:
         """SAM 2's automatic masks (a grid of clicks) become objects after the ones with masks, largest first, each
         refinable by clicks; one undo takes them all back. Returns how many were added; Refusal when none."""
         image = require_image(state)
-        generator = AutomaticMaskGenerator(self.services.model, points_per_side=EVERYTHING_POINTS_PER_SIDE)
-        records = generator.generate(image, progress=lambda done, total: progress(
-            done / total, desc=f"Segmenting everything: {done} of {total} grid clicks"))  # fmt: skip
+        features = state.features if state.features is not None else self.services.gpu.embed_image(image)
+
+        def show(step: Step) -> None:
+            progress(step.done / step.total, desc=f"Segmenting everything: {step.done} of {step.total} grid clicks")
+
+        records = last_of(self.services.gpu.segment_everything(image, features, EVERYTHING_POINTS_PER_SIDE), show)
         if not records:
             raise Refusal("Segment everything found no object the model is confident about.")
         kept = [o for o in state.objects if o.mask is not None]
@@ -200,21 +204,20 @@ class ImageWorkflow:
         return image_exports(state.image.shape[:2], objects, state.name, folder)
 
     # ----------------------------------------------------------------------------------------------- the model
-    def segment(self, image: np.ndarray, obj: ImageObject) -> None:
-        """Predict `obj`'s mask from its prompts: three candidates for one click, one mask otherwise."""
+    def segment(self, image: np.ndarray, obj: ImageObject, features: ImageFeatures | None = None) -> None:
+        """Predict `obj`'s mask from its prompts: three candidates for one click, one mask otherwise. `features`:
+        the image's embedding (computed first, on the GPU, when not given)."""
         if not obj.points and obj.box is None:
             obj.candidates, obj.scores, obj.choice = None, [], 0
             return
-        predictor = ImagePredictor(self.services.model)
-        predictor.set_image(image)  # the embedding is cached: only the first click on an image runs the encoder
+        if features is None:
+            features = self.services.gpu.embed_image(image)
         coords = np.array([p[:2] for p in obj.points], np.float32) if obj.points else None
         labels = np.array([p[2] for p in obj.points], np.int32) if obj.points else None
         box = np.array(obj.box, np.float32) if obj.box is not None else None
         multimask = len(obj.points) == 1 and box is None
-        masks, scores, _ = predictor.predict(coords, labels, box, multimask_output=multimask)
-        order = np.argsort(-scores)
-        obj.candidates = masks[order].astype(bool)
-        obj.scores = [float(s) for s in scores[order]]
+        obj.candidates, scores = self.services.gpu.segment_image(image, features, coords, labels, box, multimask)
+        obj.scores = [float(s) for s in scores]
         obj.choice = 0
 
 

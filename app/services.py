@@ -13,10 +13,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from annotate.images import ImageReadError, read_image
-from sam2_model import Sam2Model, VideoPredictor
+from sam2_model import Sam2Model
 
 from .clients import TrustedProxies, client_address
 from .detector_pool import DetectorPool, load_yolo
+from .gpu import GpuRunner
+from .gpu_tasks import GpuTasks
 from .refusals import Refusal
 from .sessions import SessionRegistry, UserSession
 from .settings import Limits
@@ -36,7 +38,9 @@ class Services:
 
     detectors: the pool auto-annotation borrows from (default: ultralytics' YOLO11 detectors by name, downloaded on
     first use; tests pass a pool of untrained ones); proxies: whose `X-Forwarded-For` names the client (default:
-    no one's, the peer is the client).
+    no one's, the peer is the client); runner: how GPU tasks run (default: ZeroGPU's `spaces.GPU` when installed,
+    see `gpu.default_runner`). Every use of the model goes through `gpu`, the GPU tasks: this process owns the
+    sessions, the tasks get what they need and return what changed.
     """
 
     def __init__(
@@ -45,15 +49,17 @@ class Services:
         limits: Limits | None = None,
         detectors: DetectorPool | None = None,
         proxies: TrustedProxies | None = None,
+        runner: GpuRunner | None = None,
     ):
         self.model = model
+        self.gpu = GpuTasks(model, runner)
         self.limits = limits or Limits()
         self.proxies = proxies or TrustedProxies()
         self.sessions = SessionRegistry(
             self.limits.max_sessions, self.limits.idle_timeout_s, self.limits.max_sessions_per_client
         )
         self.detectors = detectors or DetectorPool(DETECTORS, load_yolo)
-        self.video_predictor = VideoPredictor(model)
+        self.video_predictor = self.gpu.video_predictor
 
     def open_session(self, caller: Caller | None) -> None:
         """The page's load event: the only event that creates a user's server-side session (counted as its

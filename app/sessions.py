@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sam2_model import VideoPredictor, VideoSession
+from sam2_model.embedding_cache import ImageFeatures
 
 from .prompts import POSITIVE
 
@@ -64,7 +65,9 @@ class ImageState:
     image: HxWx3 uint8 RGB at full size (what the model and the exports use); preview: what the browser is sent,
     `scale` original pixels per preview pixel; name: the upload's file name; objects and the active one's index;
     box_corner: the first corner (x, y) of a box drawn by two clicks; edits: every prompt in time order (undo);
-    mode: what a click on the picture adds (one of `prompts.IMAGE_MODES`).
+    mode: what a click on the picture adds (one of `prompts.IMAGE_MODES`); features: the image's embedding when the
+    GPU runs in another process (1x256x64x64 and high-res levels, CPU), given to every click; None in-process, where
+    the model's bounded embedding cache keeps it.
     """
 
     image: np.ndarray | None = None
@@ -76,6 +79,7 @@ class ImageState:
     box_corner: tuple[int, int] | None = None
     edits: list[ImageEdit] = field(default_factory=list)
     mode: str = POSITIVE
+    features: ImageFeatures | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from .annotate_workflow import AnnotateWorkflow
 from .api import NamedApi
 from .clients import TrustedProxies
 from .detector_pool import DetectorPool
+from .gpu import GpuRunner
 from .image_tab import ImageTab
 from .image_workflow import ImageWorkflow
 from .services import Services
@@ -34,8 +35,9 @@ class Studio(Services):
         limits: Limits | None = None,
         detectors: DetectorPool | None = None,
         proxies: TrustedProxies | None = None,
+        runner: GpuRunner | None = None,
     ):
-        super().__init__(model, limits, detectors, proxies)
+        super().__init__(model, limits, detectors, proxies, runner)
         image, video, annotate = ImageWorkflow(self), VideoWorkflow(self), AnnotateWorkflow(self)
         example_video = EXAMPLES / "video.mp4"
         self.image = ImageTab(self, image, sorted(EXAMPLES.glob("*.jpg")))

@@ -6,7 +6,7 @@ panel always shows the slider's frame; tracking is watched frame by frame, the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,7 +31,6 @@ STEPS = """
 """
 
 Events = dict[str, Any]
-Wrap = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 class VideoView(NamedTuple):
@@ -74,7 +73,7 @@ class VideoTab:
         self.example = example
 
     # ------------------------------------------------------------------------------------------------- layout
-    def build(self, gpu: Wrap, model_events: Events) -> VideoPanels:
+    def build(self, model_events: Events) -> VideoPanels:
         """The frame with the slider and the primary controls first (on a phone the columns stack), then the
         upload, the object list and the tracking's outputs."""
         private: Events = {"api_visibility": "private"}
@@ -115,18 +114,18 @@ class VideoTab:
         panels = VideoPanels(frame, slider, status, timeline, objects, class_name, tracked, files)
         view, size = panels.view(), len(VideoView._fields)
         redraw = {"keep": size}
-        upload.upload(gpu(guard(self.upload, **redraw)), upload, view, **model_events, **private)
-        example.select(gpu(guard(self.load_example, **redraw)), None, view, **model_events, **private)
+        upload.upload(guard(self.upload, **redraw), upload, view, **model_events, **private)
+        example.select(guard(self.load_example, **redraw), None, view, **model_events, **private)
         slider.input(guard(self.show_frame, keep=2), slider, [frame, timeline], **quick)
         # the frame and the mode travel with the click (see ImageTab.build)
-        frame.select(gpu(guard(self.click, **redraw)), [slider, mode], view, **model_events, **private)
+        frame.select(guard(self.click, **redraw), [slider, mode], view, **model_events, **private)
         objects.input(guard(self.select_object, **redraw), [objects, slider, class_name], view, **quick)
         class_name.submit(guard(self.name_object, keep=1), [objects, class_name], objects, **quick)
         class_name.blur(guard(self.name_object, keep=1), [objects, class_name], objects, **quick)
         add.click(guard(self.add_object, **redraw), [slider, class_name], view, **quick)
-        undo.click(gpu(guard(self.undo, **redraw)), slider, view, **model_events, **private)
+        undo.click(guard(self.undo, **redraw), slider, view, **model_events, **private)
         remove.click(guard(self.remove_object, **redraw), slider, view, **quick)
-        track.click(gpu(guard(self.track, keep=size + 2)), None, [*view, tracked, files], **model_events,
+        track.click(guard(self.track, keep=size + 2), None, [*view, tracked, files], **model_events,
                     show_progress="hidden", **private)  # fmt: skip
         # not in the model's concurrency group: it must run while Track holds a model slot
         cancel.click(guard(self.cancel, keep=1), None, status, concurrency_limit=None, **private)
@@ -196,7 +195,7 @@ class VideoTab:
         with user.in_use():
             for step in self.workflow.tracking_steps(user):
                 with user.lock:
-                    frame, slider = self.frame_view(user, step.frame, step.logits), gr.update(value=step.frame)
+                    frame, slider = self.frame_view(user, step.frame), gr.update(value=step.frame)
                     timeline = timeline_html(user.video, step.frame)
                     if step.files is None:
                         shown = (frame, slider, step.note, timeline, gr.skip(), gr.skip(), gr.skip(), gr.skip())

@@ -33,8 +33,9 @@ def status_text(video: VideoState) -> str:
 
 
 def frame_overlay(video: VideoState, frame_idx: int, logits: torch.Tensor | None = None) -> np.ndarray:
-    """Frame `frame_idx` (HxWx3 uint8 RGB) with every object's mask (from `logits`, Nx1xHxW in the session's object
-    order, or the session's newest masks) and its prompts on that frame, each in its object's colour."""
+    """Frame `frame_idx` (HxWx3 uint8 RGB) with every object's mask (from `logits`, Nx1xHxW logits or bool in the
+    session's object order, or the session's newest masks) and its prompts on that frame, each in its object's
+    colour."""
     session = video.session
     if session is None:
         raise RuntimeError("frame_overlay needs an open video session; upload a video first.")

@@ -3,6 +3,8 @@
 Prompts, objects and masks live in the user's `VideoSession` (read through its public face); the rest of the tab's
 state (object list, names, undo, a box being drawn) in its `VideoState`. Methods that edit take the user's lock from
 their caller; `tracking_steps` takes it per frame and never across a yield (Gradio resumes generators on any thread).
+The model runs in GPU tasks (`services.gpu`), which get the session's `TrackerState` and return the new one: this
+process owns the session and writes every result into it (on ZeroGPU the tasks run in another process).
 Coordinates are the video's pixels; frames are 0-based, as the slider counts.
 """
 
@@ -21,6 +23,7 @@ import torch
 
 from annotate.previews import write_h264
 from sam2_model import TrackingInProgressError, VideoSession
+from sam2_model.video_frames import VideoFrames
 
 from .exports import safe_stem, video_exports
 from .prompts import (
@@ -36,6 +39,7 @@ from .prompts import (
 from .refusals import Refusal, TrackingInProgress
 from .services import Services
 from .sessions import UserSession, VideoEdit, VideoState
+from .tracker_state import TrackerState, apply_frame, apply_state, state_of
 from .tracking_progress import TrackingEstimate, TrackingPlan, progress_note
 from .video_view import frame_overlay
 
@@ -44,11 +48,10 @@ Progress = Callable[..., Any]
 
 @dataclass(frozen=True)
 class TrackingStep:
-    """One step of a tracking: a frame just tracked (its logits, Nx1xHxW in the session's object order), or the end
-    (`files`: overlay video, masks zip, COCO JSON; `logits` None), with the line to show."""
+    """One step of a tracking: a frame just tracked (its masks are in the session), or the end (`files`: overlay
+    video, masks zip, COCO JSON), with the line to show."""
 
     frame: int
-    logits: torch.Tensor | None
     note: str
     files: tuple[Path, Path, Path] | None = None
 
@@ -66,7 +69,8 @@ class VideoWorkflow:
 
     # ------------------------------------------------------------------------------------------------- video
     def open_video(self, user: UserSession, path: str | None, progress: Progress) -> VideoSession:
-        """Open `path` as the user's video, closing the previous one (and stopping its tracking)."""
+        """Open `path` as the user's video, closing the previous one (and stopping its tracking). The video is
+        decoded here; no GPU is needed until the first click."""
         limits = self.services.limits
         if not path:
             raise Refusal("Upload a video first.")
@@ -77,14 +81,16 @@ class VideoWorkflow:
         user.video.cancel.set()  # a tracking of the previous video stops at its next frame
         user.video.close()
         try:
-            session = self.predictor.init_state(
-                path, max_frames=limits.max_video_frames, max_frame_pixels=limits.max_video_pixels
-            )
+            frames = VideoFrames(path, limits.max_video_frames, limits.max_video_pixels)
         except ValueError as error:
             message = str(error).replace(str(path), "the video")
             if "limit" not in message:
                 message = "This file could not be read as a video (corrupt, empty or not a video)."
             raise Refusal(message) from error
+        device = self.services.model.device
+        # across processes the memories come back on the CPU: the session keeps them there
+        storage = torch.device("cpu") if self.services.gpu.portable else device
+        session = VideoSession(frames=frames, device=device, storage_device=storage)
         user.video.session, user.video.predictor, user.video.fps = session, self.predictor, fps or 25.0
         user.video.name = safe_stem(Path(path).name)
         return session
@@ -117,7 +123,7 @@ class VideoWorkflow:
         obj_id = video.active_obj
         if obj_id in session.obj_ids:
             with editing(session):
-                self.predictor.remove_object(session, obj_id)
+                self.predictor.remove_object(session, obj_id, need_output=False)
         video.object_ids = [i for i in video.object_ids if i != obj_id] or [1]
         video.edits = [e for e in video.edits if e.obj_id != obj_id]
         video.class_names.pop(obj_id, None)
@@ -131,9 +137,9 @@ class VideoWorkflow:
     def click(
         self, user: UserSession, frame_idx: Any, index: Any, mode: str, progress: Progress | None = None
     ) -> tuple[int, torch.Tensor | None]:
-        """A click at `index` ([x, y] video pixels) on frame `frame_idx` in `mode` -> (frame, every object's logits
-        on it, or None when the click was a box's first corner). `progress` says when the frame must be encoded
-        first (seconds on a CPU)."""
+        """A click at `index` ([x, y] video pixels) on frame `frame_idx` in `mode` -> (frame, every object's mask
+        on it, Nx1xHxW bool, or None when the click was a box's first corner). `progress` says when the frame must be
+        encoded first (seconds on a CPU)."""
         session, video = require_session(user), user.video
         require_idle(session)
         if mode not in VIDEO_MODES:
@@ -177,7 +183,8 @@ class VideoWorkflow:
         box: Sequence[float] | None = None,
         clear_old_points: bool = True,
     ) -> torch.Tensor:
-        """Add clicks and/or a box for object `obj_id` on a frame -> every object's logits on that frame.
+        """Add clicks and/or a box for object `obj_id` on a frame (a GPU task) -> every object's mask on that frame
+        (Nx1xHxW bool on the CPU, the session's object order).
 
         A new object gets class id `obj_id` and its name ("object 2" unless named): its category in the exports."""
         session = require_session(user)
@@ -188,16 +195,19 @@ class VideoWorkflow:
             )
         try:
             with editing(session):
-                _, _, logits = self.predictor.add_new_points_or_box(
-                    session, frame, obj_id, points=points, labels=labels, box=box, clear_old_points=clear_old_points
-                )
+                session.require_editable()
+                state, masks = self.services.gpu.prompt_video(
+                    state_of(session, self.services.gpu.portable), frame, obj_id, points, labels, box,
+                    clear_old_points,
+                )  # fmt: skip
+                apply_state(session, state)
         except ValueError as error:  # our predictor's prompt checks: the message names the problem
             raise Refusal(str(error)) from error
         if new:
             session.set_object_info(obj_id, class_id=obj_id, label=self.label(user.video, obj_id))
             if obj_id not in user.video.object_ids:
                 user.video.object_ids.append(obj_id)
-        return logits
+        return masks
 
     def undo(self, user: UserSession) -> int | None:
         """Take back the most recent prompt of any kind, on whichever object and frame it was given -> that frame
@@ -227,15 +237,16 @@ class VideoWorkflow:
             )  # fmt: skip
         elif not session.prompted_frames(edit.obj_id):
             with editing(session):
-                self.predictor.remove_object(session, edit.obj_id)
+                self.predictor.remove_object(session, edit.obj_id, need_output=False)
         video.active_obj = edit.obj_id
         return edit.frame
 
     # ------------------------------------------------------------------------------------------------ tracking
     def tracking_steps(self, user: UserSession, progress: Progress | None = None) -> Iterator[TrackingStep]:
-        """Track forward from the first prompted frame, then backward from the last: a step after every tracked
-        frame, and a last one with the files, also after Cancel. The user's lock is taken per frame, never held
-        while the caller has a step."""
+        """Track forward from the first prompted frame, then backward from the last (one GPU task): a step after every
+        tracked frame, and a last one with the files, also after Cancel. The user's lock is taken per frame, never
+        held while the caller has a step. Cancel stops reading the task (ZeroGPU then stops its worker); the frames
+        read until then are kept."""
         with user.lock:
             session = require_session(user)
             if not session.obj_ids:
@@ -243,6 +254,8 @@ class VideoWorkflow:
             require_idle(session)
             cancel = user.video.cancel = threading.Event()
             prompted = sorted({t for obj in session.objects for t in obj.prompted_frames})
+            state = state_of(session, self.services.gpu.portable)
+            session.propagating = True  # edits wait for the tracking (Cancel ends it)
         first, last = prompted[0], prompted[-1]
         passes = [(first, False)] + ([(last, True)] if last > 0 else [])
         plan = TrackingPlan(
@@ -250,41 +263,47 @@ class VideoWorkflow:
             + (((last + 1, sum(t <= last for t in prompted)),) if last > 0 else ())
         )
         estimate = TrackingEstimate(plan, memory_frames=int(getattr(self.services.model.net, "num_maskmem", 7)))
-        done, started, frame = 0, self.clock(), first
-        for index, (start, reverse) in enumerate(passes):
-            position = 0
-            with contextlib.closing(self.predictor.propagate_in_video(session, start, reverse=reverse)) as frames:
-                try:
-                    tick = self.clock()
-                    for frame, _, logits in frames:
-                        self.after_frame(frame)
-                        now = self.clock()
-                        done += 1
-                        if frame not in prompted:
-                            position += 1
-                            estimate.add(position, now - tick)
-                        note = progress_note(done, plan.total, frame, session.num_frames, reverse,
-                                             estimate.seconds_left(index, position))  # fmt: skip
-                        if progress is not None:
-                            progress(done / plan.total, desc=note)
-                        yield TrackingStep(frame, logits, note)
-                        if cancel.is_set():
-                            break
-                        tick = self.clock()
-                except RuntimeError:
+        done, started, frame, index, position = 0, self.clock(), first, 0, 0
+        try:
+            with contextlib.closing(self.services.gpu.track_video(state, passes)) as steps:
+                tick = self.clock()
+                for item in steps:
                     if session.closed:  # the video was replaced under the tracking: stop quietly
                         return
-                    raise
-            if cancel.is_set():
-                break
+                    with user.lock:
+                        if isinstance(item, TrackerState):
+                            apply_state(session, item)
+                            break
+                        apply_frame(session, item)
+                    frame = item.frame
+                    self.after_frame(frame)
+                    now = self.clock()
+                    done += 1
+                    if int(item.reverse) != index:
+                        index, position = int(item.reverse), 0
+                    if frame not in prompted:
+                        position += 1
+                        estimate.add(position, now - tick)
+                    note = progress_note(done, plan.total, frame, session.num_frames, item.reverse,
+                                         estimate.seconds_left(index, position))  # fmt: skip
+                    if progress is not None:
+                        progress(done / plan.total, desc=note)
+                    yield TrackingStep(frame, note)
+                    if cancel.is_set():
+                        break
+                    tick = self.clock()
+        except (RuntimeError, OSError):
+            if session.closed:  # its frames were deleted under the tracking
+                return
+            raise
+        finally:
+            session.propagating = False
         if session.closed:
             return
         with user.lock:
             files = self.outputs(user)
         what = "Cancelled" if cancel.is_set() else "Tracked"
-        yield TrackingStep(
-            frame, None, f"{what}: {done} of {plan.total} frames in {self.clock() - started:.0f} s.", files
-        )
+        yield TrackingStep(frame, f"{what}: {done} of {plan.total} frames in {self.clock() - started:.0f} s.", files)
 
     @staticmethod
     def cancel(user: UserSession) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
@@ -10,7 +11,12 @@ import pytest
 
 from app.demo import build_demo
 from app.detector_pool import DetectorPool
+from app.gpu import GpuRunner
 from app.settings import Limits
+
+from .zerogpu import ForkedGpu
+
+IN_PROCESS, ZERO_GPU = "in-process", "zerogpu"
 
 
 def free_port() -> int:
@@ -44,14 +50,38 @@ def launch(small_model, yolo_detector) -> Iterator[Callable]:
         demo.close()
 
 
+@pytest.fixture
+def zerogpu() -> ForkedGpu:
+    """The ZeroGPU stand-in (each GPU call in a forked process, everything pickled); `calls` records the calls."""
+    return ForkedGpu()
+
+
+def runner_for(mode: str) -> GpuRunner:
+    """How GPU tasks run in a test: in-process, or in forked workers as on ZeroGPU."""
+    return GpuRunner(ForkedGpu(), isolated=True) if mode == ZERO_GPU else GpuRunner()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Browser tests run in-process; those marked `zerogpu` also under the ZeroGPU stand-in, and every one of them
+    with SAM2_TEST_ZEROGPU=1."""
+    if "app_url" not in metafunc.fixturenames:
+        return
+    modes = [IN_PROCESS]
+    if os.environ.get("SAM2_TEST_ZEROGPU") == "1" or metafunc.definition.get_closest_marker("zerogpu"):
+        modes.append(ZERO_GPU)
+    metafunc.parametrize("app_url", modes, indirect=True, scope="module")
+
+
 # ------------------------------------------------------------------------------ browser tests (see browser.py)
 @pytest.fixture(scope="module")
-def app_url(small_model):
-    """(demo, url): the studio served on a free loopback port for the test module."""
+def app_url(small_model, request):
+    """(demo, url): the studio served on a free loopback port for the test module, its GPU tasks run as the
+    parameter says (in-process, or zerogpu: the stand-in)."""
     from ultralytics import YOLO
 
     detectors = DetectorPool(["yolo11n.pt"], loader=lambda name: YOLO("yolo11n.yaml"))  # untrained, no download
-    demo = build_demo(small_model, Limits(max_sessions=16), detectors)
+    mode = getattr(request, "param", IN_PROCESS)
+    demo = build_demo(small_model, Limits(max_sessions=16), detectors, runner=runner_for(mode))
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, max_file_size="20mb")
     yield demo, f"http://127.0.0.1:{port}/"

@@ -83,6 +83,7 @@ def test_tracking_is_watched_frame_by_frame_and_the_slider_follows(page, tmp_pat
     expect(page.locator("#video_timeline .timeline")).to_have_attribute("data-frame", "7")
 
 
+@pytest.mark.zerogpu  # also under the ZeroGPU stand-in (see conftest.pytest_generate_tests)
 def test_cancel_stops_at_the_next_frame_and_keeps_what_was_tracked(page, paced):
     open_video_tab(page)
     click_image_pixel(page, "#video_frame", *VIDEO_BALL)
@@ -95,6 +96,7 @@ def test_cancel_stops_at_the_next_frame_and_keeps_what_was_tracked(page, paced):
     expect(page.locator("#tracked_video video")).to_be_attached()
 
 
+@pytest.mark.zerogpu  # also under the ZeroGPU stand-in (see conftest.pytest_generate_tests)
 def test_a_click_after_tracking_corrects_the_frame_shown(page, paced):
     """SAM 2's loop: prompt, track, look at a later frame, correct it there, track again; after Cancel and after a
     finished tracking alike."""
@@ -173,6 +175,7 @@ def test_video_objects_and_undo(page):
 
 
 # ---------------------------------------------------------------------------------------------- the annotate tab
+@pytest.mark.zerogpu  # also under the ZeroGPU stand-in (see conftest.pytest_generate_tests)
 def test_auto_annotate_keeps_names_and_says_what_it_found(page, tmp_path):
     page.get_by_role("tab", name="Auto-annotate").click()
     page.locator("#annotate_files input[type=file]").set_input_files(

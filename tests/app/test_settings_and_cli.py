@@ -92,6 +92,27 @@ def test_unobtainable_weights_exit_fast_with_one_message(tmp_path, model, expect
         assert "--untrained" not in lines[0]  # a wrong path is no reason to try random weights
 
 
+def test_the_cli_imports_spaces_before_torch(tmp_path):
+    """On ZeroGPU `spaces` must patch torch's CUDA before a device is picked: a fake `spaces` records whether
+    torch was already imported when it was."""
+    fake = tmp_path / "fake" / "spaces"
+    fake.mkdir(parents=True)
+    record = tmp_path / "torch_before_spaces.txt"
+    (fake / "__init__.py").write_text(
+        "import os, sys\n"
+        f"open({str(record)!r}, 'w').write(str('torch' in sys.modules))\n"
+        "def GPU(task=None, **options):\n"
+        "    return task if task is not None else (lambda f: f)\n"
+    )
+    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(tmp_path), "PYTHONPATH": str(fake.parent)}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "app.py"), "--model", "/no/such/file/sam2.1_t.pt", "--device", "cpu"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr  # it went on to load the model (with torch) after spaces
+    assert record.read_text() == "False"
+
+
 def test_examples_prints_the_shipped_media_folder(tmp_path):
     from app import examples_dir
 

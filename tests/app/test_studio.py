@@ -181,7 +181,7 @@ class ScriptedEverything:
 
 
 def test_segment_everything_makes_objects_to_keep_refine_and_undo(studio, image_file, monkeypatch):
-    monkeypatch.setattr("app.image_workflow.AutomaticMaskGenerator", ScriptedEverything)
+    monkeypatch.setattr("app.gpu_tasks.AutomaticMaskGenerator", ScriptedEverything)
     studio.image.upload(image_file, request(), progress=no_progress)
     user = session_of(studio, request())
     studio.image.click(POSITIVE, click(300, 200), request())  # an object of the user's own comes first and stays
@@ -204,7 +204,7 @@ def test_segment_everything_that_finds_nothing_refuses_and_changes_nothing(studi
         def generate(self, image, progress=None):
             return []
 
-    monkeypatch.setattr("app.image_workflow.AutomaticMaskGenerator", FindsNothing)
+    monkeypatch.setattr("app.gpu_tasks.AutomaticMaskGenerator", FindsNothing)
     studio.image.upload(image_file, request(), progress=no_progress)
     studio.image.click(POSITIVE, click(80, 90), request())
     user = session_of(studio, request())
