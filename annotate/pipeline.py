@@ -291,9 +291,8 @@ def plan_run(data: Path, output: OutputSettings, overwrite: bool, video: VideoSe
     return AnnotationPlan(tasks, todo, video_tasks, videos_todo, [_used_frames(t, video) for t in videos_todo])
 
 
-def _video_done(
-    output: Path, task: VideoTask, exporters: Sequence[Exporter], overwrite: bool, reviewed: frozenset[str]
-) -> bool:
+def _video_done(output: Path, task: VideoTask, exporters: Sequence[Exporter], overwrite: bool,
+                reviewed: frozenset[str]) -> bool:  # fmt: skip
     """Whether a video is finished: its record, its MOT ground truth and every requested format for its frames
     (asking for a new format later redoes the videos without it), and not to redo (`overwrite`); or a person
     reviewed or edited one of its frames."""
