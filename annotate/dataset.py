@@ -25,6 +25,7 @@ from sam2_model import ImagePredictor
 from .dataset_items import Annotation, Edit, Item, ItemState, Video
 from .dataset_readers import DatasetSource, image_size, load_annotations, read_source
 from .dataset_save import ReviewSummary, save_dataset
+from .dataset_tracks import Box, TrackIndex, read_track_index, video_track_boxes, with_track_ids
 from .images import read_image
 from .refine import mask_side, mask_to_mask_input, refine_mask
 from .review import LookEntry, LookThresholds, look_entry, look_order
@@ -58,6 +59,8 @@ class Dataset:
         self._loaded: dict[str, ItemState] = {}  # as the files hold it (set on first load, and by save)
         self._current: dict[str, ItemState] = {}
         self._history: list[Edit] = []  # oldest first
+        self._tracks: TrackIndex | None = None
+        self._track_boxes: dict[str, dict[int, list[tuple[int, Box]]]] = {}
 
     # ----------------------------------------------------------------------------------------------- reading
     @property
@@ -111,6 +114,8 @@ class Dataset:
         if key not in self._current:
             item = self.item(key)
             instances = load_annotations(self.source, item, self.resolution_wh(key))
+            if item.kind == "frame" and item.video is not None and item.frame_index is not None:
+                instances = with_track_ids(instances, self._frame_tracks(item.video).get(item.frame_index, []))
             state = ItemState(instances, self._recorded.get(key, {}).get("reviewed", False))
             self._loaded[key] = self._current[key] = state
         return self._current[key]
@@ -131,6 +136,25 @@ class Dataset:
     def is_edited(self, key: str) -> bool:
         """Whether a person changed an item's instances: unsaved now, or saved earlier (the review record)."""
         return self.is_changed(key) or self._recorded.get(key, {}).get("edited", False)
+
+    @property
+    def track_index(self) -> TrackIndex:
+        """The dataset's vis.json tracks (read once)."""
+        if self._tracks is None:
+            self._tracks = read_track_index(self.root)
+        return self._tracks
+
+    def video(self, key: str) -> Video:
+        """The video `key` (`Video.key`); ValueError naming the videos for another key."""
+        for video in self.videos:
+            if video.key == key:
+                return video
+        raise ValueError(f"No video {key!r} in the dataset; its videos: {[v.key for v in self.videos]}.")
+
+    def _frame_tracks(self, video: str) -> dict[int, list[tuple[int, Box]]]:
+        if video not in self._track_boxes:
+            self._track_boxes[video] = video_track_boxes(self.root, self.video(video), self.track_index)
+        return self._track_boxes[video]
 
     # ------------------------------------------------------------------------------------------------- edits
     def delete_instance(self, key: str, index: int) -> Edit:
