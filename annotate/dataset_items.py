@@ -192,3 +192,13 @@ class Edit:
     action: str
     before: ItemState
     after: ItemState
+
+
+@dataclass(frozen=True)
+class TrackEdit:
+    """One undoable change to a video's tracks: the video's key, `action` ("track_class", "delete_track",
+    "merge_tracks", "swap_tracks") and one `Edit` per frame it changed (undone together)."""
+
+    video: str
+    action: str
+    edits: tuple[Edit, ...]
