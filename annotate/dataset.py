@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from sam2_model import ImagePredictor
+from sam2_model import ImagePredictor, VideoPredictor
 
 from .dataset_items import Annotation, Edit, Item, ItemState, TrackEdit, Video
 from .dataset_readers import DatasetSource, image_size, load_annotations, read_source
@@ -31,7 +31,8 @@ from .images import read_image
 from .refine import mask_side, mask_to_mask_input, refine_mask
 from .review import LookEntry, LookThresholds, look_entry, look_order
 from .run_record import ReviewRecord
-from .track_edits import Frames, change_track_class, delete_track, merge_tracks, swap_tracks
+from .track_edits import Frames, change_track_class, delete_track, merge_tracks, swap_tracks, track_class
+from .track_propagate import frame_range, propagate_track, replace_track
 
 
 class NothingToUndo(RuntimeError):
@@ -49,7 +50,8 @@ class Dataset:
     """An opened dataset: its items (images, frames of videos), their instances, and one undo stack.
 
     Frames of videos are read and can be marked reviewed; their instances are edited with track edits
-    (`change_track_class`, `delete_track`, `merge_tracks`, `swap_tracks`): instance edits on a frame raise ValueError.
+    (`change_track_class`, `delete_track`, `merge_tracks`, `swap_tracks`, `correct_track`): instance edits on a
+    frame raise ValueError.
     """
 
     def __init__(self, source: DatasetSource) -> None:
@@ -231,6 +233,29 @@ class Dataset:
     def swap_tracks(self, video: str, first: int, second: int, from_frame: int = 0) -> TrackEdit:
         """Tracks `first` and `second` exchange ids (and classes) from frame `from_frame` on."""
         return self._track_edit(video, "swap_tracks", lambda f: swap_tracks(f, first, second, from_frame))
+
+    def correct_track(
+        self,
+        video: str,
+        track: int,
+        frame: int,
+        mask: np.ndarray,
+        predictor: VideoPredictor,
+        forward: int | None = 0,
+        backward: int | None = 0,
+    ) -> TrackEdit:
+        """Give `track` the HxW bool `mask` on `frame` and re-propagate that track only with SAM 2 (`predictor`):
+        `forward` frames after it and `backward` before it (0: none; None: to the video's end / start; to the next
+        keyframe: the count of frames to it). The track's masks in that range are replaced (removed where SAM 2
+        finds nothing); other tracks and frames are untouched. One undoable edit."""
+        keys = self.video(video).frame_keys
+        span = frame_range(len(keys), frame, forward, backward)
+        width, height = self.resolution_wh(keys[frame])
+        if np.shape(mask) != (height, width) or not np.any(mask):
+            raise ValueError(f"Give a non-empty {height}x{width} mask (HxW bool), got shape {np.shape(mask)}.")
+        class_id, name = track_class(self._frames(self.video(video)), track)
+        masks = propagate_track(predictor, lambda i: self.image(keys[i]), span, frame, mask)
+        return self._track_edit(video, "correct_track", lambda f: replace_track(f, track, masks, class_id, name))
 
     def undo(self) -> Edit | TrackEdit:
         """Undo the most recent edit not yet undone (an item's, or a video's track edit: all its frames), and return

@@ -197,7 +197,7 @@ class Edit:
 @dataclass(frozen=True)
 class TrackEdit:
     """One undoable change to a video's tracks: the video's key, `action` ("track_class", "delete_track",
-    "merge_tracks", "swap_tracks") and one `Edit` per frame it changed (undone together)."""
+    "merge_tracks", "swap_tracks", "correct_track") and one `Edit` per frame it changed (undone together)."""
 
     video: str
     action: str

@@ -120,6 +120,9 @@ def patch_coco(source: DatasetSource, after: Mapping[str, ItemState]) -> None:
                      **instance_to_coco_annotation(annotation.to_instance())}  # fmt: skip
             if "video_id" in images[image_id]:
                 fresh["video_id"] = images[image_id]["video_id"]
+                if source.layout == "auto_annotate" and "track_id" in fresh:  # what `CocoExporter.finish` adds
+                    fresh["instance_id"] = fresh["track_id"]
+                    fresh["attributes"] = {"track_id": fresh["track_id"], "keyframe": True}
             annotations.append(fresh)
             next_id += 1
         replaced[image_id] = annotations

@@ -16,6 +16,7 @@ import pytest
 
 from annotate import auto_annotate
 from annotate.dataset import open_dataset
+from annotate.dataset_tracks import mask_box
 from annotate.previews import write_h264
 
 from .clips import ColourDetector, clip_frames, use_colour_tracker
@@ -280,3 +281,48 @@ def test_a_resumed_run_keeps_the_track_edits(runs, copy_of, small_model):
     )
     assert sorted(k for k in resumed if resumed[k] != saved.get(k)) == ["summary.json"]  # the run's new summary
     # annotations.json and vis.json, rebuilt from the run's parts, are the bytes the save wrote
+
+
+# ------------------------------------------------------------------------------------ 3. correct and re-propagate
+def test_a_corrected_track_is_repropagated_by_sam2_over_its_range_only(runs, copy_of, small_model):
+    import numpy as np
+
+    from sam2_model import VideoPredictor
+
+    folder = copy_of(runs["all"])
+    dataset = open_dataset(folder)
+    keys = dataset.video(NORTH).frame_keys
+    loaded = [dataset.instances(k) for k in keys]
+    mask = np.zeros((72, 96), bool)
+    mask[36:70, 56:92] = True  # a looser green region on frame 4
+    predictor = VideoPredictor(small_model)
+    edit = dataset.correct_track(NORTH, GREEN, 4, mask, predictor, forward=1, backward=1)
+    # what our VideoPredictor gives for that prompt on those frames, run directly
+    session = predictor.init_state([dataset.image(k) for k in keys[3:6]])
+    predictor.add_new_mask(session, 1, 1, mask)
+    direct = {4: mask}
+    for reverse in (False, True):
+        for index, _, logits in predictor.propagate_in_video(session, 1, 1, reverse=reverse):
+            if index != 1:  # the corrected frame keeps the person's mask
+                direct[3 + index] = (logits[0, 0] > 0).cpu().numpy()
+    predictor.close_state(session)
+    now = [dataset.instances(k) for k in keys]
+    for f in range(7):
+        red_now, red_then = ([a for a in frame if a.track_id == RED] for frame in (now[f], loaded[f]))
+        assert red_now == red_then  # the same objects: the other track is untouched
+        green = [a for a in now[f] if a.track_id == GREEN]
+        if f in (3, 4, 5):
+            assert [g.mask.tolist() for g in green] == ([direct[f].tolist()] if direct[f].any() else [])
+            assert all(g.class_name == "green" and g.read_track_id is None for g in green)
+        else:
+            assert now[f] is loaded[f]  # frames out of the range: untouched
+    assert edit.action == "correct_track" and {e.key for e in edit.edits} <= set(keys[3:6])
+    assert keys[4] in {e.key for e in edit.edits}
+    dataset.save()
+    rows, then = mot_rows(folder), mot_rows(runs["all"])
+    assert [rows.get(f, {}).get(RED) for f in range(7)] == [then[f][RED] for f in range(7)]
+    for f in (3, 4, 5):
+        assert rows.get(f, {}).get(GREEN) == ((list(mask_box(direct[f])), GREEN_CLASS) if direct[f].any() else None)
+    assert vis_tracks(folder) == coco_tracks(folder) == rows
+    dataset.undo()
+    assert [dataset.instances(k) for k in keys] == loaded
