@@ -13,22 +13,26 @@ drawn. Edits change the dataset in memory; `save` writes the edited items back i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sam2_model import ImagePredictor
+from sam2_model import ImagePredictor, VideoPredictor
 
-from .dataset_items import Annotation, Edit, Item, ItemState, Video
+from .dataset_items import Annotation, Edit, Item, ItemState, TrackEdit, Video
 from .dataset_readers import DatasetSource, image_size, load_annotations, read_source
 from .dataset_save import ReviewSummary, save_dataset
+from .dataset_save_tracks import patch_coco_tracks, save_video_tracks
+from .dataset_tracks import Box, TrackIndex, read_track_index, video_track_boxes, with_track_ids
 from .images import read_image
 from .refine import mask_side, mask_to_mask_input, refine_mask
 from .review import LookEntry, LookThresholds, look_entry, look_order
 from .run_record import ReviewRecord
+from .track_edits import Frames, change_track_class, delete_track, merge_tracks, swap_tracks, track_class
+from .track_propagate import frame_range, propagate_track, replace_track
 
 
 class NothingToUndo(RuntimeError):
@@ -45,8 +49,9 @@ def open_dataset(path: str | Path, images: str | Path | None = None) -> Dataset:
 class Dataset:
     """An opened dataset: its items (images, frames of videos), their instances, and one undo stack.
 
-    Frames of videos are read and can be marked reviewed; their instances are edited with track edits (not in this
-    version): instance edits on a frame raise ValueError.
+    Frames of videos are read and can be marked reviewed; their instances are edited with track edits
+    (`change_track_class`, `delete_track`, `merge_tracks`, `swap_tracks`, `correct_track`): instance edits on a
+    frame raise ValueError.
     """
 
     def __init__(self, source: DatasetSource) -> None:
@@ -57,7 +62,9 @@ class Dataset:
         self._sizes: dict[str, tuple[int, int]] = {}
         self._loaded: dict[str, ItemState] = {}  # as the files hold it (set on first load, and by save)
         self._current: dict[str, ItemState] = {}
-        self._history: list[Edit] = []  # oldest first
+        self._history: list[Edit | TrackEdit] = []  # oldest first
+        self._tracks: TrackIndex | None = None
+        self._track_boxes: dict[str, dict[int, list[tuple[int, Box]]]] = {}
 
     # ----------------------------------------------------------------------------------------------- reading
     @property
@@ -111,6 +118,8 @@ class Dataset:
         if key not in self._current:
             item = self.item(key)
             instances = load_annotations(self.source, item, self.resolution_wh(key))
+            if item.kind == "frame" and item.video is not None and item.frame_index is not None:
+                instances = with_track_ids(instances, self._frame_tracks(item.video).get(item.frame_index, []))
             state = ItemState(instances, self._recorded.get(key, {}).get("reviewed", False))
             self._loaded[key] = self._current[key] = state
         return self._current[key]
@@ -131,6 +140,25 @@ class Dataset:
     def is_edited(self, key: str) -> bool:
         """Whether a person changed an item's instances: unsaved now, or saved earlier (the review record)."""
         return self.is_changed(key) or self._recorded.get(key, {}).get("edited", False)
+
+    @property
+    def track_index(self) -> TrackIndex:
+        """The dataset's vis.json tracks (read once)."""
+        if self._tracks is None:
+            self._tracks = read_track_index(self.root)
+        return self._tracks
+
+    def video(self, key: str) -> Video:
+        """The video `key` (`Video.key`); ValueError naming the videos for another key."""
+        for video in self.videos:
+            if video.key == key:
+                return video
+        raise ValueError(f"No video {key!r} in the dataset; its videos: {[v.key for v in self.videos]}.")
+
+    def _frame_tracks(self, video: str) -> dict[int, list[tuple[int, Box]]]:
+        if video not in self._track_boxes:
+            self._track_boxes[video] = video_track_boxes(self.root, self.video(video), self.track_index)
+        return self._track_boxes[video]
 
     # ------------------------------------------------------------------------------------------------- edits
     def delete_instance(self, key: str, index: int) -> Edit:
@@ -186,16 +214,61 @@ class Dataset:
         state = self.state(key)
         return self._push(Edit(key, "reviewed", state, replace(state, reviewed=reviewed)))
 
-    def undo(self) -> Edit:
-        """Undo the most recent edit not yet undone, and return it; NothingToUndo when there is none."""
+    # ------------------------------------------------------------------------------------------- track edits
+    def change_track_class(self, video: str, track: int, new_class: int | str) -> TrackEdit:
+        """Give every instance of `track` in `video` (a `Video.key`) another class (an id or a name of `names`)."""
+        class_id = self._class_id(new_class)
+        name = self.source.names[class_id]
+        return self._track_edit(video, "track_class", lambda f: change_track_class(f, track, class_id, name))
+
+    def delete_track(self, video: str, track: int, from_frame: int = 0) -> TrackEdit:
+        """Remove `track` from `video`'s frame `from_frame` on (0-based among its frames; 0: the whole track)."""
+        return self._track_edit(video, "delete_track", lambda f: delete_track(f, track, from_frame))
+
+    def merge_tracks(self, video: str, keep: int, absorb: int, from_frame: int = 0) -> TrackEdit:
+        """Undo an id switch: track `absorb` becomes track `keep` (and takes its class) from frame `from_frame` on.
+        ValueError when a frame from then on holds both."""
+        return self._track_edit(video, "merge_tracks", lambda f: merge_tracks(f, keep, absorb, from_frame))
+
+    def swap_tracks(self, video: str, first: int, second: int, from_frame: int = 0) -> TrackEdit:
+        """Tracks `first` and `second` exchange ids (and classes) from frame `from_frame` on."""
+        return self._track_edit(video, "swap_tracks", lambda f: swap_tracks(f, first, second, from_frame))
+
+    def correct_track(
+        self,
+        video: str,
+        track: int,
+        frame: int,
+        mask: np.ndarray,
+        predictor: VideoPredictor,
+        forward: int | None = 0,
+        backward: int | None = 0,
+    ) -> TrackEdit:
+        """Give `track` the HxW bool `mask` on `frame` and re-propagate that track only with SAM 2 (`predictor`):
+        `forward` frames after it and `backward` before it (0: none; None: to the video's end / start; to the next
+        keyframe: the count of frames to it). The track's masks in that range are replaced (removed where SAM 2
+        finds nothing); other tracks and frames are untouched. One undoable edit."""
+        keys = self.video(video).frame_keys
+        span = frame_range(len(keys), frame, forward, backward)
+        width, height = self.resolution_wh(keys[frame])
+        if np.shape(mask) != (height, width) or not np.any(mask):
+            raise ValueError(f"Give a non-empty {height}x{width} mask (HxW bool), got shape {np.shape(mask)}.")
+        class_id, name = track_class(self._frames(self.video(video)), track)
+        masks = propagate_track(predictor, lambda i: self.image(keys[i]), span, frame, mask)
+        return self._track_edit(video, "correct_track", lambda f: replace_track(f, track, masks, class_id, name))
+
+    def undo(self) -> Edit | TrackEdit:
+        """Undo the most recent edit not yet undone (an item's, or a video's track edit: all its frames), and return
+        it; NothingToUndo when there is none."""
         if not self._history:
             raise NothingToUndo("Nothing to undo: no edit since the dataset was opened.")
-        edit = self._history.pop()
-        self._current[edit.key] = edit.before
-        return edit
+        entry = self._history.pop()
+        for edit in reversed(entry.edits if isinstance(entry, TrackEdit) else (entry,)):
+            self._current[edit.key] = edit.before
+        return entry
 
     @property
-    def history(self) -> list[Edit]:
+    def history(self) -> list[Edit | TrackEdit]:
         """The edits that `undo` would undo, most recent first."""
         return self._history[::-1]
 
@@ -210,11 +283,18 @@ class Dataset:
         """Write the changed items back in every format the dataset holds (atomically, file by file; unchanged items'
         files are not touched) and the review record; the summary counts reviewed, edited and untouched items."""
         changed = [key for key in self.keys if self.is_changed(key)]
+        videos = [v for v in self.videos if any(k in changed for k in v.frame_keys)]
+        for video in videos:
+            patch_coco_tracks(self.source, video, self._frames(video))
         flags = dict(self._recorded)
         for key in self._current:
             flags[key] = {"reviewed": self._current[key].reviewed, "edited": self.is_edited(key)}
         summary = save_dataset(self.source, {key: self._loaded[key] for key in changed},
-                               {key: self._current[key] for key in changed}, flags)  # fmt: skip
+                               {key: self._current[key] for key in changed}, flags,
+                               {g: local for g, (_, local) in self.track_index.local_ids.items()})  # fmt: skip
+        for video in videos:
+            tracks_written = save_video_tracks(self.source, video, self._frames(video), self.track_index)
+            summary = replace(summary, written=(*summary.written, *tracks_written))
         kept = {k: v for k, v in flags.items() if v["reviewed"] or v["edited"]}
         if kept != self._recorded:
             self._record.write(kept)
@@ -230,6 +310,22 @@ class Dataset:
             raise ValueError(f"{key!r} is a frame of the video {item.video!r}: its instances are a track's and are "
                              f"not edited one frame at a time ({action}); mark_reviewed works on frames.")  # fmt: skip
         return self.instances(key)
+
+    def _frames(self, video: Video) -> Frames:
+        return [self.instances(key) for key in video.frame_keys]
+
+    def _track_edit(self, video: str, action: str, change: Callable[[Frames], Frames]) -> TrackEdit:
+        keys = self.video(video).frame_keys
+        frames = [self.instances(key) for key in keys]
+        new = change(frames)
+        edits = tuple(Edit(key, action, self.state(key), replace(self.state(key), instances=after))
+                      for key, before, after in zip(keys, frames, new, strict=True) if after is not before)  # fmt: skip
+        entry = TrackEdit(video, action, edits)
+        if edits:  # an edit that changes nothing is not one to undo
+            for edit in edits:
+                self._current[edit.key] = edit.after
+            self._history.append(entry)
+        return entry
 
     @staticmethod
     def _check_index(key: str, instances: list[Annotation], index: int) -> None:

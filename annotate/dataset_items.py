@@ -33,7 +33,9 @@ class Annotation:
     the detector's confidence when the file has one; track_id: the object's id in its video (frames only);
     box_xywh: the box the file states (COCO ``bbox``, pixels), else None; origin: the YOLO line (str) or COCO
     annotation (dict) read, None for an instance made by an edit; low_res_logits: 1xMxM float32 SAM 2 logits of the
-    last refinement (Meta's ``mask_input`` for the next one), never saved.
+    last refinement (Meta's ``mask_input`` for the next one), never saved; read_track_id: the track id the files
+    state for this region (kept through class and track edits, None for a new region), so that saving a video
+    writes an unchanged region's MOT and VIS rows as they were.
     """
 
     class_id: int
@@ -46,6 +48,7 @@ class Annotation:
     box_xywh: tuple[float, float, float, float] | None = None
     origin: str | dict[str, Any] | None = field(default=None, repr=False)
     low_res_logits: np.ndarray | None = field(default=None, repr=False)
+    read_track_id: int | None = None
 
     def __post_init__(self) -> None:
         if (self.polygon is None) == (self.segmentation is None):
@@ -95,6 +98,18 @@ class Annotation:
         elif isinstance(origin, dict):
             origin = {**origin, "category_id": class_id_to_category_id(class_id)}
         return replace(self, class_id=int(class_id), class_name=class_name, origin=origin)
+
+    def with_track(self, track_id: int) -> Annotation:
+        """The same region and fields under another track id; a COCO origin follows (``track_id``, and
+        ``instance_id`` and ``attributes.track_id`` where it has them)."""
+        origin = self.origin
+        if isinstance(origin, dict):
+            origin = {**origin, "track_id": int(track_id)}
+            if "instance_id" in origin:
+                origin["instance_id"] = int(track_id)
+            if isinstance(origin.get("attributes"), dict):
+                origin["attributes"] = {**origin["attributes"], "track_id": int(track_id)}
+        return replace(self, track_id=int(track_id), origin=origin)
 
     def to_instance(self) -> Instance:
         """The instance as `annotate.exporters` write it (a compressed RLE, the YOLO polygon when it has one)."""
@@ -177,3 +192,13 @@ class Edit:
     action: str
     before: ItemState
     after: ItemState
+
+
+@dataclass(frozen=True)
+class TrackEdit:
+    """One undoable change to a video's tracks: the video's key, `action` ("track_class", "delete_track",
+    "merge_tracks", "swap_tracks", "correct_track") and one `Edit` per frame it changed (undone together)."""
+
+    video: str
+    action: str
+    edits: tuple[Edit, ...]

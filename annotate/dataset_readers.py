@@ -219,7 +219,7 @@ def coco_to_annotation(raw: dict[str, Any], names: dict[int, str], resolution_wh
     track = raw.get("track_id", (raw.get("attributes") or {}).get("track_id"))
     return Annotation(class_id, class_name(names, class_id), resolution_wh, polygon=polygon,
                       segmentation=segmentation, score=raw.get("score"), track_id=None if track is None else int(track),
-                      box_xywh=box, origin=raw)  # fmt: skip
+                      box_xywh=box, origin=raw, read_track_id=None if track is None else int(track))  # fmt: skip
 
 
 def image_size(path: Path) -> tuple[int, int]:

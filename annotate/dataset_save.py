@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .dataset_items import Annotation, Item, ItemState
 from .dataset_readers import DatasetSource, image_size
-from .exporters.base import ImageEntry
+from .exporters.base import ImageEntry, Instance
 from .exporters.coco import CocoExporter, instance_to_coco_annotation
 from .exporters.mask_png import MaskPngExporter
 from .polygons import polygon_to_yolo_line
@@ -45,9 +45,12 @@ def save_dataset(
     before: Mapping[str, ItemState],
     after: Mapping[str, ItemState],
     flags: Mapping[str, Mapping[str, bool]],
+    video_track_ids: Mapping[int, int] | None = None,
 ) -> ReviewSummary:
     """Write the changed items (`after`, by key; `before`: as their files held them) in each format of `source`;
-    `flags`: every item's review flags, for the counts. Returns the summary (the review record is the caller's)."""
+    `flags`: every item's review flags, for the counts; `video_track_ids`: each dataset-wide track id's id in its
+    video (what auto_annotate's per-image COCO parts hold). Returns the summary (the review record is the
+    caller's)."""
     written: list[str] = []
     for key, state in after.items():
         item = source.items[key]
@@ -56,12 +59,13 @@ def save_dataset(
             write_atomic(item.label_path, text)
             written.append(str(item.label_path))
         if "masks" in source.formats:
-            MaskPngExporter(source.root).write(_entry(source, item), [a.to_instance() for a in state.instances])
+            pngs = [_png_instance(item, a, video_track_ids or {}) for a in state.instances]
+            MaskPngExporter(source.root).write(_entry(source, item), pngs)
             written.append(str(MaskPngExporter(source.root).folder(key)))
         if source.layout == "auto_annotate" and "coco" in source.formats:
             exporter = CocoExporter(source.root)
             part = json.loads(exporter.part_path(key).read_text(encoding="utf-8"))
-            part["annotations"] = [_part_annotation(a) for a in state.instances]
+            part["annotations"] = [_part_annotation(a, video_track_ids or {}) for a in state.instances]
             write_atomic(exporter.part_path(key), json.dumps(part))
             written.append(str(exporter.part_path(key)))
     if after and source.coco is not None and source.coco_path is not None:
@@ -116,6 +120,9 @@ def patch_coco(source: DatasetSource, after: Mapping[str, ItemState]) -> None:
                      **instance_to_coco_annotation(annotation.to_instance())}  # fmt: skip
             if "video_id" in images[image_id]:
                 fresh["video_id"] = images[image_id]["video_id"]
+                if source.layout == "auto_annotate" and "track_id" in fresh:  # what `CocoExporter.finish` adds
+                    fresh["instance_id"] = fresh["track_id"]
+                    fresh["attributes"] = {"track_id": fresh["track_id"], "keyframe": True}
             annotations.append(fresh)
             next_id += 1
         replaced[image_id] = annotations
@@ -140,11 +147,24 @@ def patch_coco(source: DatasetSource, after: Mapping[str, ItemState]) -> None:
     source.coco_annotations = grouped
 
 
-def _part_annotation(annotation: Annotation) -> dict[str, Any]:
-    """An instance as auto_annotate's per-image COCO part holds it (what `instance_to_coco_annotation` gives)."""
+def _part_annotation(annotation: Annotation, video_track_ids: Mapping[int, int]) -> dict[str, Any]:
+    """An instance as auto_annotate's per-image COCO part holds it (what `instance_to_coco_annotation` gives; its
+    track id the one in its video, which `CocoExporter.finish` turns into the dataset-wide one)."""
     if isinstance(annotation.origin, dict):
-        return {k: v for k, v in annotation.origin.items() if k not in _FINISH_FIELDS}
-    return instance_to_coco_annotation(annotation.to_instance())
+        part = {k: v for k, v in annotation.origin.items() if k not in _FINISH_FIELDS}
+    else:
+        part = instance_to_coco_annotation(annotation.to_instance())
+    if "track_id" in part:
+        part["track_id"] = video_track_ids.get(int(part["track_id"]), part["track_id"])
+    return part
+
+
+def _png_instance(item: Item, annotation: Annotation, video_track_ids: Mapping[int, int]) -> Instance:
+    """An instance for its mask PNG: a frame's named after its track as the run names it (``track_<id in video>``)."""
+    instance = annotation.to_instance()
+    if item.kind != "frame" or annotation.track_id is None:
+        return instance
+    return replace(instance, name=f"track_{video_track_ids.get(annotation.track_id, annotation.track_id)}")
 
 
 def _entry(source: DatasetSource, item: Item) -> ImageEntry:
