@@ -188,15 +188,16 @@ def meta_hole_filling(device: torch.device) -> str:
     return f"OpenCV stand-in ({reason})"
 
 
-def module_devices(*owners: object) -> set[torch.device]:
-    """The devices of every parameter of every `torch.nn.Module` reachable one level into `owners` (a module, or
-    an object holding modules as attributes, e.g. a predictor): what tests check to prove one device per run."""
+def module_devices(owner: object, depth: int = 3) -> set[torch.device]:
+    """The devices of every parameter of every `torch.nn.Module` reachable from `owner` through attributes, up to
+    `depth` objects deep (a predictor -> its model -> its network): what tests check to prove one device per run."""
+    if isinstance(owner, torch.nn.Module):
+        return {p.device for p in owner.parameters()}
+    if depth == 0 or not hasattr(owner, "__dict__"):
+        return set()
     devices: set[torch.device] = set()
-    for owner in owners:
-        candidates = [owner, *vars(owner).values()] if hasattr(owner, "__dict__") else [owner]
-        for candidate in candidates:
-            if isinstance(candidate, torch.nn.Module):
-                devices.update(p.device for p in candidate.parameters())
+    for value in vars(owner).values():
+        devices |= module_devices(value, depth - 1)
     return devices
 
 
