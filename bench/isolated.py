@@ -185,7 +185,7 @@ def meta_hole_filling(device: torch.device) -> str:
 
     sam2.utils.misc.get_connected_components = connected_components  # type: ignore[assignment]
     reason = "no CUDA extension in this sam2 build" if device.type == "cuda" else "its kernel is CUDA-only"
-    return f"OpenCV stand-in ({reason})"
+    return f"OpenCV stand-in: {reason}"
 
 
 def module_devices(owner: object, depth: int = 3) -> set[torch.device]:

@@ -135,10 +135,10 @@ def test_meta_hole_filling_runs_where_its_extension_is_missing(monkeypatch):
         unfilled = sam2.utils.misc.fill_holes_in_mask_scores(logits.clone(), 8)
     assert (unfilled < 0).sum() == 4  # what Meta does without its extension: nothing, with a warning
     label = isolated.meta_hole_filling(CPU)
-    assert label == "OpenCV stand-in (its kernel is CUDA-only)"
+    assert label == "OpenCV stand-in: its kernel is CUDA-only"
     assert (sam2.utils.misc.fill_holes_in_mask_scores(logits.clone(), 8) < 0).sum() == 0
     monkeypatch.setattr(isolated, "meta_has_cuda_extension", lambda: False)
-    assert isolated.meta_hole_filling(CUDA0) == "OpenCV stand-in (no CUDA extension in this sam2 build)"
+    assert isolated.meta_hole_filling(CUDA0) == "OpenCV stand-in: no CUDA extension in this sam2 build"
 
 
 def test_meta_keeps_its_own_kernel_on_cuda_when_it_has_one(monkeypatch):
@@ -176,7 +176,7 @@ def test_video_bench_builds_every_predictor_on_the_requested_device(
     assert isolated.module_devices(built.predictor) == {CPU}
     expected = {
         "ours": "8 px (OpenCV)",
-        "meta": "8 px (OpenCV stand-in (its kernel is CUDA-only))",
+        "meta": "8 px (OpenCV stand-in: its kernel is CUDA-only)",
         "ultralytics": "none",
     }
     assert built.hole_filling == expected[impl]
