@@ -66,6 +66,14 @@ socket.socket.connect_ex = _guarded_connect_ex
 socket.getaddrinfo = _guarded_getaddrinfo
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Leave the run's peak GPU memory (MiB) where bench/gpu_check.py asked for it (SAM2_GPU_PEAK_FILE), for its
+    table; nothing when unset or when no GPU was used."""
+    target = os.environ.get("SAM2_GPU_PEAK_FILE")
+    if target and torch.cuda.is_available() and torch.cuda.is_initialized():
+        Path(target).write_text(f"{torch.cuda.max_memory_allocated() / 2**20:.1f}")
+
+
 @pytest.fixture(autouse=True)
 def no_network():
     """Fail any test that tried to connect to a non-loopback address, even if the code swallowed the error."""
