@@ -102,7 +102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker, args)))
+        impl, checkpoint = args.worker
+        print(json.dumps(worker(impl, checkpoint, args)))
         return
     device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as folder:

@@ -63,7 +63,7 @@ def worker(impl: str, root: Path, ray_workers: int, device: torch.device, common
             from ultralytics.models.sam import SAM2Predictor
 
             if impl == "ultralytics-threads":  # keep torch's thread count: its select_device lowers it
-                torch.set_num_threads = lambda _: None
+                torch.set_num_threads = lambda nthreads: None
             # its SAM in bf16 autocast on CUDA, as ours; its YOLO in float32, as ours
             sam_precision = cuda_autocast_in(SAM2Predictor, "inference", "postprocess")
             with sam_precision if device.type == "cuda" else contextlib.nullcontext():
@@ -72,7 +72,7 @@ def worker(impl: str, root: Path, ray_workers: int, device: torch.device, common
         else:
             from annotate import auto_annotate
 
-            backend = {"backend": "ray", "workers": ray_workers} if impl == "ray" else {}
+            backend: dict[str, Any] = {"backend": "ray", "workers": ray_workers} if impl == "ray" else {}
             if impl == "ray":
                 import ray
 
@@ -113,7 +113,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     device = resolve_device(args.device)
-    common = {"conf": 0.0, "max_det": args.max_det}
+    common: dict[str, Any] = {"conf": 0.0, "max_det": args.max_det}
     if args.worker:
         impl, root, ray_workers = args.worker
         print(json.dumps(worker(impl, Path(root), int(ray_workers), device, common)))

@@ -119,7 +119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     device = resolve_device(args.device)
-    common = {"conf": 0.0, "max_det": args.max_det}
+    common: dict[str, Any] = {"conf": 0.0, "max_det": args.max_det}
     if args.worker:
         impl, root, frames = args.worker
         print(json.dumps(worker(impl, Path(root), int(frames), device, common, args.keyframe_interval)))

@@ -15,6 +15,7 @@ GPU memory (`torch.cuda.max_memory_allocated`). Prints a Markdown table:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -80,9 +81,14 @@ def build(impl: str, checkpoint: str, size: str, device: torch.device, click_xy:
     predictor = SAM2Predictor(overrides=overrides)
     predictor.setup_model(verbose=False)
     torch.set_num_threads(threads)  # ultralytics' select_device lowers the thread count on small machines
-    return Built("ultralytics (SAM2Predictor)", predictor,
-                 lambda im: predictor.set_image(im[:, :, ::-1].copy()),  # it takes BGR
-                 lambda: predictor(points=click_xy.tolist(), labels=[1]))  # fmt: skip
+
+    def set_bgr_image(image: np.ndarray) -> object:
+        return predictor.set_image(image[:, :, ::-1].copy())  # it takes BGR
+
+    def click() -> object:
+        return predictor(points=click_xy.tolist(), labels=[1])
+
+    return Built("ultralytics (SAM2Predictor)", predictor, set_bgr_image, click)
 
 
 def measure(built: Built, images: list[np.ndarray], repeats: int, device: torch.device) -> dict[str, Any]:
@@ -93,8 +99,8 @@ def measure(built: Built, images: list[np.ndarray], repeats: int, device: torch.
 
     built.set_image(images[0])  # warm-up: first-call allocations and kernel selection
     built.click()
-    new = [timed(lambda im=im: built.set_image(im)) for im in images[1:]]
-    seen = [timed(lambda im=im: built.set_image(im)) for im in images[1:]]
+    new = [timed(functools.partial(built.set_image, im)) for im in images[1:]]
+    seen = [timed(functools.partial(built.set_image, im)) for im in images[1:]]
     clicks = [timed(built.click) for _ in range(repeats)]
     return {"name": built.name, "new": statistics.median(new), "seen": statistics.median(seen),
             "click": statistics.median(clicks)}  # fmt: skip
@@ -134,7 +140,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker, args)))
+        impl, checkpoint = args.worker
+        print(json.dumps(worker(impl, checkpoint, args)))
         return
 
     device = resolve_device(args.device)

@@ -183,7 +183,7 @@ def meta_hole_filling(device: torch.device) -> str:
         return "Meta's CUDA kernel"
     import sam2.utils.misc
 
-    sam2.utils.misc.get_connected_components = connected_components  # type: ignore[assignment]
+    sam2.utils.misc.get_connected_components = connected_components
     reason = "no CUDA extension in this sam2 build" if device.type == "cuda" else "its kernel is CUDA-only"
     return f"OpenCV stand-in: {reason}"
 

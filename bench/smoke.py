@@ -15,6 +15,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,13 +23,14 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.isolated import gpu_peak_mb, report_gpu_peak, reset_gpu_peak, resolve_device
+from bench.isolated import gpu_peak_mb, module_devices, report_gpu_peak, reset_gpu_peak, resolve_device
 from sam2_model import AutomaticMaskGenerator, ImagePredictor, Sam2Model, VideoPredictor
 from sam2_model.checkpoints import ModelSpec
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "app" / "examples"
 VIDEO_BOXES = [[230, 190, 300, 260], [134, 158, 244, 243], [20, 20, 120, 140]]  # xyxy on video.mp4's 480x320
-SCENE_CLICK = [[352, 294]]  # the ball in scene.jpg (640x426)
+SCENE_CLICK = np.array([[352, 294]])  # the ball in scene.jpg (640x426), Nx2 (x, y) pixels
+POSITIVE = np.array([1])
 
 
 class SmokeFailure(RuntimeError):
@@ -44,7 +46,7 @@ def untrained_model(device: torch.device, size: str, quick: bool) -> Sam2Model:
     """Untrained SAM 2.1 weights of `size` on `device`; `quick`: at a 256-pixel input (~16x cheaper per frame)."""
     torch.manual_seed(0)
     spec = ModelSpec(size, "2.1")
-    net = spec.build_untrained()
+    net: Any = spec.build_untrained()  # ultralytics' SAM2Model (untyped)
     if quick:
         net.set_imgsz((256, 256))
     return Sam2Model(net, spec, device, f"untrained-{size}")
@@ -67,12 +69,12 @@ def image(model: Sam2Model, quick: bool) -> str:
     h, w = picture.shape[:2]
     predictor = ImagePredictor(model)
     predictor.set_image(picture)
-    logits, scores, low_res = predictor.predict(point_coords=SCENE_CLICK, point_labels=[1], return_logits=True)
+    logits, scores, low_res = predictor.predict(point_coords=SCENE_CLICK, point_labels=POSITIVE, return_logits=True)
     check_logits(logits, (3, h, w), "click logits")
     check_logits(scores, (3,), "click scores")
     side = model.image_size // 4  # the decoder's low-res output: 256 at the usual 1024 input
     check_logits(low_res, (3, side, side), "click low-res logits")
-    masks, _, _ = predictor.predict(box=[[96, 224, 206, 309], [457, 99, 567, 209]], multimask_output=False)
+    masks, _, _ = predictor.predict(box=np.array([[96, 224, 206, 309], [457, 99, 567, 209]]), multimask_output=False)
     expect(masks.shape == (2, 1, h, w), f"box masks: shape {masks.shape}, expected (2, 1, {h}, {w})")
     expect(set(np.unique(masks).tolist()) <= {0, 1}, "box masks: values other than 0 and 1")
     return f"click -> 3 candidates {w}x{h}, 2 boxes -> 2 masks"
@@ -82,9 +84,9 @@ def mask_input(model: Sam2Model, quick: bool) -> str:
     """A click refined with its own low-res mask (image), and an object given by a mask (video)."""
     predictor = ImagePredictor(model)
     predictor.set_image(scene())
-    _, scores, low_res = predictor.predict(point_coords=SCENE_CLICK, point_labels=[1])
+    _, scores, low_res = predictor.predict(point_coords=SCENE_CLICK, point_labels=POSITIVE)
     best = low_res[int(np.argmax(scores))][None]
-    refined, _, _ = predictor.predict(point_coords=SCENE_CLICK, point_labels=[1], mask_input=best,
+    refined, _, _ = predictor.predict(point_coords=SCENE_CLICK, point_labels=POSITIVE, mask_input=best,
                                       multimask_output=False, return_logits=True)  # fmt: skip
     check_logits(refined, (1, 426, 640), "refined logits")
     video = VideoPredictor(model)
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     device = resolve_device(args.device)
     reset_gpu_peak(device)
     model = untrained_model(device, args.size, args.quick)
-    expect({p.device for p in model.net.parameters()} == {device}, f"the network is not all on {device}")
+    expect(module_devices(model) == {device}, f"the network is not all on {device}")
     detail = CHECKS[args.check](model, args.quick)
     peak = gpu_peak_mb(device)
     report_gpu_peak([peak])

@@ -78,7 +78,7 @@ def make_video(folder: Path, frames: int) -> Path:
     return frame_dir
 
 
-def tensor_bytes(value, seen: set | None = None) -> int:
+def tensor_bytes(value: object, seen: set[tuple[int, torch.dtype]] | None = None) -> int:
     """Bytes of the distinct tensors reachable from a (nested) dict / list / tuple, e.g. Meta's inference_state."""
     seen = set() if seen is None else seen
     if torch.is_tensor(value):
