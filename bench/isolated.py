@@ -63,16 +63,12 @@ def run_isolated(script: str | Path, arguments: list[str]) -> dict[str, Any]:
 
 
 def resolve_device(requested: str | None) -> torch.device:
-    """The one device every implementation of a run gets: "auto"/""/None resolved once, "cuda" given its index.
+    """The one device every implementation of a run gets: `select_device`'s canonical device ("auto"/""/None
+    resolved once, "cuda" and "0" given as "cuda:<index>").
 
-    A bare GPU index ("0", ultralytics' spelling) means that CUDA device. Raises ValueError (from `select_device`)
-    for a device this machine lacks, with the fix.
+    Raises ValueError (from `select_device`) for a device this machine lacks, with the fix.
     """
-    requested = (requested or "auto").strip()
-    device = select_device(f"cuda:{requested}" if requested.isdigit() else requested)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    return device
+    return select_device(requested or "auto")
 
 
 def ultralytics_device(device: torch.device) -> str:

@@ -31,7 +31,7 @@ BF16_MIN_IOU = 0.98
 
 
 def device_under_test() -> torch.device:
-    """The device `SAM2_TEST_DEVICE` names ("cpu" when unset).
+    """The canonical device `SAM2_TEST_DEVICE` names ("cpu" when unset; "cuda" is "cuda:<current index>").
 
     Raises ValueError when it names a device this machine lacks (e.g. cuda without a GPU), with the fix: a run that
     asked for the GPU must not pass quietly on the CPU.
@@ -43,8 +43,6 @@ def device_under_test() -> torch.device:
         device = select_device(requested)
     except ValueError as error:
         raise ValueError(f"{TEST_DEVICE_VARIABLE}={requested!r}: {error} Unset it to test on the CPU.") from error
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
     return device
 
 
