@@ -15,7 +15,6 @@ instance), and the peak GPU memory on CUDA.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -33,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.isolated import (
     Stopwatch,
-    cuda_autocast_in,
     format_mb,
     gpu_peak_mb,
+    precision_in,
     precision_label,
     report_gpu_peak,
     reset_gpu_peak,
@@ -64,9 +63,8 @@ def worker(impl: str, root: Path, ray_workers: int, device: torch.device, common
 
             if impl == "ultralytics-threads":  # keep torch's thread count: its select_device lowers it
                 torch.set_num_threads = lambda nthreads: None
-            # its SAM in bf16 autocast on CUDA, as ours; its YOLO in float32, as ours
-            sam_precision = cuda_autocast_in(SAM2Predictor, "inference", "postprocess")
-            with sam_precision if device.type == "cuda" else contextlib.nullcontext():
+            # its SAM in SAM 2's precision on the device, as ours; its YOLO in float32, as ours
+            with precision_in(SAM2Predictor, device, "inference", "postprocess"):
                 ultralytics_auto_annotate(images, det_model=detector, sam_model=sam, output_dir=output,
                                           device=ultralytics_device(device), **common)  # fmt: skip
         else:

@@ -19,7 +19,6 @@ new tracks (a worst case: every track is tracked on every later frame); trained 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
@@ -37,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.isolated import (
     Stopwatch,
-    cuda_autocast_in,
     format_mb,
     gpu_peak_mb,
+    precision_in,
     precision_label,
     report_gpu_peak,
     reset_gpu_peak,
@@ -79,9 +78,8 @@ def worker(
             from ultralytics.data.annotator import auto_annotate as ultralytics_auto_annotate
             from ultralytics.models.sam import SAM2Predictor
 
-            # its SAM in bf16 autocast on CUDA, as ours; its YOLO in float32, as ours
-            sam_precision = cuda_autocast_in(SAM2Predictor, "inference", "postprocess")
-            with sam_precision if device.type == "cuda" else contextlib.nullcontext():
+            # its SAM in SAM 2's precision on the device, as ours; its YOLO in float32, as ours
+            with precision_in(SAM2Predictor, device, "inference", "postprocess"):
                 ultralytics_auto_annotate(root / f"frames_{frames}", det_model=detector, sam_model=sam,
                                           output_dir=output, device=ultralytics_device(device), **common)  # fmt: skip
             written, tracks = len(list(output.glob("*.txt"))), 0

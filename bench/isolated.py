@@ -41,7 +41,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sam2_model.devices import select_device  # noqa: E402
+from sam2_model.devices import autocast, select_device, tf32, uses_tf32  # noqa: E402
 
 # gpu_check.py sets it per step: each benchmark writes its largest per-implementation GPU peak there (MiB)
 GPU_PEAK_FILE = "SAM2_GPU_PEAK_FILE"
@@ -79,15 +79,18 @@ def ultralytics_device(device: torch.device) -> str:
     return device.type
 
 
-def precision(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CUDA for every implementation (SAM 2's released precision), float32 elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+@contextlib.contextmanager
+def precision(device: torch.device) -> Iterator[None]:
+    """SAM 2's precision on `device` for every implementation, as ours runs: bf16 autocast on CUDA, and TF32 for the
+    float32 matmuls and convolutions left on Ampere and newer (Meta's demos set both); float32 elsewhere."""
+    with autocast(device), tf32(device):
+        yield
 
 
 def precision_label(device: torch.device) -> str:
-    return "bf16 autocast" if device.type == "cuda" else "float32"
+    if device.type != "cuda":
+        return "float32"
+    return "bf16 autocast + TF32" if uses_tf32(device) else "bf16 autocast"
 
 
 def synchronize(device: torch.device) -> None:
@@ -198,14 +201,14 @@ def module_devices(owner: object, depth: int = 3) -> set[torch.device]:
 
 
 @contextlib.contextmanager
-def cuda_autocast_in(cls: type, *methods: str) -> Iterator[None]:
-    """Run `cls.<method>` under bf16 autocast on CUDA (for library code called from inside a larger call, e.g. the
-    SAM predictor inside ultralytics' auto_annotate, whose YOLO must stay as it is)."""
+def precision_in(cls: type, device: torch.device, *methods: str) -> Iterator[None]:
+    """Run `cls.<method>` in `precision(device)` (for library code called from inside a larger call, e.g. the SAM
+    predictor inside ultralytics' auto_annotate, whose YOLO must stay in float32 as ours does)."""
     originals = {name: getattr(cls, name) for name in methods}
 
     def wrap(function: Any) -> Any:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+            with precision(device):
                 return function(*args, **kwargs)
 
         return wrapped

@@ -98,29 +98,41 @@ def test_gpu_peak_is_reset_and_read_per_device(fake_cuda, tmp_path, monkeypatch)
 
 
 def test_every_implementation_gets_the_same_precision(monkeypatch):
-    assert isinstance(isolated.precision(CPU), contextlib.nullcontext)
-    assert isolated.precision_label(CPU) == "float32"
+    from sam2_model import devices
+
     with pytest.warns(UserWarning) if not torch.cuda.is_available() else contextlib.nullcontext():
-        cuda = isolated.precision(CUDA0)  # a CPU-only machine warns that it disables it: the settings still show
+        cuda = devices.autocast(CUDA0)  # a CPU-only machine warns that it disables it: the settings still show
     assert isinstance(cuda, torch.autocast) and cuda.fast_dtype == torch.bfloat16 and cuda.device == "cuda"
     entered: list[str] = []
 
-    @contextlib.contextmanager
-    def recording_autocast(device_type: str, dtype: torch.dtype) -> Iterator[None]:
-        entered.append(f"{device_type} {dtype}")
-        yield
+    def recorder(name: str) -> Any:
+        @contextlib.contextmanager
+        def record(device: torch.device) -> Iterator[None]:
+            entered.append(f"{name} {device}")
+            yield
+
+        return record
+
+    monkeypatch.setattr(isolated, "autocast", recorder("autocast"))  # SAM 2's own policy, as our model applies it
+    monkeypatch.setattr(isolated, "tf32", recorder("tf32"))
+    with isolated.precision(CUDA0):
+        entered.append("work")
+    assert entered == ["autocast cuda:0", "tf32 cuda:0", "work"]
 
     class Library:
         def inference(self, value: int) -> int:
             entered.append("inference")
             return value + 1
 
-    monkeypatch.setattr(isolated.torch, "autocast", recording_autocast)
+    entered.clear()
     original = Library.inference
-    with isolated.cuda_autocast_in(Library, "inference"):
+    with isolated.precision_in(Library, CUDA0, "inference"):
         assert Library().inference(1) == 2
-    assert entered == ["cuda torch.bfloat16", "inference"]
+    assert entered == ["autocast cuda:0", "tf32 cuda:0", "inference"]
     assert Library.inference is original
+    assert isolated.precision_label(CPU) == "float32"
+    monkeypatch.setattr(isolated, "uses_tf32", lambda device: True)
+    assert isolated.precision_label(CUDA0) == "bf16 autocast + TF32"
 
 
 def test_meta_hole_filling_runs_where_its_extension_is_missing(monkeypatch):
@@ -204,6 +216,7 @@ def test_image_table_has_a_gpu_memory_column_on_cuda(device, gpu_column, monkeyp
     monkeypatch.setattr(module, "run_isolated", image_rows)
     monkeypatch.setattr(module, "resolve_device", lambda _: device)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda _=None: "Fake GPU")
+    monkeypatch.setattr(isolated, "uses_tf32", lambda _: False)  # a pre-Ampere GPU
     monkeypatch.setattr(module.ModelSpec, "build_untrained", lambda _: torch.nn.Linear(1, 1))
     monkeypatch.setenv(isolated.GPU_PEAK_FILE, str(tmp_path / "peak"))
     monkeypatch.setattr("sys.argv", ["image.py", "--impls", "ours", "meta"])
