@@ -11,9 +11,10 @@ Why one resolved device: "auto" resolved by each library on its own is how a ben
 implementation on the GPU and another on the CPU. The parent resolves it once (`resolve_device`) and hands every
 worker the same canonical string ("cpu", "cuda:0"); `ultralytics_device` spells it as ultralytics wants.
 
-Why one precision: SAM 2 runs in bf16 autocast on CUDA (ours does it inside, Meta's demos wrap their calls in it);
-every implementation's calls run inside `precision(device)`, so ultralytics' predictors (fp32 by default) and Meta's
-are measured in bf16 too. Nothing changes on the CPU (float32 for all).
+Why one precision: SAM 2 runs in bf16 autocast on CUDA, with TF32 for what stays in float32 on Ampere and newer (ours
+does both inside, Meta's demos set them around their calls); every implementation's calls run inside
+`precision(device)`, so ultralytics' predictors (fp32 by default) and Meta's are measured that way too. Nothing
+changes on the CPU (float32 for all).
 
 Import this module before ultralytics: `import ultralytics` sets OMP_NUM_THREADS=1 in the environment when it is
 unset, which every child process would inherit (torch would then run on one thread). The children get the value the
