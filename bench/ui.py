@@ -1,8 +1,9 @@
 """How long a person waits in the studio: from an action in the browser (headless Chromium) to its visible result.
 
 The studio runs SAM 2.1 tiny (untrained weights of the real size: the same work as a trained model) on this machine;
-Playwright performs each action as a user does and waits for what the user would see. Prints a Markdown table of
-median seconds over `--repeats` runs.
+Playwright performs each action as a user does and waits for what the user would see (a timer stopped on what the
+browser shows needs no GPU synchronisation: the result left the GPU before it was drawn). Prints a Markdown table of
+median seconds over `--repeats` runs, and on CUDA the peak GPU memory of the whole run.
 
     python bench/ui.py                 # needs Debian's chromium and playwright (requirements-dev.txt)
     python bench/ui.py --repeats 5 --device cuda
@@ -133,7 +134,7 @@ def measure(page, url: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -143,9 +144,12 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from app.demo import build_demo
+    from bench.isolated import format_mb, gpu_peak_mb, report_gpu_peak, reset_gpu_peak, resolve_device
     from sam2_model import load_model
 
-    model = load_model("sam2.1_t.pt", args.device, untrained=True)
+    device = resolve_device(args.device)
+    reset_gpu_peak(device)
+    model = load_model("sam2.1_t.pt", device, untrained=True)
     demo = build_demo(model)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
@@ -162,8 +166,11 @@ def main() -> None:
             browser.close()
     finally:
         demo.close()
-    print(f"\nSAM 2.1 tiny on {model.device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
-          f"headless Chromium, median of {args.repeats}\n")  # fmt: skip
+    peak = gpu_peak_mb(device)
+    report_gpu_peak([peak])
+    on_gpu = f", peak GPU memory {format_mb(peak)} MB over the whole run" if peak is not None else ""
+    print(f"\nSAM 2.1 tiny on {model.device}{on_gpu}, torch {torch.__version__}, {torch.get_num_threads()} CPU "
+          f"threads, headless Chromium, median of {args.repeats}\n")  # fmt: skip
     print("| action | seconds until the user sees the result |")
     print("|---|---|")
     for action in runs[0]:

@@ -2,7 +2,9 @@
 
 Meta's loader reads every frame up front (RSS grows ~30 MB per 1024x1024 frame); we keep only where the frames are
 and decode one when the tracker asks for it. A video file is decoded once with PyAV into lossless PNG frames in a
-temporary folder (deleted on `close`), so random access (backward tracking, corrections) needs no seeking.
+temporary folder (deleted on `close`), so random access (backward tracking, corrections) needs no seeking. While a
+frame is tracked, the next one is decoded and resized in a background thread (`prefetch`), so a GPU does not wait
+for the CPU between frames.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -22,6 +26,19 @@ from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 FRAME_SUFFIXES = {".jpg", ".jpeg", ".png"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v"}
+_PREFETCH_AHEAD = 2  # frames decoded ahead per video at most: the next one, and one left over from a change of course
+_prefetch_pool: ThreadPoolExecutor | None = None
+_prefetch_pool_lock = threading.Lock()
+
+
+def _prefetcher() -> ThreadPoolExecutor:
+    """One small pool for the process (created on first use): decoding and resizing release the GIL, so they
+    overlap with the model; a pool per video would leave a thread behind for every session not closed."""
+    global _prefetch_pool
+    with _prefetch_pool_lock:
+        if _prefetch_pool is None:
+            _prefetch_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sam2-frame-prefetch")
+        return _prefetch_pool
 
 
 def _frame_sort_key(path: Path) -> tuple[int | str, ...]:
@@ -45,6 +62,8 @@ class VideoFrames:
         max_pixels: int | None = None,
     ) -> None:
         self.max_pixels = max_pixels
+        self._prefetched: dict[tuple[int, int], Future[np.ndarray]] = {}  # (index, size) -> SxSx3 uint8 RGB
+        self._prefetch_lock = threading.Lock()
         self._arrays: Sequence[np.ndarray] | None = None
         self._files: list[Path] = []
         self._temp_dir: Path | None = None
@@ -131,21 +150,56 @@ class VideoFrames:
             self._check_size(image.width, image.height)  # from the header, before decoding
             return np.asarray(image.convert("RGB"))
 
+    def resized(self, index: int, image_size: int) -> np.ndarray:
+        """Frame `index` resized to SxSx3 uint8 RGB as Meta's video loader does (PIL's default filter)."""
+        return np.array(Image.fromarray(self.rgb(index)).resize((image_size, image_size)))
+
+    def prefetch(self, index: int, image_size: int) -> None:
+        """Start decoding and resizing frame `index` in the background for a coming `model_input(index, ...)`.
+
+        Nothing happens for an index out of range or already on its way; at most `_PREFETCH_AHEAD` frames wait per
+        video (the oldest is dropped). Errors (an unreadable frame) surface in `model_input`, as without it.
+        """
+        if not 0 <= index < self.num_frames:
+            return
+        with self._prefetch_lock:
+            if (index, image_size) in self._prefetched:
+                return
+            while len(self._prefetched) >= _PREFETCH_AHEAD:
+                self._prefetched.pop(next(iter(self._prefetched))).cancel()
+            self._prefetched[(index, image_size)] = _prefetcher().submit(self.resized, index, image_size)
+
     def model_input(self, index: int, image_size: int, device: torch.device) -> torch.Tensor:
-        """Frame `index` as the encoder's 1x3xSxS float32 input, as Meta's video loader makes it: PIL resize of the
-        uint8 frame (PIL's default filter), /255, then ImageNet mean and std."""
-        resized = np.array(Image.fromarray(self.rgb(index)).resize((image_size, image_size)))
-        tensor = torch.from_numpy(resized / 255.0).permute(2, 0, 1).float()
-        tensor -= torch.tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None]
-        tensor /= torch.tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None]
-        return tensor[None].to(device)
+        """Frame `index` as the encoder's 1x3xSxS float32 input on `device`, as Meta's video loader makes it: PIL
+        resize of the uint8 frame, /255, then ImageNet mean and std.
+
+        The uint8 frame goes to the device once (a quarter of the float32 bytes) and is normalised there, in float32
+        throughout: x / 255 in float32 equals Meta's float64 x / 255 cast to float32 for every uint8 x (a test checks
+        all 256), so the input is bit-identical to Meta's on the CPU.
+        """
+        self.check_index(index)
+        with self._prefetch_lock:
+            pending = self._prefetched.pop((index, image_size), None)
+        if pending is not None and pending.cancel():
+            pending = None  # not started yet: decoding here is quicker than waiting for the pool
+        resized = pending.result() if pending is not None else self.resized(index, image_size)
+        frame = torch.from_numpy(resized).to(device).permute(2, 0, 1).float()
+        frame /= 255.0
+        frame -= torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=device)[:, None, None]
+        frame /= torch.tensor(IMAGENET_STD, dtype=torch.float32, device=device)[:, None, None]
+        return frame[None]
 
     def check_index(self, index: int) -> None:
         if not isinstance(index, (int, np.integer)) or not 0 <= index < self.num_frames:
             raise IndexError(f"Frame index {index} is out of range: this video has frames 0..{self.num_frames - 1}.")
 
     def close(self) -> None:
-        """Delete the decoded frames of a video file."""
+        """Drop the frames decoding ahead, and delete the decoded frames of a video file."""
+        with self._prefetch_lock:
+            pending, self._prefetched = list(self._prefetched.values()), {}
+        for future in pending:
+            if not future.cancel():
+                future.exception()  # running: let it finish before its files are deleted (an error is moot now)
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None

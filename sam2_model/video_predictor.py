@@ -346,7 +346,10 @@ class VideoPredictor:
             obj_ids = session.obj_ids
             session.propagating = True
         try:
-            for frame_idx in order:
+            for position, frame_idx in enumerate(order):
+                upcoming = order[position + 1] if position + 1 < len(order) else None
+                if upcoming is not None and upcoming not in session.feature_cache:  # decoded while this one tracks
+                    session.frames.prefetch(upcoming, self.image_size)
                 with session.lock:  # per frame: reads and other sessions interleave between frames
                     session.require_open()
                     video_masks = self._propagate_frame(session, frame_idx, reverse)

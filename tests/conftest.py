@@ -1,6 +1,7 @@
 """Shared fixtures: untrained SAM 2.1 tiny checkpoints saved like the real ones, an untrained YOLO, and a network guard.
 
-No test reaches the network: any connection to a non-loopback address fails the test that made it.
+No test reaches the network: any connection to a non-loopback address fails the test that made it. The models run on
+`SAM2_TEST_DEVICE` (default cpu; `tests/devices.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 import torch
+
+from tests.devices import device_under_test
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
 _blocked: list[str] = []
@@ -61,6 +64,14 @@ def _guarded_getaddrinfo(host, *args, **kwargs):
 socket.socket.connect = _guarded_connect
 socket.socket.connect_ex = _guarded_connect_ex
 socket.getaddrinfo = _guarded_getaddrinfo
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Leave the run's peak GPU memory (MiB) where bench/gpu_check.py asked for it (SAM2_GPU_PEAK_FILE), for its
+    table; nothing when unset or when no GPU was used."""
+    target = os.environ.get("SAM2_GPU_PEAK_FILE")
+    if target and torch.cuda.is_available() and torch.cuda.is_initialized():
+        Path(target).write_text(f"{torch.cuda.max_memory_allocated() / 2**20:.1f}")
 
 
 @pytest.fixture(autouse=True)
@@ -114,16 +125,23 @@ def checkpoints(tmp_path_factory) -> Checkpoints:
 
 
 @pytest.fixture(scope="session")
-def tiny_model(checkpoints):
-    """The shared untrained SAM 2.1 tiny model on the CPU (loaded once for the session)."""
-    from sam2_model import load_model
-
-    return load_model(checkpoints.meta, device="cpu")
+def test_device() -> torch.device:
+    """Where the models of the model tests run: SAM2_TEST_DEVICE (default cpu)."""
+    return device_under_test()
 
 
 @pytest.fixture(scope="session")
-def small_model():
-    """An untrained SAM 2.1 tiny at a 256-pixel input: the same code paths as 1024, ~16x cheaper per image."""
+def tiny_model(checkpoints, test_device):
+    """The shared untrained SAM 2.1 tiny model on the test device (loaded once for the session)."""
+    from sam2_model import load_model
+
+    return load_model(checkpoints.meta, device=test_device)
+
+
+@pytest.fixture(scope="session")
+def small_model(test_device):
+    """An untrained SAM 2.1 tiny at a 256-pixel input on the test device: the same code paths as 1024, ~16x cheaper
+    per image."""
     from sam2_model import Sam2Model
     from sam2_model.checkpoints import ModelSpec
 
@@ -131,7 +149,7 @@ def small_model():
     spec = ModelSpec("t", "2.1")
     net = spec.build_untrained()
     net.set_imgsz((256, 256))
-    return Sam2Model(net, spec, torch.device("cpu"), "untrained-256")
+    return Sam2Model(net, spec, test_device, "untrained-256")
 
 
 @pytest.fixture(scope="session")

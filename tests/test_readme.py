@@ -7,10 +7,14 @@ Offline, like every test: the snippets' checkpoint names are served by untrained
 (SAM 2.1 tiny weights, which `load_model` recognises whatever the file is called; the network runs at 256 pixels to
 keep the test short), their YOLO names by untrained YOLO11n files, and the gradio_client snippet talks to the studio
 started on the port the README names. A snippet that fails fails this test with its traceback.
+
+The snippets run on SAM2_TEST_DEVICE (tests/devices.py): on the CPU (the default) the child process sees no GPU, so
+the snippets' "auto" means the CPU even on a GPU machine; with SAM2_TEST_DEVICE=cuda they run on the GPU.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -18,6 +22,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.devices import device_under_test
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = r"""
@@ -62,7 +68,10 @@ from app.detector_pool import DetectorPool
 from sam2_model import load_model
 
 pool = DetectorPool(["yolo11n.pt"], loader=lambda name: YOLO(name))
-demo = build_demo(load_model("sam2.1_b.pt"), detectors=pool)
+model = load_model("sam2.1_b.pt")  # "auto" device, as in the snippets: the test device is all this process sees
+if model.device.type != torch.device(os.environ["SAM2_TEST_DEVICE"]).type:
+    sys.exit(f"the snippets would run on {{model.device}}, not on SAM2_TEST_DEVICE={{os.environ['SAM2_TEST_DEVICE']}}")
+demo = build_demo(model, detectors=pool)
 demo.queue().launch(server_name="127.0.0.1", server_port=7860, prevent_thread_lock=True)
 for index, (where, code) in enumerate(json.loads(Path("snippets.json").read_text())):
     try:
@@ -147,6 +156,12 @@ def test_every_python_snippet_runs_as_written(tmp_path):
     (tmp_path / "snippets.json").write_text(json.dumps(python_snippets()))
     (tmp_path / "runner.py").write_text(RUNNER.format(root=str(ROOT)))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "YOLO_CONFIG_DIR": str(tmp_path / "ultralytics")}
+    device = device_under_test()
+    env["SAM2_TEST_DEVICE"] = str(device)
+    if device.type == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""  # "auto" in the snippets is then the CPU, as the switch asks
+    elif "CUDA_VISIBLE_DEVICES" in os.environ:
+        env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
     result = subprocess.run(
         [sys.executable, "runner.py"], cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env
     )

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import pytest
-import torch
+
+from bench.isolated import connected_components  # Meta's contract with OpenCV: the benches give it to Meta too
+from tests.devices import reference_precision
 
 
-def connected_components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Meta's `get_connected_components` contract on the CPU: Nx1xHxW binary -> (labels, area of each pixel's
-    component), 8-connectivity, 0 for background (Meta's is a CUDA kernel that the CPU build lacks)."""
-    binary = mask.to(torch.uint8).cpu().numpy()
-    labels, areas = np.zeros(binary.shape, np.int32), np.zeros(binary.shape, np.int32)
-    for i in range(binary.shape[0]):
-        _, label_map, stats, _ = cv2.connectedComponentsWithStats(binary[i, 0], connectivity=8)
-        component_area = stats[:, cv2.CC_STAT_AREA].astype(np.int32)
-        component_area[0] = 0
-        labels[i, 0], areas[i, 0] = label_map, component_area[label_map]
-    return torch.from_numpy(labels).to(mask.device), torch.from_numpy(areas).to(mask.device)
+@pytest.fixture(scope="module")
+def meta_precision(test_device):
+    """Meta's calls in this module run as Meta's demos call them on the test device: bf16 autocast on CUDA (ours
+    autocasts inside), float32 on the CPU. Module-scoped, so it is entered before the module's predictors."""
+    with reference_precision(test_device):
+        yield
 
 
 @pytest.fixture(scope="module")

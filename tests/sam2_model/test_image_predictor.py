@@ -11,6 +11,9 @@ from PIL import Image
 
 from sam2_model import ImagePredictor, Sam2Model
 from sam2_model import image_predictor as image_predictor_module
+from tests.devices import device_under_test, logit_atol
+
+LOGIT_ATOL = logit_atol(device_under_test())  # 1e-4 in float32 on the CPU; bf16 on CUDA (tests/devices.py)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +60,7 @@ def test_chunked_decoding_matches_one_call(predictor, monkeypatch):
     monkeypatch.setattr(image_predictor_module, "MAX_PROMPTS_PER_CALL", 2)
     chunked = predictor.predict(box=boxes, return_logits=True)
     for a, b in zip(whole, chunked, strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-4)
+        np.testing.assert_allclose(a, b, atol=LOGIT_ATOL)
 
 
 def test_normalized_coordinates_match_pixels(predictor, scene_image):
@@ -66,7 +69,7 @@ def test_normalized_coordinates_match_pixels(predictor, scene_image):
     normalized = predictor.predict(
         point_coords=[[80 / w, 90 / h]], point_labels=[1], return_logits=True, normalize_coords=False
     )
-    np.testing.assert_allclose(in_pixels[0], normalized[0], atol=1e-4)
+    np.testing.assert_allclose(in_pixels[0], normalized[0], atol=LOGIT_ATOL)
 
 
 def test_mask_input_refines(predictor):
@@ -182,7 +185,7 @@ def test_batch_api(tiny_model, scene_image):
     batched = predictor.predict_batch(
         box_batch=[None, np.array([5, 5, 60, 60])], multimask_output=False, return_logits=True
     )
-    np.testing.assert_allclose(batched[0][1], alone[0], atol=1e-4)
+    np.testing.assert_allclose(batched[0][1], alone[0], atol=LOGIT_ATOL)
     with pytest.raises(RuntimeError, match="set_image_batch"):
         single.predict_batch()
 
@@ -210,7 +213,7 @@ def test_predictors_share_one_model_across_threads(tiny_model, predictor, scene_
         thread.join()
     assert not errors, errors
     for i in range(4):
-        np.testing.assert_allclose(results[i], expected[i], atol=1e-4)
+        np.testing.assert_allclose(results[i], expected[i], atol=LOGIT_ATOL)
 
 
 def test_prompts_entirely_off_the_image_warn(tiny_model, scene_image):

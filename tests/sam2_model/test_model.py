@@ -45,7 +45,7 @@ def test_a_loaded_model_is_not_moved_silently(small_model, monkeypatch):
     import sam2_model.model
     from sam2_model import load_model
 
-    assert load_model(small_model, "cpu") is small_model
+    assert load_model(small_model, small_model.device) is small_model
     monkeypatch.setattr(sam2_model.model, "select_device", lambda device: torch.device("cuda", 1))  # as if a GPU
-    with pytest.raises(ValueError, match="already loaded on cpu, not on cuda:1"):
+    with pytest.raises(ValueError, match=f"already loaded on {small_model.device}, not on cuda:1"):
         load_model(small_model, "cuda:1")

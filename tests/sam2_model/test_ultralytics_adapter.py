@@ -64,7 +64,7 @@ def test_no_other_module_reaches_into_ultralytics():
 def test_a_missing_network_method_fails_the_model_build_naming_it(small_model, monkeypatch, name):
     monkeypatch.delattr(type(small_model.net), name)
     with pytest.raises(UnsupportedUltralyticsError, match=named_error(f"SAM2Model.{name}")) as raised:
-        Sam2Model(small_model.net, small_model.spec, torch.device("cpu"), "test")
+        Sam2Model(small_model.net, small_model.spec, small_model.device, "test")  # not moved: shared
     assert f"ultralytics {ultralytics.__version__} is not supported" in str(raised.value)
     assert raised.value.member == f"SAM2Model.{name}" and raised.value.version == ultralytics.__version__
 

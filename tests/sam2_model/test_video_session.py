@@ -10,8 +10,11 @@ import torch
 
 from sam2_model import VideoObject
 from sam2_model.video_predictor import VideoPredictor
+from tests.devices import device_under_test, logit_atol
 
 from .test_video_predictor import moving_square
+
+LOGIT_ATOL = logit_atol(device_under_test())  # 1e-4 in float32 on the CPU; bf16 on CUDA (tests/devices.py)
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +160,7 @@ def test_segment_boxes_gives_each_box_the_mask_of_a_new_object_and_changes_nothi
     for row, box in enumerate(boxes):  # the same as prompting a new object with that box alone
         alone = predictor.init_state(moving_square(3))
         _, _, expected = predictor.add_new_points_or_box(alone, 1, "new", box=box)
-        torch.testing.assert_close(logits[row], expected[0], atol=1e-4, rtol=0)
+        torch.testing.assert_close(logits[row], expected[0], atol=LOGIT_ATOL, rtol=0)
     assert predictor.segment_boxes(session, 1, np.zeros((0, 4))).shape == (0, 1, 48, 64)
     with pytest.raises(ValueError, match="xyxy"):
         predictor.segment_boxes(session, 1, [[1, 2, 3]])
