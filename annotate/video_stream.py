@@ -10,6 +10,7 @@ window of decoded frames in memory is enough.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,7 @@ class VideoStream(VideoFrames):
         self.stride = stride
         self.window = window
         self._files, self._arrays, self._temp_dir = [], None, None  # VideoFrames' own storage: unused here
+        self._prefetched, self._prefetch_lock = {}, threading.Lock()  # VideoFrames' prefetch: never used (below)
         self._kept: OrderedDict[int, np.ndarray] = OrderedDict()  # decoded frames, at most `window`
         self._next_video_frame = 0
         try:
@@ -78,6 +80,10 @@ class VideoStream(VideoFrames):
     def video_frame(self, index: int) -> int:
         """The frame number in the video of used frame `index`."""
         return index * self.stride
+
+    def prefetch(self, index: int, image_size: int) -> None:
+        """Nothing: the stream decodes in order on the caller's thread (its container is not safe to read from two
+        threads, and a frame decoded ahead would be decoded out of order)."""
 
     def rgb(self, index: int) -> np.ndarray:
         """Used frame `index` as HxWx3 uint8 RGB (decoding forward to it when it is new)."""

@@ -26,6 +26,21 @@ def level(image: np.ndarray) -> int:
     return round(float(image.mean()) / 10)
 
 
+def test_the_tracker_reads_a_stream_in_order_without_decoding_ahead(clip):
+    """The tracker asks for the next frame ahead (`prefetch`) before reading this one: a stream decodes in order on
+    the caller's thread, so nothing is decoded ahead and every frame reads as it was."""
+    import torch
+
+    stream = VideoStream(clip)
+    for index in range(3):
+        stream.prefetch(index + 1, 64)
+        frame = stream.model_input(index, 64, torch.device("cpu"))
+        assert frame.shape == (1, 3, 64, 64) and frame.dtype == torch.float32
+        assert level(stream.rgb(index)) == index
+    assert stream._prefetched == {}
+    stream.close()
+
+
 def test_every_stride_th_frame_decoded_forward_with_a_window(clip):
     stream = VideoStream(clip, stride=3, window=2)
     assert (stream.num_frames, stream.video_frames, stream.fps) == (4, 12, 12.0)
