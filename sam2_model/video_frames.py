@@ -9,6 +9,7 @@ for the CPU between frames.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -39,6 +40,16 @@ def _prefetcher() -> ThreadPoolExecutor:
         if _prefetch_pool is None:
             _prefetch_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sam2-frame-prefetch")
         return _prefetch_pool
+
+
+def _forget_the_pool_in_a_child() -> None:
+    """A forked child (ZeroGPU's workers) has none of the parent's pool threads, and the parent's locks may have been
+    held at the fork: it starts a pool of its own on first use."""
+    global _prefetch_pool, _prefetch_pool_lock
+    _prefetch_pool, _prefetch_pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_the_pool_in_a_child)
 
 
 def _frame_sort_key(path: Path) -> tuple[int | str, ...]:
@@ -188,6 +199,18 @@ class VideoFrames:
         frame -= torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=device)[:, None, None]
         frame /= torch.tensor(IMAGENET_STD, dtype=torch.float32, device=device)[:, None, None]
         return frame[None]
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without the frames decoding ahead (threads and locks of this process): a copy sent to another
+        process (a ZeroGPU worker) prefetches there on its own."""
+        state = self.__dict__.copy()
+        del state["_prefetched"], state["_prefetch_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._prefetched = {}
+        self._prefetch_lock = threading.Lock()
 
     def check_index(self, index: int) -> None:
         if not isinstance(index, (int, np.integer)) or not 0 <= index < self.num_frames:

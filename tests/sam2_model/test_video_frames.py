@@ -90,3 +90,32 @@ def test_tracking_decodes_the_next_frame_ahead(small_model, monkeypatch):
         seen.append(frame_idx)
         assert asked == list(range(1, min(frame_idx + 2, 3)))  # the next one was asked for before this one came
     assert seen == [0, 1, 2] and asked == [1, 2]  # frame 0's features were cached by the prompt: not decoded again
+
+
+def test_frames_cross_to_a_forked_worker_and_prefetch_there(jpeg_folder):
+    """ZeroGPU's workers are forked from the server and get the frames pickled: the copy leaves this process's
+    prefetch threads and locks behind, and the child decodes ahead with a pool of its own."""
+    import multiprocessing
+    import pickle
+
+    frames = VideoFrames(jpeg_folder)
+    frames.prefetch(1, 64)  # this process's pool has a thread now: the child must not wait on it
+    expected = frames.model_input(1, 64, torch.device("cpu"))
+    frames.prefetch(2, 64)
+    copy = pickle.loads(pickle.dumps(frames))
+    assert copy._prefetched == {} and torch.equal(copy.model_input(1, 64, torch.device("cpu")), expected)
+
+    def child(payload: bytes, out: multiprocessing.queues.Queue) -> None:
+        received = pickle.loads(payload)
+        received.prefetch(1, 64)
+        pending = received._prefetched[(1, 64)]
+        out.put(pending.result(timeout=600).shape)  # run by the child's own pool: a lost thread never finishes it
+
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    worker = context.Process(target=child, args=(pickle.dumps(frames), out))
+    worker.start()
+    assert out.get(timeout=600) == (64, 64, 3)
+    worker.join(timeout=600)
+    assert worker.exitcode == 0
+    frames.close()
