@@ -65,9 +65,11 @@ class BatchAnnotator:
 
     def detect_and_segment(
         self, readable: Sequence[tuple[ImageTask, np.ndarray]]
-    ) -> Iterator[tuple[ImageTask, np.ndarray, ImageOutcome | tuple[sv.Detections, torch.Tensor | None]]]:
+    ) -> Iterator[
+        tuple[ImageTask, np.ndarray, ImageOutcome | tuple[sv.Detections, torch.Tensor | None, torch.Tensor | None]]
+    ]:
         """Decoded images of one batch -> per image a failed or skipped outcome, or (detections, Nx256x256 low-res
-        logits)."""
+        logits, N predicted IoUs; both None without detections)."""
         found = self.detect([image for _, image in readable], [task.name for task, _ in readable])
         for (task, image), detections in zip(readable, found, strict=True):
             if isinstance(detections, str):
@@ -77,7 +79,7 @@ class BatchAnnotator:
                 yield task, image, ImageOutcome(str(task.source), no_boxes=True)
                 continue
             try:
-                low_res = self.segment(image, detections)
+                segmented = self.segment(image, detections)
             except (torch.OutOfMemoryError, MemoryError) as error:  # even one box at a time: this image fails
                 first_line = (str(error).strip().splitlines() or [""])[0][:200]
                 failure = f"SAM 2 ran out of memory on this image: {type(error).__name__}: {first_line}"
@@ -87,7 +89,8 @@ class BatchAnnotator:
                 failure = f"SAM 2 failed: {type(error).__name__}: {error}"
                 yield task, image, ImageOutcome(str(task.source), failure=failure)
                 continue
-            yield task, image, (detections, low_res)
+            low_res, ious = (None, None) if segmented is None else segmented
+            yield task, image, (detections, low_res, ious)
 
     def detect(
         self, images: list[np.ndarray], names: Sequence[str] | None = None
@@ -118,21 +121,22 @@ class BatchAnnotator:
                 results.append(f"detector failed: {type(error).__name__}: {error}")
         return results
 
-    def segment(self, image: np.ndarray, detections: sv.Detections) -> torch.Tensor | None:
-        """All boxes of one image in one SAM 2 call on one embedding -> Nx256x256 low-res logits (None: no boxes)."""
+    def segment(self, image: np.ndarray, detections: sv.Detections) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """All boxes of one image in one SAM 2 call on one embedding -> (Nx256x256 float32 low-res logits, N float32
+        predicted IoUs: SAM 2's ``iou_predictions``), on the CPU; None: no boxes."""
         if len(detections) == 0:
             return None
         self.predictor.set_image(image)
         return self.decode_boxes(detections.xyxy.astype(np.float32))
 
-    def decode_boxes(self, boxes: np.ndarray) -> torch.Tensor:
-        """Nx4 float32 xyxy boxes on the predictor's image -> Nx256x256 float32 low-res logits on the CPU, in one
-        SAM 2 call; when that runs out of GPU memory, again in two halves (each halved again as needed, down to one
-        box per call). Each box is decoded on its own, so the halves give the same masks. Raises
-        torch.OutOfMemoryError when a single box does not fit."""
+    def decode_boxes(self, boxes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Nx4 float32 xyxy boxes on the predictor's image -> (Nx256x256 float32 low-res logits, N float32 predicted
+        IoUs) on the CPU, in one SAM 2 call; when that runs out of GPU memory, again in two halves (each halved
+        again as needed, down to one box per call). Each box is decoded on its own, so the halves give the same masks.
+        Raises torch.OutOfMemoryError when a single box does not fit."""
         try:
-            low_res, _ = self.predictor.predict_low_res(box=boxes, multimask_output=False)
-            return low_res[:, 0].cpu()
+            low_res, ious = self.predictor.predict_low_res(box=boxes, multimask_output=False)
+            return low_res[:, 0].cpu(), ious[:, 0].float().cpu()
         except torch.OutOfMemoryError as error:
             if len(boxes) == 1:
                 raise
@@ -144,14 +148,20 @@ class BatchAnnotator:
         # outside the except clause: its traceback holds the failed call's tensors until the clause ends
         release_cached_memory()
         half = len(boxes) // 2
-        return torch.cat([self.decode_boxes(boxes[:half]), self.decode_boxes(boxes[half:])])
+        (first, first_ious), (second, second_ious) = self.decode_boxes(boxes[:half]), self.decode_boxes(boxes[half:])
+        return torch.cat([first, second]), torch.cat([first_ious, second_ious])
 
     def write(
-        self, task: ImageTask, image_shape: tuple[int, ...], detections: sv.Detections, low_res: torch.Tensor | None
+        self,
+        task: ImageTask,
+        image_shape: tuple[int, ...],
+        detections: sv.Detections,
+        low_res: torch.Tensor | None,
+        ious: torch.Tensor | None = None,
     ) -> ImageOutcome:
         """Write one image in every format, link it into the dataset, then record it as done."""
         try:
-            instances = list(self.instances(image_shape[:2], detections, low_res))
+            instances = list(self.instances(image_shape[:2], detections, low_res, ious))
             height, width = image_shape[:2]
             file_name = task.image_link.relative_to(self.settings.output / "images").as_posix()
             entry = ImageEntry(task.key, file_name, width, height)
@@ -164,9 +174,14 @@ class BatchAnnotator:
         return ImageOutcome(str(task.source), class_ids=tuple(i.class_id for i in instances))
 
     def instances(
-        self, image_hw: tuple[int, ...], detections: sv.Detections, low_res: torch.Tensor | None
+        self,
+        image_hw: tuple[int, ...],
+        detections: sv.Detections,
+        low_res: torch.Tensor | None,
+        ious: torch.Tensor | None = None,
     ) -> Iterable[Instance]:
-        """One instance per detection: its SAM 2 mask at the image's size, or its box when the mask is unusable."""
+        """One instance per detection: its SAM 2 mask at the image's size (with `ious`' predicted IoU), or its box
+        when the mask is unusable."""
         height, width = int(image_hw[0]), int(image_hw[1])
         threshold = self.predictor.mask_threshold
         class_ids = detections.class_id
@@ -184,6 +199,7 @@ class BatchAnnotator:
                 simplify=self.settings.simplify,
                 score=None if detections.confidence is None else float(detections.confidence[index]),
                 resolution_wh=(width, height),
+                sam2_iou=None if ious is None else float(ious[index]),
             )
 
 

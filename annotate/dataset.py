@@ -206,7 +206,7 @@ class Dataset:
         if not result.mask.any():
             raise ValueError(f"The refinement of instance {index} of {key!r} is empty: delete the instance instead.")
         instances[index] = Annotation.from_mask(result.mask, old.class_id, old.class_name, old.score, old.track_id,
-                                                result.low_res_logits)  # fmt: skip
+                                                result.low_res_logits, result.iou)  # fmt: skip
         return self._apply(key, "refine", instances)
 
     def mark_reviewed(self, key: str, reviewed: bool = True) -> Edit:

@@ -35,7 +35,8 @@ class Annotation:
     annotation (dict) read, None for an instance made by an edit; low_res_logits: 1xMxM float32 SAM 2 logits of the
     last refinement (Meta's ``mask_input`` for the next one), never saved; read_track_id: the track id the files
     state for this region (kept through class and track edits, None for a new region), so that saving a video
-    writes an unchanged region's MOT and VIS rows as they were.
+    writes an unchanged region's MOT and VIS rows as they were; sam2_iou: SAM 2's predicted IoU of the mask (COCO
+    ``sam2_iou``, which `auto_annotate` writes; a refinement's or an added instance's own), None when unknown.
     """
 
     class_id: int
@@ -49,6 +50,7 @@ class Annotation:
     origin: str | dict[str, Any] | None = field(default=None, repr=False)
     low_res_logits: np.ndarray | None = field(default=None, repr=False)
     read_track_id: int | None = None
+    sam2_iou: float | None = None
 
     def __post_init__(self) -> None:
         if (self.polygon is None) == (self.segmentation is None):
@@ -65,6 +67,7 @@ class Annotation:
         score: float | None = None,
         track_id: int | None = None,
         low_res_logits: np.ndarray | None = None,
+        sam2_iou: float | None = None,
     ) -> Annotation:
         """A new instance from an HxW bool mask (stored as a compressed RLE); ValueError for an empty mask."""
         mask = np.asarray(mask)
@@ -72,7 +75,8 @@ class Annotation:
             raise ValueError(f"Expected a non-empty HxW mask, got shape {mask.shape} with {int(mask.sum())} pixels.")
         height, width = mask.shape
         return cls(int(class_id), class_name, (width, height), segmentation=mask_to_rle(mask), score=score,
-                   track_id=track_id, low_res_logits=low_res_logits)  # fmt: skip
+                   track_id=track_id, low_res_logits=low_res_logits,
+                   sam2_iou=None if sam2_iou is None else float(sam2_iou))  # fmt: skip
 
     @cached_property
     def mask(self) -> np.ndarray:
@@ -117,7 +121,7 @@ class Annotation:
             rle = self.segmentation
         else:
             rle = mask_to_rle(self.mask)
-        return Instance(self.class_id, rle, self.polygon, self.score, None, self.track_id)
+        return Instance(self.class_id, rle, self.polygon, self.score, None, self.track_id, self.sam2_iou)
 
 
 def segmentation_to_mask(segmentation: Any, resolution_wh: tuple[int, int]) -> np.ndarray:

@@ -205,7 +205,8 @@ def yolo_line_to_annotation(line: str, names: dict[int, str], resolution_wh: tup
 
 
 def coco_to_annotation(raw: dict[str, Any], names: dict[int, str], resolution_wh: tuple[int, int]) -> Annotation:
-    """A COCO annotation -> an Annotation whose origin is the annotation (an empty segmentation: its bbox)."""
+    """A COCO annotation -> an Annotation whose origin is the annotation (an empty segmentation: its bbox; its
+    ``score`` and ``sam2_iou`` when it has them)."""
     class_id = category_id_to_class_id(raw["category_id"])
     box = None
     if raw.get("bbox"):
@@ -219,7 +220,13 @@ def coco_to_annotation(raw: dict[str, Any], names: dict[int, str], resolution_wh
     track = raw.get("track_id", (raw.get("attributes") or {}).get("track_id"))
     return Annotation(class_id, class_name(names, class_id), resolution_wh, polygon=polygon,
                       segmentation=segmentation, score=raw.get("score"), track_id=None if track is None else int(track),
-                      box_xywh=box, origin=raw, read_track_id=None if track is None else int(track))  # fmt: skip
+                      box_xywh=box, origin=raw, read_track_id=None if track is None else int(track),
+                      sam2_iou=_optional_float(raw.get("sam2_iou")))  # fmt: skip
+
+
+def _optional_float(value: Any) -> float | None:
+    """A number a file states, or None when it states none (files written before the field existed)."""
+    return None if value is None else float(value)
 
 
 def image_size(path: Path) -> tuple[int, int]:

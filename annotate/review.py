@@ -1,9 +1,10 @@
 """Where a person should look first: each item's concerns, and the order `Dataset.needs_a_look` returns.
 
-An instance's quality is the lowest of three shares in [0, 1]: how much of its mask's bounding box the mask fills
+An instance's quality is the lowest of four numbers in [0, 1]: how much of its mask's bounding box the mask fills
 (a speckled or hollow mask fills little), how much of the mask lies inside the box its file states (COCO ``bbox``,
-the detector's box: a mask that leaks spills out of it; 1 when the file states no box), and the detector's score
-(1 when unknown). An item's quality is its worst instance's.
+the detector's box: a mask that leaks spills out of it; 1 when the file states no box), the detector's score, and
+SAM 2's predicted IoU of the mask (COCO ``sam2_iou``: SAM 2's own doubt about its mask; each 1 when unknown). An
+item's quality is its worst instance's, so an item whose mask SAM 2 doubts most comes first among its group.
 
 The order (part of the API, tested): items not yet reviewed first; among them, items with no instances, then items
 with a flagged instance (`LookThresholds`), then the rest; within each group, lowest quality first, then dataset
@@ -24,19 +25,24 @@ EMPTY_MASK = "empty_mask"
 LOW_FILL = "low_fill"
 SPILL = "spill"
 LOW_SCORE = "low_score"
+LOW_SAM2_IOU = "low_sam2_iou"
+REASONS = (EMPTY_MASK, LOW_FILL, SPILL, LOW_SCORE, LOW_SAM2_IOU)  # the order an entry names them in
 
 
 @dataclass(frozen=True)
 class LookThresholds:
     """When an instance is flagged: it fills less than `min_fill` of its mask's box, more than `max_spill` of it lies
-    outside the box its file states, or its score is below `min_score` (each in [0, 1])."""
+    outside the box its file states, its score is below `min_score`, or SAM 2's predicted IoU of its mask is below
+    `min_sam2_iou` (each in [0, 1]). SAM 2's automatic mask generator keeps masks predicted at 0.8 and above (Meta's
+    ``pred_iou_thresh``): below 0.7 is a mask SAM 2 itself doubts."""
 
     min_fill: float = 0.5
     max_spill: float = 0.1
     min_score: float = 0.5
+    min_sam2_iou: float = 0.7
 
     def __post_init__(self) -> None:
-        for name in ("min_fill", "max_spill", "min_score"):
+        for name in ("min_fill", "max_spill", "min_score", "min_sam2_iou"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}.")
 
@@ -75,21 +81,23 @@ def instance_concerns(annotation: Annotation, thresholds: LookThresholds) -> tup
         return 0.0, (EMPTY_MASK,)
     fill, spill = fill_and_spill(mask, annotation.box_xywh)
     score = 1.0 if annotation.score is None else float(annotation.score)
+    iou = 1.0 if annotation.sam2_iou is None else min(max(float(annotation.sam2_iou), 0.0), 1.0)
     reasons = [name for name, flagged in ((LOW_FILL, fill < thresholds.min_fill), (SPILL, spill > thresholds.max_spill),
-                                          (LOW_SCORE, score < thresholds.min_score)) if flagged]  # fmt: skip
-    return min(fill, 1.0 - spill, score), tuple(reasons)
+                                          (LOW_SCORE, score < thresholds.min_score),
+                                          (LOW_SAM2_IOU, iou < thresholds.min_sam2_iou)) if flagged]  # fmt: skip
+    return min(fill, 1.0 - spill, score, iou), tuple(reasons)
 
 
 def look_entry(
     key: str, instances: Iterable[Annotation], reviewed: bool, thresholds: LookThresholds = LookThresholds()
 ) -> LookEntry:
     """An item's entry: NO_DETECTIONS when it has no instances, else its instances' reasons (each once, in the
-    order EMPTY_MASK, LOW_FILL, SPILL, LOW_SCORE) and its worst instance's quality."""
+    order of `REASONS`) and its worst instance's quality."""
     concerns = [instance_concerns(annotation, thresholds) for annotation in instances]
     if not concerns:
         return LookEntry(key, (NO_DETECTIONS,), 1.0, reviewed)
     found = {reason for _, reasons in concerns for reason in reasons}
-    reasons = tuple(r for r in (EMPTY_MASK, LOW_FILL, SPILL, LOW_SCORE) if r in found)
+    reasons = tuple(r for r in REASONS if r in found)
     return LookEntry(key, reasons, min(quality for quality, _ in concerns), reviewed)
 
 

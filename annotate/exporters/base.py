@@ -39,7 +39,8 @@ class Instance:
     class_id: its class; rle: COCO RLE of its region at the image's size; polygon: its Kx2 float32 (x, y) pixel
     outline (K >= 3) when the producer chose one, else derived from the region on demand; score: the detector's
     confidence, if any; name: a file-name-safe name for per-instance files (default: its index); track_id: the
-    object's id across a video's frames, for frames of a video.
+    object's id across a video's frames, for frames of a video; sam2_iou: SAM 2's predicted IoU of the mask (its
+    ``iou_predictions``), when the region is SAM 2's mask (None when it fell back to the box, or is not SAM 2's).
     """
 
     class_id: int
@@ -48,6 +49,7 @@ class Instance:
     score: float | None = None
     name: str | None = None
     track_id: int | None = None
+    sam2_iou: float | None = None
 
     @classmethod
     def from_mask(
@@ -61,11 +63,13 @@ class Instance:
         score: float | None = None,
         name: str | None = None,
         resolution_wh: tuple[int, int] | None = None,
+        sam2_iou: float | None = None,
     ) -> Instance:
         """An instance from an HxW bool mask, falling back to its xyxy pixel box when the mask is missing, empty or
         smaller than `min_area` pixels (the region is then the box). `simplify`: polygon tolerance in pixels.
         Without a box, the mask's own bounding box is the fallback. resolution_wh: the image's (width, height),
-        needed only when `mask` is None."""
+        needed only when `mask` is None. sam2_iou: SAM 2's predicted IoU of `mask`, kept only when the region is
+        that mask (not the box fallback)."""
         if mask is not None:
             height, width = mask.shape
         elif resolution_wh is not None and box_xyxy is not None:
@@ -78,7 +82,8 @@ class Instance:
                 raise ValueError("An empty mask needs a box_xyxy to fall back to.")
         polygon, from_mask = instance_polygon(mask, box_xyxy, min_area, simplify)
         region = mask if from_mask and mask is not None else polygon_to_mask(polygon, (width, height))
-        return cls(int(class_id), mask_to_rle(region), polygon, score, name)
+        iou = None if sam2_iou is None or not from_mask else float(sam2_iou)
+        return cls(int(class_id), mask_to_rle(region), polygon, score, name, sam2_iou=iou)
 
     @property
     def rle_area(self) -> int:

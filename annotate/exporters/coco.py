@@ -6,6 +6,9 @@ Conventions (the readers of the field: pycocotools, Datumaro and so CVAT's impor
 - ``images[].file_name`` is relative to the dataset's ``images/`` folder (``clips/north/000003.jpg``).
 - ``category_id`` is the YOLO class id + 1 (Datumaro/CVAT take 0 for background: class 0 would lose its label);
   ``categories`` lists every class the detector names, and any other class used.
+- ``score`` is the detector's confidence; ``sam2_iou`` SAM 2's predicted IoU of the mask (its ``iou_predictions``:
+  absent when the region fell back to the detector's box, and on video frames, whose tracker gives none). Readers
+  keep or ignore extra annotation fields (pycocotools keeps them).
 - Video frames (when the dataset has videos): ``videos`` (``id``, ``name`` = the sequence name, ``width``,
   ``height``, ``length``, ``fps``; ids as in vis.json), ``images[].video_id``, ``frame_id`` (0-based position among
   the video's written frames, as mmtracking counts) and ``frame_index`` (the frame's number in the video, as TAO
@@ -33,8 +36,9 @@ DESCRIPTION = "auto_annotate (YOLO boxes -> SAM 2 masks)"
 
 def instance_to_coco_annotation(instance: Instance) -> dict[str, Any]:
     """The fields of a COCO annotation for one instance: category_id (class id + 1), segmentation (compressed RLE),
-    area (pixels), bbox (xywh pixels, pycocotools' box of the RLE) and, when the instance has them, score and
-    track_id (the track's id in its video; `CocoExporter.finish` makes it unique in the file)."""
+    area (pixels), bbox (xywh pixels, pycocotools' box of the RLE) and, when the instance has them, score (the
+    detector's confidence), sam2_iou (SAM 2's predicted IoU of the mask) and track_id (the track's id in its video;
+    `CocoExporter.finish` makes it unique in the file)."""
     rle = instance.rle
     annotation: dict[str, Any] = {
         "category_id": class_id_to_category_id(instance.class_id),
@@ -44,6 +48,8 @@ def instance_to_coco_annotation(instance: Instance) -> dict[str, Any]:
     }
     if instance.score is not None:
         annotation["score"] = round(float(instance.score), 5)
+    if instance.sam2_iou is not None:
+        annotation["sam2_iou"] = round(float(instance.sam2_iou), 5)
     if instance.track_id is not None:
         annotation["track_id"] = int(instance.track_id)
     return annotation

@@ -124,13 +124,14 @@ BOXES = np.array([[10, 20, 120, 140], [150, 90, 300, 230], [40, 40, 90, 90]], np
 def test_out_of_memory_retries_the_boxes_in_halves_with_the_same_masks(small_model, scene_image, monkeypatch, tmp_path):
     annotator = BatchAnnotator(FakeYolo(), ImagePredictor(small_model), OutputSettings(tmp_path))
     detections = sv.Detections(xyxy=BOXES, class_id=np.zeros(3, int))
-    whole = annotator.segment(scene_image, detections)
+    whole, whole_ious = annotator.segment(scene_image, detections)
     fake = OutOfMemoryAbove(ImagePredictor.predict_low_res, limit=1)
     fake.install(monkeypatch)
-    halves = annotator.segment(scene_image, detections)
+    halves, halves_ious = annotator.segment(scene_image, detections)
     assert fake.calls == [3, 1, 2, 1, 1]  # halves, each halved again until it fits
-    assert halves.shape == whole.shape == (3, 64, 64)
+    assert halves.shape == whole.shape == (3, 64, 64) and halves_ious.shape == whole_ious.shape == (3,)
     torch.testing.assert_close(halves, whole)  # each box is decoded on its own: the same masks
+    torch.testing.assert_close(halves_ious, whole_ious)  # and the same predicted IoUs, in box order
 
 
 def write_photos(folder: Path, scene_image: np.ndarray) -> Path:
