@@ -28,7 +28,7 @@ from .dataset_save import ReviewSummary, save_dataset
 from .dataset_save_tracks import patch_coco_tracks, save_video_tracks
 from .dataset_tracks import Box, TrackIndex, read_track_index, video_track_boxes, with_track_ids
 from .images import read_image
-from .refine import mask_side, mask_to_mask_input, refine_mask
+from .refine import mask_side, mask_to_mask_input, prompt_mask, refine_mask
 from .review import LookEntry, LookThresholds, look_entry, look_order
 from .run_record import ReviewRecord
 from .track_edits import Frames, change_track_class, delete_track, merge_tracks, swap_tracks, track_class
@@ -186,6 +186,31 @@ class Dataset:
         instances.append(Annotation.from_mask(mask, class_id, self.source.names[class_id], score))
         return self._apply(key, "add", instances)
 
+    def add_instance_with_sam2(
+        self,
+        key: str,
+        predictor: ImagePredictor,
+        new_class: int | str,
+        point_coords: Any = None,
+        point_labels: Any = None,
+        box: Any = None,
+        multimask_output: bool = False,
+    ) -> Edit:
+        """Add an instance to an image from SAM 2 (`predictor`) prompted by clicks (Nx2 (x, y) pixels of the image,
+        N labels: 1 add, 0 remove) and/or a box ((4,) xyxy pixels), as `add_instance` would add its mask: one
+        undoable "add" edit. It keeps SAM 2's predicted IoU (``sam2_iou``) and logits (a later `refine_instance`
+        starts from them). `multimask_output`: keep the best of three candidates (a single ambiguous click).
+        ValueError when SAM 2 finds nothing there."""
+        instances = list(self._editable(key, "add_instance_with_sam2"))
+        class_id = self._class_id(new_class)
+        image = self._image_at(key, self.resolution_wh(key))
+        result = prompt_mask(predictor, image, point_coords, point_labels, box, multimask_output)
+        if not result.mask.any():
+            raise ValueError(f"SAM 2 found nothing for this prompt on {key!r}: click on the object or redraw the box.")
+        instances.append(Annotation.from_mask(result.mask, class_id, self.source.names[class_id],
+                                              low_res_logits=result.low_res_logits, sam2_iou=result.iou))  # fmt: skip
+        return self._apply(key, "add", instances)
+
     def refine_instance(
         self, key: str, index: int, predictor: ImagePredictor, point_coords: Any = None, point_labels: Any = None
     ) -> Edit:
@@ -195,10 +220,7 @@ class Dataset:
         instances = list(self._editable(key, "refine_instance"))
         self._check_index(key, instances, index)
         old = instances[index]
-        image = self.image(key)
-        if (image.shape[1], image.shape[0]) != old.resolution_wh:
-            found, stated = f"{image.shape[1]}x{image.shape[0]}", "x".join(map(str, old.resolution_wh))
-            raise ValueError(f"{key!r}'s image is {found} but its labels are for {stated}: fix the dataset's sizes.")
+        image = self._image_at(key, old.resolution_wh)
         prompt = old.low_res_logits
         if prompt is None:
             prompt = mask_to_mask_input(old.mask, mask_side(predictor))
@@ -326,6 +348,14 @@ class Dataset:
                 self._current[edit.key] = edit.after
             self._history.append(entry)
         return entry
+
+    def _image_at(self, key: str, resolution_wh: tuple[int, int]) -> np.ndarray:
+        """An item's image, checked to be at the size its labels are for (ValueError otherwise)."""
+        image = self.image(key)
+        if (image.shape[1], image.shape[0]) != resolution_wh:
+            found, stated = f"{image.shape[1]}x{image.shape[0]}", "x".join(map(str, resolution_wh))
+            raise ValueError(f"{key!r}'s image is {found} but its labels are for {stated}: fix the dataset's sizes.")
+        return image
 
     @staticmethod
     def _check_index(key: str, instances: list[Annotation], index: int) -> None:

@@ -1,4 +1,5 @@
-"""Refining a stored mask with SAM 2: the mask becomes Meta's ``mask_input`` prompt, the user's clicks are added.
+"""Refining a stored mask with SAM 2: the mask becomes Meta's ``mask_input`` prompt, the user's clicks are added;
+and a new instance from clicks or a box (`prompt_mask`).
 
 SAM 2's ``mask_input`` is a 1xMxM logit map (M = 4 x the image embedding's side: 256 for a 1024 model) in the
 model's stretched input frame, what an earlier `predict` returned as its third output. A dataset stores binary masks,
@@ -73,3 +74,30 @@ def refine_mask(
         multimask_output=False,
     )
     return Refinement(masks[0] > 0, float(ious[0]), low_res[:1].astype(np.float32))
+
+
+def prompt_mask(
+    predictor: ImagePredictor,
+    image: np.ndarray,
+    point_coords: Any = None,
+    point_labels: Any = None,
+    box: Any = None,
+    multimask_output: bool = False,
+) -> Refinement:
+    """One SAM 2 call on `image` (HxWx3 uint8 RGB) for a new object: clicks (Nx2 (x, y) pixels, N labels: 1 add, 0
+    remove) and/or a box ((4,) xyxy pixels). One mask out; with `multimask_output` SAM 2 proposes three and the one
+    with the highest predicted IoU is kept (Meta's advice for an ambiguous single click). ValueError without a
+    prompt."""
+    if point_coords is None and box is None:
+        raise ValueError("Give clicks (point_coords with point_labels) or a box (x0, y0, x1, y1) to segment.")
+    predictor.set_image(image)
+    masks, ious, low_res = predictor.predict(
+        point_coords=None if point_coords is None else np.asarray(point_coords, np.float32),
+        point_labels=None if point_labels is None else np.asarray(point_labels, np.int32),
+        box=None if box is None else np.asarray(box, np.float32),
+        multimask_output=multimask_output,
+    )
+    if masks.ndim != 3:
+        raise ValueError(f"Give one object's prompt (one box, Nx2 clicks), got masks of shape {masks.shape}.")
+    best = int(np.argmax(ious))
+    return Refinement(masks[best] > 0, float(ious[best]), low_res[best : best + 1].astype(np.float32))
