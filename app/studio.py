@@ -7,6 +7,8 @@ Imports flow one way: studio -> tabs and api -> workflows -> services -> session
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sam2_model import Sam2Model
 
 from . import examples_dir
@@ -18,6 +20,7 @@ from .detector_pool import DetectorPool
 from .gpu import GpuRunner
 from .image_tab import ImageTab
 from .image_workflow import ImageWorkflow
+from .review_workflow import ReviewWorkflow
 from .services import Services
 from .settings import Limits
 from .video_tab import VideoTab
@@ -36,6 +39,7 @@ class Studio(Services):
         detectors: DetectorPool | None = None,
         proxies: TrustedProxies | None = None,
         runner: GpuRunner | None = None,
+        dataset: str | Path | None = None,
     ):
         super().__init__(model, limits, detectors, proxies, runner)
         image, video, annotate = ImageWorkflow(self), VideoWorkflow(self), AnnotateWorkflow(self)
@@ -44,3 +48,4 @@ class Studio(Services):
         self.video = VideoTab(self, video, example_video if example_video.is_file() else None)
         self.annotate = AnnotateTab(self, annotate)
         self.api = NamedApi(self, image, video, annotate)
+        self.reviewing = ReviewWorkflow(self, image, dataset)  # `dataset`: sam2-studio --dataset PATH
