@@ -20,6 +20,7 @@ from .detector_pool import DetectorPool
 from .errors import guard
 from .gpu import GpuRunner
 from .media import PALETTE
+from .review_tab import KEYBOARD_JS
 from .settings import Limits
 from .studio import EXAMPLES, Studio
 
@@ -106,6 +107,8 @@ def build_demo(
             studio.video.build(model_events)
         with gr.Tab("Auto-annotate"):
             studio.annotate.build(model_events)
+        with gr.Tab("Review"):
+            studio.review.build(model_events)
         named_api(studio, model_events)
 
         # Gradio passes the request to a parameter annotated gr.Request: Services takes any caller, so these wrap it
@@ -117,6 +120,7 @@ def build_demo(
 
         demo.load(guard(open_session), None, None, api_visibility="private")  # the only event that opens a session
         demo.unload(close_session)
+        demo.load(None, None, None, js=KEYBOARD_JS)  # the Review tab's keys
     return demo
 
 

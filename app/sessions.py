@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -117,7 +118,8 @@ class ReviewState:
     listed: the keys the grid shows now (filter and order), which Next and Previous follow; key: the item in the
     editor; image: the editor (an `ImageState` whose objects are the item's instances); originals: those objects as
     loaded, by instance index (what the dataset holds); edits: deletes and class changes (undo); prefetch: the next
-    item being prepared.
+    item being prepared; thumbnails: the grid's pictures by key, with the instances they show (drawn again when
+    those change).
     """
 
     dataset: Dataset | None = None
@@ -129,6 +131,7 @@ class ReviewState:
     originals: list[ImageObject] = field(default_factory=list)
     edits: list[ReviewEdit] = field(default_factory=list)
     prefetch: Prefetch | None = None
+    thumbnails: dict[str, tuple[tuple[Any, ...], np.ndarray]] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """`Studio`: the app put together — the shared `Services`, a Gradio-free workflow per capability (image
-segmentation, video tracking, auto-annotation), the three tabs that translate widgets to those workflows, and the
-named API that calls the same workflows. `demo.build_demo` lays the tabs out; tests call the handlers directly.
+segmentation, video tracking, auto-annotation, dataset review), the four tabs that translate widgets to those
+workflows, and the named API that calls the same workflows. `demo.build_demo` lays the tabs out; tests call the
+handlers directly.
 
 Imports flow one way: studio -> tabs and api -> workflows -> services -> sessions, prompts, settings.
 """
@@ -20,6 +21,7 @@ from .detector_pool import DetectorPool
 from .gpu import GpuRunner
 from .image_tab import ImageTab
 from .image_workflow import ImageWorkflow
+from .review_tab import ReviewTab
 from .review_workflow import ReviewWorkflow
 from .services import Services
 from .settings import Limits
@@ -30,7 +32,8 @@ EXAMPLES = examples_dir()  # shipped with the package
 
 
 class Studio(Services):
-    """The services, and the handlers: `image`, `video`, `annotate` (tabs) and `api` (named endpoints)."""
+    """The services, and the handlers: `image`, `video`, `annotate`, `review` (tabs) and `api` (named endpoints);
+    `reviewing`, the Review tab's workflow."""
 
     def __init__(
         self,
@@ -49,3 +52,4 @@ class Studio(Services):
         self.annotate = AnnotateTab(self, annotate)
         self.api = NamedApi(self, image, video, annotate)
         self.reviewing = ReviewWorkflow(self, image, dataset)  # `dataset`: sam2-studio --dataset PATH
+        self.review = ReviewTab(self, self.reviewing)

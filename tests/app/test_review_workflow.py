@@ -30,8 +30,9 @@ from sam2_model import ImagePredictor
 
 from ..annotate.clips import clip_frames, colour_masks
 
-RED, GREEN = "0 0.1875 0.138889 0.4375 0.138889 0.4375 0.472222 0.1875 0.472222", (
-    "1 0.625 0.555556 0.916667 0.555556 0.916667 0.916667 0.625 0.916667"
+RED, GREEN = (
+    "0 0.1875 0.138889 0.4375 0.138889 0.4375 0.472222 0.1875 0.472222",
+    ("1 0.625 0.555556 0.916667 0.555556 0.916667 0.916667 0.625 0.916667"),
 )  # YOLO polygons of the squares of frame 5: red x 18..42, y 10..34; green x 60..88, y 40..66
 INSIDE_GREEN, INSIDE_RED = (74, 52), (30, 20)
 A, B, C = (f"images/train/{name}" for name in "abc")  # item keys: paths without suffix
@@ -87,7 +88,7 @@ def test_without_a_dataset_flag_there_is_nothing_to_open_locally(small_model):
 def test_items_are_listed_with_their_classes_and_status_filtered_and_in_needs_a_look_order(review):
     workflow, state = review
     rows = workflow.rows(state)
-    assert [r.key for r in rows][0] == B  # nothing found comes first
+    assert rows[0].key == B  # nothing found comes first
     assert {r.key: (r.classes, r.status) for r in rows} == {
         A: (("red", "green"), "to review"), B: ((), "nothing found"), C: (("red",), "to review")
     }  # fmt: skip
@@ -264,7 +265,7 @@ def test_an_uploaded_zip_is_extracted_in_the_session_and_saved_as_a_download_nam
 
     not_a_zip = tmp_path / "a.png"
     shutil.copy(yolo_folder / "images" / "train" / "a.png", not_a_zip)
-    with pytest.raises(Refusal, match="one .zip"):
+    with pytest.raises(Refusal, match=r"one \.zip"):
         workflow.open_upload(str(not_a_zip), workdir)
     small = Studio(studio.model, Limits(max_zip_entries=3), studio.detectors)
     with pytest.raises(Refusal, match="entries"):
