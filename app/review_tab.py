@@ -40,7 +40,9 @@ KEYBOARD_JS = """
                 a: 'review_accept', Delete: 'review_delete', d: 'review_delete', z: 'review_undo'};
   document.addEventListener('keydown', (event) => {
     const canvas = document.getElementById('review_canvas');
-    const typing = ['INPUT', 'TEXTAREA', 'SELECT'].includes(document.activeElement?.tagName);
+    const focus = document.activeElement;
+    const typing = focus && (['TEXTAREA', 'SELECT'].includes(focus.tagName) || focus.isContentEditable ||
+                             (focus.tagName === 'INPUT' && !['radio', 'checkbox', 'button'].includes(focus.type)));
     const id = keys[event.key];
     if (!id || typing || event.ctrlKey || event.metaKey || event.altKey || !canvas || !canvas.offsetParent) return;
     event.preventDefault();
@@ -125,7 +127,7 @@ class ReviewTab:
                                          min_width=100)  # fmt: skip
                     order = gr.Dropdown(ORDERS, value=NEEDS_A_LOOK, label="Order", elem_id="review_order",
                                         min_width=100)  # fmt: skip
-                grid = gr.Gallery(label="Items", columns=3, height=420, allow_preview=False, object_fit="contain",
+                grid = gr.Gallery(label="Items", columns=2, height=420, allow_preview=False, object_fit="contain",
                                   format="png", elem_id="review_items", interactive=False)  # fmt: skip
                 line = gr.Markdown("", elem_id="review_status")
                 save = gr.Button("Save" if local else "Save and download", elem_id="review_save")
@@ -258,8 +260,11 @@ class ReviewTab:
         """The tab drawn from the user's review state; the grid is sent again only with `rows` (the list shown)."""
         state = user.review
         image = state.image
-        shown = [] if rows is None else rows[:GRID_MAX]
-        grid = gr.skip() if rows is None else [(self._thumbnail(state, r.key), self._caption(r)) for r in shown]
+        grid: Any = gr.skip()
+        if rows is not None:
+            shown = [r.key for r in rows[:GRID_MAX]]
+            pictures = [(self._thumbnail(state, r.key), self._caption(r)) for r in rows[:GRID_MAX]]
+            grid = gr.update(value=pictures, selected_index=shown.index(state.key) if state.key in shown else None)
         status = self._status(state, rows, note)
         choices = [] if state.dataset is None else self.workflow.class_names(state)
         objects = gr.update(choices=self._object_choices(state), value=str(image.active + 1) if image.objects else None)
@@ -307,7 +312,9 @@ class ReviewTab:
         if state.dataset is None:
             return note
         listed = len(state.listed)
-        shown = f"{listed} items listed" + (f" (the first {GRID_MAX} shown)" if listed > GRID_MAX else "")
+        shown = f"{listed} item{'s' * (listed != 1)} listed" + (
+            f" (the first {GRID_MAX} shown)" if listed > GRID_MAX else ""
+        )
         where = f"; item {state.listed.index(state.key) + 1} of {listed}" if state.key in state.listed else ""
         return " ".join(part for part in (f"**{state.name}**: {shown}{where}.", note) if part)
 

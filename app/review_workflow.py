@@ -36,7 +36,7 @@ logger = logging.getLogger("sam2_studio")
 ANY_CLASS = "Any class"
 ALL, TO_REVIEW, REVIEWED, EDITED, NOTHING_FOUND = "All", "To review", "Reviewed", "Edited", "Nothing found"
 STATUSES = [ALL, TO_REVIEW, REVIEWED, EDITED, NOTHING_FOUND]
-NEEDS_A_LOOK, DATASET_ORDER = "Needs a look first", "Dataset order"
+NEEDS_A_LOOK, DATASET_ORDER = "Needs a look", "Dataset order"
 ORDERS = [NEEDS_A_LOOK, DATASET_ORDER]
 
 

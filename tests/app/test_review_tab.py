@@ -22,6 +22,8 @@ def test_open_pick_click_accept_and_save_through_the_handlers(studio, yolo_folde
     studio.open_session(request())
     view = studio.review.open_local(*FILTERS, request())
     canvas, _, _, hint, _, grid, status, classes = view
+    assert grid["selected_index"] is None  # no item open yet
+    grid = grid["value"]
     assert canvas is None and "Open a dataset" in hint
     assert [caption for _, caption in grid] == ["b · 0 instances · nothing found", "a · 2 instances · to review",
                                                 "c · 1 instance · to review"]  # fmt: skip
@@ -35,13 +37,14 @@ def test_open_pick_click_accept_and_save_through_the_handlers(studio, yolo_folde
     green = np.array(view.canvas[INSIDE_GREEN[1], INSIDE_GREEN[0]], int)
     view = studio.review.click(POSITIVE, gr.SelectData(None, {"index": list(INSIDE_GREEN), "value": None}), request())
     assert view.objects["value"] == "2" and view.objects["choices"][1][0] == "Instance 2 · green — edited"
-    assert view.grid is not None and not isinstance(view.grid, list)  # a click does not send the grid again
+    assert view.grid == gr.skip()  # a click does not send the grid again
     assert not np.array_equal(view.canvas[INSIDE_GREEN[1], INSIDE_GREEN[0]], green)  # the click's mark is drawn
 
     view = studio.review.relabel("2", "red", request())
     assert view.class_name["value"] == "red"
     view = studio.review.accept(*FILTERS, request())
-    assert "item 3 of 3" in view.status and view.grid[1][1] == "a · 2 instances · reviewed, edited"
+    assert "item 3 of 3" in view.status and view.grid["value"][1][1] == "a · 2 instances · reviewed, edited"
+    assert view.grid["selected_index"] == 2  # the grid marks the item in the editor
     *view, download = studio.review.save(*FILTERS, request())
     assert download is None and "Saved: 1 reviewed, 1 edited" in view[-1]
     saved = open_dataset(yolo_folder)
