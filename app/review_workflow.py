@@ -85,7 +85,13 @@ class ReviewWorkflow:
         target = workdir / "review_dataset"
         shutil.rmtree(target, ignore_errors=True)  # the dataset uploaded before
         root = extract_dataset(path, target, self.services.limits)
-        return self._opened(root, Path(path).stem, hosted=True)
+        state = self._opened(dataset_in(root), Path(path).stem, hosted=True)
+        dataset, limit = require_dataset(state), self.services.limits.max_image_pixels
+        for key in dataset.keys:  # masks are decoded at these sizes: a stated size is checked as an image's is
+            width, height = dataset.resolution_wh(key)
+            if width * height > limit:
+                raise Refusal(f"{key} is {width}x{height} pixels; the limit is {limit:,} pixels an image.")
+        return state
 
     def _opened(self, path: Path, name: str, hosted: bool) -> ReviewState:
         try:
@@ -340,6 +346,18 @@ class ReviewWorkflow:
         job.thread = threading.Thread(target=run, daemon=True, name="review-prefetch")
         state.prefetch = job
         job.thread.start()
+
+
+def dataset_in(root: Path) -> Path:
+    """What to open in an extracted zip: the folder when it is a dataset, else a COCO file in it (at its top, or in
+    annotations/ as CVAT and Datumaro write it) that opens; the folder when none does (its error says why)."""
+    for candidate in (root, *sorted(root.glob("*.json")), *sorted(root.glob("annotations/*.json"))):
+        try:
+            open_dataset(candidate)  # the index only: cheap
+        except ValueError:
+            continue
+        return candidate
+    return root
 
 
 def require_dataset(state: ReviewState) -> Dataset:

@@ -7,6 +7,7 @@ found) and `c` (the red square only), 96x72 pictures of `tests/annotate/clips`.
 
 from __future__ import annotations
 
+import json
 import shutil
 import zipfile
 from collections.abc import Iterator
@@ -270,3 +271,19 @@ def test_an_uploaded_zip_is_extracted_in_the_session_and_saved_as_a_download_nam
     small = Studio(studio.model, Limits(max_zip_entries=3), studio.detectors)
     with pytest.raises(Refusal, match="entries"):
         small.reviewing.open_upload(str(upload), workdir)
+
+
+def test_an_uploaded_coco_file_stating_a_huge_image_is_refused_before_a_mask_is_decoded(studio, tmp_path):
+    coco = {
+        "images": [{"id": 1, "file_name": "big.png", "width": 100_000, "height": 100_000}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 9, 0, 9, 9]],
+                         "area": 40, "bbox": [0, 0, 9, 9], "iscrowd": 0}],
+        "categories": [{"id": 1, "name": "thing"}],
+    }  # fmt: skip
+    upload = tmp_path / "big.zip"
+    with zipfile.ZipFile(upload, "w") as archive:
+        archive.writestr("instances.json", json.dumps(coco))
+        _, png = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
+        archive.writestr("images/big.png", png.tobytes())
+    with pytest.raises(Refusal, match="100000x100000 pixels; the limit is 25,000,000"):
+        studio.reviewing.open_upload(str(upload), tmp_path)
