@@ -21,6 +21,7 @@ import yaml
 from annotate.dataset import open_dataset
 from annotate.refine import mask_side, mask_to_mask_input
 from app.detector_pool import DetectorPool
+from app.gpu import GpuRunner
 from app.prompts import BOX_CLICKS, NEGATIVE, POSITIVE
 from app.refusals import Refusal
 from app.review_workflow import ANY_CLASS, DATASET_ORDER, EDITED, NOTHING_FOUND, REVIEWED, TO_REVIEW, ReviewWorkflow
@@ -287,3 +288,28 @@ def test_an_uploaded_coco_file_stating_a_huge_image_is_refused_before_a_mask_is_
         archive.writestr("images/big.png", png.tobytes())
     with pytest.raises(Refusal, match="100000x100000 pixels; the limit is 25,000,000"):
         studio.reviewing.open_upload(str(upload), tmp_path)
+
+
+def test_under_the_zerogpu_stand_in_the_prefetch_and_a_refining_click_cross_the_process_boundary(
+    small_model, yolo_detector, yolo_folder, zerogpu
+):
+    forked = Studio(small_model, Limits(max_sessions=4), DetectorPool(["yolo11n.pt"], loader=lambda n: yolo_detector),
+                    runner=GpuRunner(zerogpu, isolated=True), dataset=yolo_folder)  # fmt: skip
+    workflow = forked.reviewing
+    state = workflow.open_local(ReviewState())
+    workflow.rows(state, order=DATASET_ORDER)
+    workflow.load(state, A)
+    prefetched = state.prefetch
+    prefetched.thread.join()
+    assert prefetched.key == B and prefetched.features is not None  # the embedding came back from the worker
+    workflow.click(state, list(INSIDE_GREEN))
+    assert workflow.step(state, 1) and state.key == B and state.image.features is prefetched.features
+    state.prefetch.thread.join()
+    assert [call.task for call in zerogpu.calls] == ["embed_image", "embed_image", "segment_image", "embed_image"]
+
+    library = open_dataset(yolo_folder)  # what our predictor gives in this process for the stored mask and click
+    predictor = ImagePredictor(small_model)
+    predictor.set_image(library.image(A))
+    prompt = mask_to_mask_input(library.instances(A)[1].mask, mask_side(predictor))
+    masks, _, _ = predictor.predict([INSIDE_GREEN], [1], mask_input=prompt, multimask_output=False)
+    np.testing.assert_array_equal(state.dataset.instances(A)[1].mask, masks[0] > 0)  # committed on moving on
