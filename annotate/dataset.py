@@ -231,6 +231,20 @@ class Dataset:
                                                 result.low_res_logits, result.iou)  # fmt: skip
         return self._apply(key, "refine", instances)
 
+    def replace_mask(self, key: str, index: int, mask: np.ndarray, low_res_logits: np.ndarray | None = None) -> Edit:
+        """Give instance `index` of an image a region refined elsewhere (the app's SAM 2 tasks): an HxW bool mask at
+        the image's size, and its 1xMxM logits when known (the next `refine_instance`'s prompt). Class, score and
+        track are kept; recorded as a "refine" edit. ValueError for an empty mask or another size."""
+        instances = list(self._editable(key, "replace_mask"))
+        self._check_index(key, instances, index)
+        old = instances[index]
+        width, height = self.resolution_wh(key)
+        if np.shape(mask) != (height, width) or not np.any(mask):
+            raise ValueError(f"Give a non-empty {height}x{width} mask (HxW bool) for {key!r}, got {np.shape(mask)}.")
+        instances[index] = Annotation.from_mask(np.asarray(mask, bool), old.class_id, old.class_name, old.score,
+                                                old.track_id, low_res_logits)  # fmt: skip
+        return self._apply(key, "refine", instances)
+
     def mark_reviewed(self, key: str, reviewed: bool = True) -> Edit:
         """Record that a person looked at an item and accepts it (images and frames alike); undoable."""
         state = self.state(key)

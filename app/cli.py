@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "sam2-studio") -> int:
     from .demo import build_demo
 
     limits = settings.limits
-    demo = build_demo(model, limits, proxies=settings.trusted_proxies)
+    demo = build_demo(model, limits, proxies=settings.trusted_proxies, dataset=settings.dataset)
     demo.queue(default_concurrency_limit=1, max_size=limits.max_queue).launch(
         server_name=settings.host,
         server_port=settings.port,

@@ -7,6 +7,7 @@ Every event that runs the model shares the concurrency id "model"; UI-only event
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -19,6 +20,7 @@ from .detector_pool import DetectorPool
 from .errors import guard
 from .gpu import GpuRunner
 from .media import PALETTE
+from .review_tab import KEYBOARD_JS
 from .settings import Limits
 from .studio import EXAMPLES, Studio
 
@@ -64,18 +66,20 @@ def build_demo(
     detectors: DetectorPool | None = None,
     proxies: TrustedProxies | None = None,
     runner: GpuRunner | None = None,
+    dataset: str | Path | None = None,
 ) -> gr.Blocks:
     """The studio on `model` (loaded once by the caller and shared by every user); `detectors`: the pool the
     Auto-annotate tab borrows from (default: ultralytics' YOLO11 detectors, downloaded on first use); `proxies`:
     whose X-Forwarded-For names the client that per-client limits count (default: no one's); `runner`: how the
-    GPU tasks run (default: ZeroGPU's `spaces.GPU` when the package is installed, see `gpu.default_runner`).
+    GPU tasks run (default: ZeroGPU's `spaces.GPU` when the package is installed, see `gpu.default_runner`);
+    `dataset`: what the Review tab opens and saves in place (`sam2-studio --dataset PATH`; default: uploads only).
     Handlers run in this process, which owns every session; only the GPU tasks they call may run elsewhere.
 
     Every handler is wrapped by `errors.guard`: in the browser a refusal is a warning that leaves every panel as it
     was; the named API gets the error."""
     gradio_fixes.apply()  # pictures shown again are never rewritten while the browser fetches them
     fair_queue.install()  # each client's share of the queue, checked before a request takes a slot
-    studio = Studio(model, limits, detectors, proxies, runner)
+    studio = Studio(model, limits, detectors, proxies, runner, dataset)
     limits = studio.limits
     model_events: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": limits.model_concurrency}
     css = swatch_css(limits.max_objects) + STUDIO_CSS
@@ -103,6 +107,8 @@ def build_demo(
             studio.video.build(model_events)
         with gr.Tab("Auto-annotate"):
             studio.annotate.build(model_events)
+        with gr.Tab("Review"):
+            studio.review.build(model_events)
         named_api(studio, model_events)
 
         # Gradio passes the request to a parameter annotated gr.Request: Services takes any caller, so these wrap it
@@ -114,6 +120,7 @@ def build_demo(
 
         demo.load(guard(open_session), None, None, api_visibility="private")  # the only event that opens a session
         demo.unload(close_session)
+        demo.load(None, None, None, js=KEYBOARD_JS)  # the Review tab's keys
     return demo
 
 

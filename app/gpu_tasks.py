@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from annotate import auto_annotate
+from annotate.refine import mask_side, mask_to_mask_input
 from annotate.summary import AnnotationSummary
 from sam2_model import AutomaticMaskGenerator, ImagePredictor, Sam2Model, VideoPredictor
 from sam2_model.embedding_cache import ImageFeatures, image_key
@@ -64,12 +65,15 @@ def segment_image(
     labels: np.ndarray | None,
     box: np.ndarray | None,
     multimask: bool,
+    prior: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Masks of one object on an image whose `features` are known: (CxHxW bool, C float32 scores), best first.
-    points: Nx2 float32 (x, y) pixels, labels N int32, box xyxy float32 pixels."""
+    points: Nx2 float32 (x, y) pixels, labels N int32, box xyxy float32 pixels; prior: HxW bool, a stored mask
+    given as Meta's ``mask_input`` (`annotate.refine`: what `Dataset.refine_instance` gives for these clicks)."""
     gpu.fork_safe()
     predictor = _predictor_on(gpu.model_by_key(key), image, features)
-    masks, scores, _ = predictor.predict(points, labels, box, multimask_output=multimask)
+    mask_input = None if prior is None else mask_to_mask_input(prior, mask_side(predictor))
+    masks, scores, _ = predictor.predict(points, labels, box, mask_input, multimask_output=multimask)
     order = np.argsort(-scores)
     return masks[order].astype(bool), scores[order]
 
@@ -258,9 +262,12 @@ class GpuTasks:
         labels: np.ndarray | None,
         box: np.ndarray | None,
         multimask: bool,
+        prior: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """See `segment_image` (module function)."""
-        result: tuple[np.ndarray, np.ndarray] = self._segment(self.key, image, features, points, labels, box, multimask)
+        result: tuple[np.ndarray, np.ndarray] = self._segment(
+            self.key, image, features, points, labels, box, multimask, prior
+        )
         return result
 
     def segment_everything(self, image: np.ndarray, features: ImageFeatures, points_per_side: int) -> Iterator[Any]:

@@ -207,16 +207,17 @@ class ImageWorkflow:
     def segment(self, image: np.ndarray, obj: ImageObject, features: ImageFeatures | None = None) -> None:
         """Predict `obj`'s mask from its prompts: three candidates for one click, one mask otherwise. `features`:
         the image's embedding (computed first, on the GPU, when not given)."""
-        if not obj.points and obj.box is None:
-            obj.candidates, obj.scores, obj.choice = None, [], 0
+        if not obj.points and obj.box is None:  # back to what it was before any prompt
+            obj.candidates, obj.scores, obj.choice = None if obj.prior is None else obj.prior[None], [], 0
             return
         if features is None:
             features = self.services.gpu.embed_image(image)
         coords = np.array([p[:2] for p in obj.points], np.float32) if obj.points else None
         labels = np.array([p[2] for p in obj.points], np.int32) if obj.points else None
         box = np.array(obj.box, np.float32) if obj.box is not None else None
-        multimask = len(obj.points) == 1 and box is None
-        obj.candidates, scores = self.services.gpu.segment_image(image, features, coords, labels, box, multimask)
+        multimask = len(obj.points) == 1 and box is None and obj.prior is None  # a prior says which object it is
+        obj.candidates, scores = self.services.gpu.segment_image(image, features, coords, labels, box, multimask,
+                                                                 obj.prior)  # fmt: skip
         obj.scores = [float(s) for s in scores]
         obj.choice = 0
 

@@ -17,9 +17,11 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from annotate.dataset import Dataset
 from sam2_model import VideoPredictor, VideoSession
 from sam2_model.embedding_cache import ImageFeatures
 
@@ -32,7 +34,8 @@ class ImageObject:
 
     points: [(x, y, label)] image pixels, label 1 positive / 0 negative; box: xyxy pixels or None;
     candidates: the masks of the last prediction (CxHxW bool, best first) and their scores; choice: the kept one;
-    class_name: what the exports call it ("" = "object").
+    class_name: what the exports call it ("" = "object"); prior: HxW bool, the mask a dataset stored for it (Review
+    tab): shown while it has no prompt, and given with its clicks as SAM 2's ``mask_input`` (refined, not redrawn).
     """
 
     points: list[tuple[float, float, int]] = field(default_factory=list)
@@ -41,6 +44,7 @@ class ImageObject:
     scores: list[float] = field(default_factory=list)
     choice: int = 0
     class_name: str = ""
+    prior: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def mask(self) -> np.ndarray | None:
@@ -80,6 +84,54 @@ class ImageState:
     edits: list[ImageEdit] = field(default_factory=list)
     mode: str = POSITIVE
     features: ImageFeatures | None = None
+
+
+@dataclass(frozen=True)
+class ReviewEdit:
+    """A change of the Review tab's editor that the Image tab's undo does not know: an object deleted (and where it
+    was) or its class changed (and the class it had). `mark`: how many image edits preceded it (undo in time order)."""
+
+    kind: str  # "remove" or "class"
+    obj: ImageObject
+    index: int
+    previous_class: str
+    mark: int
+
+
+@dataclass(eq=False)
+class Prefetch:
+    """The next item's picture and embedding, computed on a thread while the user works on this one: image HxWx3
+    uint8 RGB; features when the GPU runs in another process (in-process the model's cache keeps them)."""
+
+    key: str
+    thread: threading.Thread | None = None
+    image: np.ndarray | None = None
+    features: ImageFeatures | None = None
+
+
+@dataclass
+class ReviewState:
+    """The Review tab of one user.
+
+    dataset: the opened `annotate.dataset.Dataset` (None until one is opened); name: what its download is called
+    (the upload's name, or the folder's); hosted: saved as a download (an upload) or in place (`--dataset`);
+    listed: the keys the grid shows now (filter and order), which Next and Previous follow; key: the item in the
+    editor; image: the editor (an `ImageState` whose objects are the item's instances); originals: those objects as
+    loaded, by instance index (what the dataset holds); edits: deletes and class changes (undo); prefetch: the next
+    item being prepared; thumbnails: the grid's pictures by key, with the instances they show (drawn again when
+    those change).
+    """
+
+    dataset: Dataset | None = None
+    name: str = "dataset"
+    hosted: bool = False
+    listed: list[str] = field(default_factory=list)
+    key: str | None = None
+    image: ImageState = field(default_factory=ImageState)
+    originals: list[ImageObject] = field(default_factory=list)
+    edits: list[ReviewEdit] = field(default_factory=list)
+    prefetch: Prefetch | None = None
+    thumbnails: dict[str, tuple[tuple[Any, ...], np.ndarray]] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -129,6 +181,7 @@ class UserSession:
     client: str = ""
     image: ImageState = field(default_factory=ImageState)
     video: VideoState = field(default_factory=VideoState)
+    review: ReviewState = field(default_factory=ReviewState)
     last_seen: float = field(default_factory=time.monotonic)
     busy: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -143,7 +196,8 @@ class UserSession:
     @property
     def has_work(self) -> bool:
         """Whether it holds something of its user's: an image, a video, or files (uploads, exports, a dataset)."""
-        return self.image.image is not None or self.video.session is not None or self._workdir is not None
+        busy = self.image.image is not None or self.video.session is not None or self.review.dataset is not None
+        return busy or self._workdir is not None
 
     @contextlib.contextmanager
     def in_use(self) -> Iterator[UserSession]:
@@ -161,6 +215,7 @@ class UserSession:
         with self.lock:
             self.video.close()
             self.image = ImageState()
+            self.review = ReviewState()
             if self._workdir is not None:
                 shutil.rmtree(self._workdir, ignore_errors=True)
 

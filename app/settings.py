@@ -121,6 +121,7 @@ class AppSettings:
     debug: bool = False
     limits: Limits = field(default_factory=Limits)
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    dataset: str | None = None
 
 
 def parse_settings(
@@ -199,7 +200,17 @@ def parse_settings(
         "Space's proxy; the rightmost other address) or a comma-separated list of proxy addresses and networks. "
         "[env SAM2_TRUSTED_PROXY, default private on a Hugging Face Space, else 0]",
     )
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        metavar="PATH",
+        help="A dataset to review and correct in the Review tab, saved in place: an auto_annotate folder, a YOLO-seg "
+        "data.yaml or folder, or a COCO .json (on your own machine; a hosted studio takes an uploaded zip instead).",
+    )
     args = parser.parse_args(argv)
+    if args.dataset is not None and not os.path.exists(args.dataset):
+        parser.error(f"--dataset {args.dataset}: no such file or folder; give an auto_annotate folder, a data.yaml, "
+                     "or a COCO .json.")  # fmt: skip
     if not 0 < args.port < 65536:
         parser.error(f"--port must be between 1 and 65535, got {args.port}")
     try:
@@ -217,4 +228,5 @@ def parse_settings(
         debug=args.debug,
         limits=limits,
         trusted_proxies=proxies,
+        dataset=args.dataset,
     )

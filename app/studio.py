@@ -1,11 +1,14 @@
 """`Studio`: the app put together — the shared `Services`, a Gradio-free workflow per capability (image
-segmentation, video tracking, auto-annotation), the three tabs that translate widgets to those workflows, and the
-named API that calls the same workflows. `demo.build_demo` lays the tabs out; tests call the handlers directly.
+segmentation, video tracking, auto-annotation, dataset review), the four tabs that translate widgets to those
+workflows, and the named API that calls the same workflows. `demo.build_demo` lays the tabs out; tests call the
+handlers directly.
 
 Imports flow one way: studio -> tabs and api -> workflows -> services -> sessions, prompts, settings.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from sam2_model import Sam2Model
 
@@ -18,6 +21,8 @@ from .detector_pool import DetectorPool
 from .gpu import GpuRunner
 from .image_tab import ImageTab
 from .image_workflow import ImageWorkflow
+from .review_tab import ReviewTab
+from .review_workflow import ReviewWorkflow
 from .services import Services
 from .settings import Limits
 from .video_tab import VideoTab
@@ -27,7 +32,8 @@ EXAMPLES = examples_dir()  # shipped with the package
 
 
 class Studio(Services):
-    """The services, and the handlers: `image`, `video`, `annotate` (tabs) and `api` (named endpoints)."""
+    """The services, and the handlers: `image`, `video`, `annotate`, `review` (tabs) and `api` (named endpoints);
+    `reviewing`, the Review tab's workflow."""
 
     def __init__(
         self,
@@ -36,6 +42,7 @@ class Studio(Services):
         detectors: DetectorPool | None = None,
         proxies: TrustedProxies | None = None,
         runner: GpuRunner | None = None,
+        dataset: str | Path | None = None,
     ):
         super().__init__(model, limits, detectors, proxies, runner)
         image, video, annotate = ImageWorkflow(self), VideoWorkflow(self), AnnotateWorkflow(self)
@@ -44,3 +51,5 @@ class Studio(Services):
         self.video = VideoTab(self, video, example_video if example_video.is_file() else None)
         self.annotate = AnnotateTab(self, annotate)
         self.api = NamedApi(self, image, video, annotate)
+        self.reviewing = ReviewWorkflow(self, image, dataset)  # `dataset`: sam2-studio --dataset PATH
+        self.review = ReviewTab(self, self.reviewing)

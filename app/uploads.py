@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
 from ultralytics.data.utils import IMG_FORMATS
@@ -23,6 +23,7 @@ from .settings import Limits
 MAX_NAME_CHARS = 255  # longer names are refused (file systems refuse them too)
 BOMB_RATIO = 100  # a member larger than BOMB_MIN_BYTES that expands more than this is refused
 BOMB_MIN_BYTES = 1 << 20
+DATASET_SUFFIXES = {".txt", ".json", ".yaml", ".yml"}  # besides images: what a dataset zip's readers read
 
 
 class UploadError(Refusal):
@@ -85,6 +86,36 @@ def collect_uploads(files: Sequence[str], target: Path, limits: Limits) -> int:
     return len(plan)
 
 
+def extract_dataset(upload: str, target: Path, limits: Limits) -> Path:
+    """An uploaded dataset zip (the Review tab) extracted into `target`: its images, labels, COCO / VIS JSON,
+    data.yaml and MOT text, under their own names (`safe_name`); other files, folders and paths that would leave
+    `target` are skipped. The zip is checked as `collect_uploads` checks one (entries, name lengths, expanded
+    bytes, zip bombs) before a byte is written. Returns the dataset's folder: `target`, or the one folder the zip
+    holds everything in. UploadError for anything else than a readable zip within the limits."""
+    path = Path(upload)
+    if not zipfile.is_zipfile(path):
+        raise UploadError("Upload the dataset as one .zip file (its folder zipped: images, labels, COCO JSON).")
+    members = _zip_members(path, limits, is_dataset_name)
+    expanded = sum(info.file_size for info in members)
+    if expanded > limits.max_expanded_mb * 2**20:
+        raise UploadError(f"The zip expands to {expanded / 2**20:.0f} MB; the limit is {limits.max_expanded_mb} MB.")
+    with zipfile.ZipFile(path) as archive:
+        for info in members:
+            destination = target.joinpath(*(safe_name(part) for part in PurePosixPath(info.filename).parts))
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as data, open(destination, "wb") as out:
+                shutil.copyfileobj(data, out)  # zipfile stops at the declared size and checks the CRC
+    root = target
+    while root.is_dir() and len(entries := list(root.iterdir())) == 1 and entries[0].is_dir():
+        root = entries[0]  # a zipped folder: the dataset is inside it
+    return root
+
+
+def is_dataset_name(name: str) -> bool:
+    """A file a dataset is made of, by its name: an image or video, or labels (.txt), COCO / VIS (.json), data.yaml."""
+    return is_media_name(name) or PurePosixPath(name).suffix.lower() in DATASET_SUFFIXES
+
+
 def check_videos(folder: Path, limits: Limits) -> int:
     """Refuse (UploadError) a video under `folder` over the Video tab's limits (frames, seconds, pixels), from its
     header, before a frame is decoded; return the videos' frames in all. An unreadable video is let through:
@@ -121,8 +152,9 @@ def safe_name(name: str) -> str:
     return cleaned[:MAX_NAME_CHARS]
 
 
-def _zip_members(path: Path, limits: Limits) -> list[zipfile.ZipInfo]:
-    """The image members of a zip to extract, after checking the whole directory against the limits."""
+def _zip_members(path: Path, limits: Limits, wanted: Callable[[str], bool] = is_media_name) -> list[zipfile.ZipInfo]:
+    """The members of a zip to extract (those whose name is `wanted`: images and videos by default), after checking
+    the whole directory against the limits."""
     try:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
@@ -135,10 +167,10 @@ def _zip_members(path: Path, limits: Limits) -> list[zipfile.ZipInfo]:
         name = PurePosixPath(entry.filename)
         if len(entry.filename) > MAX_NAME_CHARS * 4 or any(len(part) > MAX_NAME_CHARS for part in name.parts):
             raise UploadError(f"A zip holds a file name longer than {MAX_NAME_CHARS} characters; rename it.")
-        if entry.is_dir() or name.is_absolute() or ".." in name.parts or not is_media_name(entry.filename):
+        if entry.is_dir() or name.is_absolute() or ".." in name.parts or not wanted(entry.filename):
             continue  # folders, paths that would leave the upload folder, other files
         if entry.flag_bits & 0x1:
-            raise UploadError("A zip holds an encrypted image; upload it without a password.")
+            raise UploadError("A zip holds an encrypted file; upload it without a password.")
         if entry.file_size > BOMB_MIN_BYTES and entry.file_size > BOMB_RATIO * max(entry.compress_size, 1):
             raise UploadError(
                 f"A zip member expands {entry.file_size / max(entry.compress_size, 1):.0f} times (more than "

@@ -295,3 +295,22 @@ def test_resume_after_review_redoes_nothing_reviewed_and_keeps_every_edit(auto_d
         assert summary.skipped == 3 and summary.images == 3
     else:
         assert detector.calls == 0 and summary.skipped == 4  # three photos and the video
+
+
+def test_replace_mask_gives_an_instance_a_region_refined_elsewhere_undoably(yolo_dataset):
+    dataset = open_dataset(yolo_dataset / "data.yaml")
+    key = next(k for k in dataset.keys if k.endswith("/a"))
+    old, other = dataset.instances(key)
+    mask = np.zeros((48, 64), bool)
+    mask[5:20, 5:25] = True
+    logits = np.zeros((1, 256, 256), np.float32)
+    edit = dataset.replace_mask(key, 0, mask, logits)
+    new = dataset.instances(key)[0]
+    assert edit.action == "refine" and (new.class_name, new.score) == (old.class_name, old.score)
+    np.testing.assert_array_equal(new.mask, mask)
+    assert new.low_res_logits is logits and dataset.instances(key)[1] is other  # the other instance is kept
+    for bad in (np.zeros((48, 64), bool), np.ones((10, 10), bool)):
+        with pytest.raises(ValueError, match="non-empty 48x64 mask"):
+            dataset.replace_mask(key, 0, bad)
+    dataset.undo()
+    assert dataset.instances(key)[0] is old

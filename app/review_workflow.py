@@ -1,0 +1,376 @@
+"""Reviewing and correcting a dataset, Gradio-free: the Review tab calls it on the user's `ReviewState`.
+
+A dataset is opened from the folder the studio was started with (`sam2-studio --dataset PATH`, on one's own
+machine: saved in place) or from an uploaded zip (hosted: extracted into the session's folder, saved as a download
+named after the upload); never from a path typed in a browser. An item is loaded into an `ImageState` whose objects
+are its instances (mask and class name), so the Image tab's operations (clicks, boxes, candidates, undo, objects)
+work on it unchanged; a click on an instance refines it from its stored mask (SAM 2's ``mask_input``,
+`annotate.refine`). Leaving the item (another item, Accept, Save) commits what changed to the `Dataset` as its
+edits: delete, refine (`replace_mask`), change of class, add, and reviewed.
+
+Videos' frames are not listed yet: their instances are edited track by track (`Dataset.correct_track`).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from annotate.dataset import Dataset, open_dataset
+
+from .image_workflow import ImageWorkflow, preview_size, to_image
+from .media import preview_scale, to_preview
+from .prompts import POSITIVE, click_position
+from .refusals import Refusal
+from .services import Services
+from .sessions import ImageObject, ImageState, Prefetch, ReviewEdit, ReviewState
+from .uploads import extract_dataset
+
+logger = logging.getLogger("sam2_studio")
+
+ANY_CLASS = "Any class"
+ALL, TO_REVIEW, REVIEWED, EDITED, NOTHING_FOUND = "All", "To review", "Reviewed", "Edited", "Nothing found"
+STATUSES = [ALL, TO_REVIEW, REVIEWED, EDITED, NOTHING_FOUND]
+NEEDS_A_LOOK, DATASET_ORDER = "Needs a look", "Dataset order"
+ORDERS = [NEEDS_A_LOOK, DATASET_ORDER]
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One item as the grid lists it: its key, its instances' class names (one per instance), whether it was
+    reviewed and edited, and why it needs a look (`annotate.review` reason names)."""
+
+    key: str
+    classes: tuple[str, ...]
+    reviewed: bool
+    edited: bool
+    reasons: tuple[str, ...]
+
+    @property
+    def status(self) -> str:
+        """What the grid says: reviewed, edited (both: "reviewed, edited"), nothing found, or to review."""
+        words = [w for w, on in (("reviewed", self.reviewed), ("edited", self.edited)) if on]
+        if not self.classes:
+            words.append("nothing found")
+        return ", ".join(words) or "to review"
+
+
+class ReviewWorkflow:
+    """Open, list, edit, commit and save a dataset; every method works on a user's `ReviewState` (the caller holds
+    the user's lock) and raises `Refusal` for what it will not do."""
+
+    def __init__(self, services: Services, images: ImageWorkflow, dataset: str | Path | None = None) -> None:
+        self.services = services
+        self.images = images
+        self.local_dataset = None if dataset is None else Path(dataset)
+
+    # -------------------------------------------------------------------------------------------------- open
+    def open_local(self, state: ReviewState) -> ReviewState:
+        """The dataset the studio was started with (`--dataset`), saved in place; Refusal when there is none."""
+        if self.local_dataset is None:
+            raise Refusal("No dataset was given when the studio started: upload a dataset zip, or start it with "
+                          "sam2-studio --dataset PATH on your own machine.")  # fmt: skip
+        return self._opened(self.local_dataset, self.local_dataset.stem, hosted=False)
+
+    def open_upload(self, path: str | None, workdir: Path) -> ReviewState:
+        """An uploaded dataset zip, extracted into `workdir` (the session's folder) within the upload limits; its
+        download will be named after it."""
+        if not path:
+            raise Refusal("Upload a dataset zip first.")
+        target = workdir / "review_dataset"
+        shutil.rmtree(target, ignore_errors=True)  # the dataset uploaded before
+        root = extract_dataset(path, target, self.services.limits)
+        state = self._opened(dataset_in(root), Path(path).stem, hosted=True)
+        dataset, limit = require_dataset(state), self.services.limits.max_image_pixels
+        for key in dataset.keys:  # masks are decoded at these sizes: a stated size is checked as an image's is
+            width, height = dataset.resolution_wh(key)
+            if width * height > limit:
+                raise Refusal(f"{key} is {width}x{height} pixels; the limit is {limit:,} pixels an image.")
+        return state
+
+    def _opened(self, path: Path, name: str, hosted: bool) -> ReviewState:
+        try:
+            dataset = open_dataset(path)
+        except ValueError as error:  # the readers say what they expected; the path is the user's own or ours
+            raise Refusal(str(error).replace(str(path), name)) from error
+        return ReviewState(dataset=dataset, name=name, hosted=hosted)
+
+    # -------------------------------------------------------------------------------------------------- list
+    def rows(self, state: ReviewState, class_name: str = ANY_CLASS, status: str = ALL,
+             order: str = NEEDS_A_LOOK) -> list[ItemRow]:  # fmt: skip
+        """The images of the dataset with a class among their instances (`ANY_CLASS`: every image) and the status
+        asked (`STATUSES`), in `order` (`ORDERS`: needs-a-look first, or the dataset's). They become the items
+        Next and Previous go through."""
+        dataset = require_dataset(state)
+        if status not in STATUSES or order not in ORDERS:
+            raise Refusal(f"Choose a status among {', '.join(STATUSES)} and an order among {', '.join(ORDERS)}.")
+        if order == NEEDS_A_LOOK:
+            looks = [(e.key, e.reasons) for e in dataset.needs_a_look()]
+        else:
+            looks = [(key, ()) for key in dataset.keys]
+        rows = []
+        for key, reasons in looks:
+            if dataset.item(key).kind != "image":
+                continue
+            classes = tuple(a.class_name for a in dataset.instances(key))
+            row = ItemRow(key, classes, dataset.is_reviewed(key), dataset.is_edited(key), tuple(reasons))
+            wanted = {ALL: True, TO_REVIEW: not row.reviewed, REVIEWED: row.reviewed, EDITED: row.edited,
+                      NOTHING_FOUND: not classes}[status]  # fmt: skip
+            if wanted and (class_name == ANY_CLASS or class_name in classes):
+                rows.append(row)
+        state.listed = [row.key for row in rows]
+        return rows
+
+    def class_names(self, state: ReviewState) -> list[str]:
+        """The dataset's class names, by class id."""
+        names = require_dataset(state).names
+        return [names[i] for i in sorted(names)]
+
+    # ------------------------------------------------------------------------------------------------- items
+    def load(self, state: ReviewState, key: str) -> None:
+        """Commit the item in the editor, then show `key`: its image (prefetched when it was the next one) and its
+        instances as objects; the item after it in the list starts being prepared."""
+        dataset = require_dataset(state)
+        dataset.item(key)  # ValueError for an unknown key: a bug of the caller, not the user's
+        if dataset.item(key).kind != "image":
+            raise Refusal(f"{key} is a video frame: videos are reviewed track by track (not in this tab yet).")
+        self.commit(state)
+        image, features = self._picture(state, key)
+        if (image.shape[1], image.shape[0]) != dataset.resolution_wh(key):
+            stated = "x".join(map(str, dataset.resolution_wh(key)))
+            raise Refusal(f"{key}'s image is {image.shape[1]}x{image.shape[0]} but its labels are for {stated}: "
+                          "fix the dataset's sizes.")  # fmt: skip
+        scale = preview_scale(*image.shape[:2])
+        state.key = key
+        state.image = ImageState(image=image, preview=to_preview(image, scale), scale=scale, name=key,
+                                 mode=state.image.mode, features=features)  # fmt: skip
+        self._fill(state)
+        self._prefetch(state)
+
+    def step(self, state: ReviewState, delta: int) -> bool:
+        """Load the next (`delta` 1) or previous (-1) item of the list; False, loading nothing, at its end."""
+        require_dataset(state)
+        if not state.listed:
+            return False
+        if state.key not in state.listed:
+            target = 0 if delta > 0 else len(state.listed) - 1
+        else:
+            target = state.listed.index(state.key) + delta
+        if not 0 <= target < len(state.listed):
+            return False
+        self.load(state, state.listed[target])
+        return True
+
+    def accept(self, state: ReviewState) -> bool:
+        """Commit the item in the editor, mark it reviewed, and go on to the next (False at the list's end)."""
+        dataset, key = require_dataset(state), require_item(state)
+        self.commit(state)
+        dataset.mark_reviewed(key)
+        return self.step(state, 1)
+
+    # ------------------------------------------------------------------------------------------------- edits
+    def click(self, state: ReviewState, index: Any) -> None:
+        """A click on the editor's picture, as the Image tab's: a positive click on an instance (not the active
+        object) first makes that instance active, so clicking an instance refines it; an empty new object keeps
+        its clicks (it is being drawn, even over another instance)."""
+        require_item(state)
+        image = state.image
+        active = image.objects[image.active] if image.objects else None
+        fresh = active is not None and active.prior is None and not active.points and active.box is None
+        if image.mode == POSITIVE and image.box_corner is None and not fresh:
+            x, y = to_image(image, *click_position(index, preview_size(image)))
+            hits = [i for i, o in enumerate(image.objects) if o.mask is not None and _covers(o.mask, x, y)]
+            if hits and image.active not in hits:
+                image.active = hits[-1]  # the one drawn on top
+        self.images.click(image, index)
+
+    def add_object(self, state: ReviewState, class_name: str | None = None) -> None:
+        """A new instance to draw (clicks or a box), of `class_name` (else the active object's class)."""
+        require_item(state)
+        image = state.image
+        current = image.objects[image.active].class_name if image.objects else ""
+        self.images.add_object(image)
+        image.objects[image.active].class_name = self._class(state, class_name or current)
+
+    def delete(self, state: ReviewState) -> None:
+        """Delete the active object (undoable)."""
+        require_item(state)
+        image = state.image
+        if not image.objects:
+            raise Refusal("There is no instance to delete on this item.")
+        obj = image.objects[image.active]
+        state.edits.append(ReviewEdit("remove", obj, image.active, obj.class_name, len(image.edits)))
+        self.images.remove_object(image)
+
+    def relabel(self, state: ReviewState, number: Any, class_name: str | None) -> None:
+        """Object `number` (1-based, as listed) gets class `class_name`, one of the dataset's (undoable)."""
+        require_item(state)
+        image = state.image
+        if not image.objects or number is None:
+            return
+        self.images.select_object(image, number)
+        obj = image.objects[image.active]
+        name = self._class(state, class_name)
+        if name != obj.class_name:
+            state.edits.append(ReviewEdit("class", obj, image.active, obj.class_name, len(image.edits)))
+            obj.class_name = name
+
+    def undo(self, state: ReviewState) -> None:
+        """Take back the most recent change of the item: a click or box (the Image tab's undo), a delete or a class
+        change. Changes committed (the item was left) stay: they are the dataset's now."""
+        require_item(state)
+        image = state.image
+        if state.edits and state.edits[-1].mark >= len(image.edits):
+            edit = state.edits.pop()
+            if edit.kind == "remove":
+                image.objects.insert(min(edit.index, len(image.objects)), edit.obj)
+            else:
+                edit.obj.class_name = edit.previous_class
+            image.active = image.objects.index(edit.obj)
+            return
+        self.images.undo(image)
+
+    def commit(self, state: ReviewState) -> int:
+        """Write the editor's changes of its item into the dataset as edits (delete, refine, change of class, add),
+        and start the editor again from what the dataset now holds. Returns how many edits were made; Refusal,
+        changing nothing, when an edited instance's mask is empty."""
+        if state.dataset is None or state.key is None:
+            return 0
+        dataset, key, objects = state.dataset, state.key, state.image.objects
+        kept = [o for o in state.originals if o in objects]
+        for number, obj in enumerate(objects, 1):
+            if (obj.points or obj.box is not None) and (obj.mask is None or not obj.mask.any()):
+                raise Refusal(f"Object {number}'s mask is empty: undo its last click, or delete it.")
+        made = 0
+        for index in reversed([i for i, o in enumerate(state.originals) if o not in objects]):
+            dataset.delete_instance(key, index)
+            made += 1
+        for index, obj in enumerate(kept):
+            if (obj.points or obj.box is not None) and obj.mask is not None:
+                dataset.replace_mask(key, index, obj.mask)
+                made += 1
+            if obj.class_name and obj.class_name != dataset.instances(key)[index].class_name:
+                dataset.change_class(key, index, obj.class_name)
+                made += 1
+        for obj in objects:
+            if obj not in state.originals and obj.mask is not None and obj.mask.any():
+                dataset.add_instance(key, obj.mask, self._class(state, obj.class_name))
+                made += 1
+        if made:
+            self._fill(state)
+        return made
+
+    # -------------------------------------------------------------------------------------------------- save
+    def save(self, state: ReviewState, folder: Path) -> tuple[str, Path | None]:
+        """Commit the item in the editor and save the dataset: in place (`--dataset`), or, for an upload, into its
+        copy and then as a zip named after the upload in `folder`. Returns (what was saved, the zip or None)."""
+        dataset = require_dataset(state)
+        self.commit(state)
+        summary = dataset.save()
+        text = (f"Saved: {summary.reviewed} reviewed, {summary.edited} edited, {summary.untouched} untouched; "
+                f"{len(summary.written)} files written.")  # fmt: skip
+        if not state.hosted:
+            return text, None
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = folder / f"{state.name}.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+            for path in sorted(dataset.root.rglob("*")):
+                if path.is_file():
+                    out.write(path, path.relative_to(dataset.root).as_posix())
+        return text, archive
+
+    # --------------------------------------------------------------------------------------------- internals
+    def _fill(self, state: ReviewState) -> None:
+        """The editor's objects from the dataset's instances of its item (prompts and undo start again)."""
+        dataset, key = require_dataset(state), require_item(state)
+        state.originals = [
+            ImageObject(candidates=a.mask[None], scores=[] if a.score is None else [float(a.score)],
+                        class_name=a.class_name, prior=a.mask)
+            for a in dataset.instances(key)
+        ]  # fmt: skip
+        image = state.image
+        image.objects = list(state.originals) or [ImageObject(class_name=self._class(state, None))]
+        image.active, image.box_corner, image.edits, state.edits = 0, None, [], []
+
+    def _class(self, state: ReviewState, name: str | None) -> str:
+        """`name` when it is one of the dataset's classes, the first class for None or ""; Refusal otherwise."""
+        names = self.class_names(state)
+        if not names:
+            raise Refusal("This dataset names no class: add its classes (data.yaml or COCO categories) first.")
+        if not name:
+            return names[0]
+        if name not in names:
+            raise Refusal(f"{str(name)[:40]!r} is not one of the dataset's classes: {', '.join(names)}.")
+        return name
+
+    def _picture(self, state: ReviewState, key: str) -> tuple[Any, Any]:
+        """(image HxWx3 uint8 RGB, features for a GPU in another process or None) of `key`: the prefetched ones
+        when they are ready, else read (the guarded opener) and embedded now (a cache hit when prefetched)."""
+        job, gpu = state.prefetch, self.services.gpu
+        image = features = None
+        if job is not None and job.key == key:
+            if job.thread is not None:
+                job.thread.join()  # started while the user worked: mostly done by now
+            image, features = job.image, job.features
+        if image is None:
+            image = self.services.open_image(str(require_dataset(state).item(key).image_path))
+        if features is None:
+            embedded = gpu.embed_image(image)  # in-process: the model's cache holds a prefetched embedding
+            features = embedded if gpu.portable else None
+        return image, features
+
+    def _prefetch(self, state: ReviewState) -> None:
+        """Read and embed the item after the current one on a thread (a failure only costs the cache hit)."""
+        if state.key not in state.listed:
+            return
+        position = state.listed.index(state.key) + 1
+        if position >= len(state.listed) or (state.prefetch and state.prefetch.key == state.listed[position]):
+            return
+        dataset, services = require_dataset(state), self.services
+        job = Prefetch(state.listed[position])
+
+        def run() -> None:
+            try:
+                job.image = services.open_image(str(dataset.item(job.key).image_path))
+                features = services.gpu.embed_image(job.image)
+                job.features = features if services.gpu.portable else None
+            except Exception:  # reported when the item is loaded, where the user sees it
+                logger.info("prefetching %s failed", job.key, exc_info=True)
+                job.image = job.features = None
+
+        job.thread = threading.Thread(target=run, daemon=True, name="review-prefetch")
+        state.prefetch = job
+        job.thread.start()
+
+
+def dataset_in(root: Path) -> Path:
+    """What to open in an extracted zip: the folder when it is a dataset, else a COCO file in it (at its top, or in
+    annotations/ as CVAT and Datumaro write it) that opens; the folder when none does (its error says why)."""
+    for candidate in (root, *sorted(root.glob("*.json")), *sorted(root.glob("annotations/*.json"))):
+        try:
+            open_dataset(candidate)  # the index only: cheap
+        except ValueError:
+            continue
+        return candidate
+    return root
+
+
+def require_dataset(state: ReviewState) -> Dataset:
+    if state.dataset is None:
+        raise Refusal("Open a dataset first: upload its zip (or start the studio with --dataset PATH).")
+    return state.dataset
+
+
+def require_item(state: ReviewState) -> str:
+    if state.key is None or state.image.image is None:
+        raise Refusal("Choose an item in the grid first.")
+    return state.key
+
+
+def _covers(mask: Any, x: int, y: int) -> bool:
+    return 0 <= y < mask.shape[0] and 0 <= x < mask.shape[1] and bool(mask[y, x])

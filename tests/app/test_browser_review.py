@@ -1,0 +1,123 @@
+"""The Review tab in headless Chromium, as a person uses it (see `browser.py`): the studio started with
+`--dataset` on a small `auto_annotate` folder made here, then open, filter, fix a mask with a click, delete one,
+relabel, accept, move on with the keys, save; the saved files are read back by the dataset reader."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from .browser import CHROMIUM_MISSING
+
+if CHROMIUM_MISSING:
+    pytest.skip(
+        "Chromium is not installed: apt-get install chromium && pip install playwright", allow_module_level=True
+    )
+
+from playwright.sync_api import expect
+
+from annotate import auto_annotate
+from annotate.dataset import open_dataset
+from app.demo import build_demo
+from app.settings import parse_settings
+
+from ..annotate.clips import ColourDetector
+from .browser import WAIT_MS, click_image_pixel, screenshot_path, settled
+from .conftest import free_port
+
+GREEN_DISC = (230, 160)  # centre of the green disc of "shot" (320x240)
+
+
+def picture(red: bool, green: bool) -> np.ndarray:
+    """320x240 RGB: a textured grey ground, a red rectangle and a green disc where asked."""
+    image = np.random.default_rng(3).integers(40, 90, (240, 320, 3), dtype=np.uint8)
+    if red:
+        image[40:140, 30:150] = (220, 40, 40)
+    if green:
+        yy, xx = np.mgrid[:240, :320]
+        image[(yy - GREEN_DISC[1]) ** 2 + (xx - GREEN_DISC[0]) ** 2 < 50**2] = (40, 200, 60)
+    return image
+
+
+@pytest.fixture(scope="module")
+def review_app(tmp_path_factory, small_model):
+    """(url, dataset folder): the studio started as `sam2-studio --dataset FOLDER` on an auto_annotate run of three
+    pictures (shot: red and green, pic: red, photo: nothing), found by colour and segmented by untrained SAM 2."""
+    data = tmp_path_factory.mktemp("review_browser") / "photos"
+    data.mkdir()
+    for name, (red, green) in {"shot": (True, True), "pic": (True, False), "photo": (False, False)}.items():
+        cv2.imwrite(str(data / f"{name}.png"), picture(red, green)[:, :, ::-1])
+    folder = data.parent / "dataset"
+    auto_annotate(data, det_model=ColourDetector(), sam_model=small_model, output_dir=folder,
+                  formats=["yolo", "coco", "masks"], progress=False)  # fmt: skip
+    settings = parse_settings(["--dataset", str(folder)], environ={})
+    demo = build_demo(small_model, settings.limits, dataset=settings.dataset)
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, max_file_size="20mb")
+    yield f"http://127.0.0.1:{port}/", folder
+    demo.close()
+
+
+def choose(page, dropdown: str, option: str) -> None:
+    page.locator(f"{dropdown} input").first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.locator("#review_steps").click()  # the focus leaves the text box: the keys work again
+
+
+def test_review_open_filter_fix_delete_relabel_accept_move_on_and_save(browser, review_app, tmp_path):
+    url, folder = review_app
+    labels = {p.name: p.read_bytes() for p in (folder / "labels").rglob("*.txt")}
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url, wait_until="load")
+    page.get_by_role("tab", name="Review").click()
+    page.locator("#review_open").click()
+    status, items, objects, hint = (page.locator(f"#review_{name}") for name in ("status", "items", "objects", "hint"))
+    expect(status).to_contain_text("3 items listed")
+    expect(items).to_contain_text("photo · 0 instances · nothing found")  # nothing found: the first to look at
+
+    choose(page, "#review_filter_class", "green")
+    expect(status).to_contain_text("1 item listed")
+    page.locator("#review_items .thumbnail-item").first.click()
+    expect(hint).to_contain_text("shot")
+    expect(objects).to_contain_text("Instance 2 · green — as saved")
+
+    page.locator("#review_objects label").nth(1).click()  # the green instance, then a click on it refines it
+    click_image_pixel(page, "#review_canvas", *GREEN_DISC)
+    expect(objects).to_contain_text("Instance 2 · green — edited")
+
+    page.locator("#review_objects label").first.click()
+    page.keyboard.press("d")  # delete the red one ...
+    expect(objects).not_to_contain_text("Instance 2")
+    page.keyboard.press("z")  # ... undo ...
+    expect(objects).to_contain_text("Instance 2 · green — edited")
+    page.locator("#review_objects label").first.click()
+    page.locator("#review_delete").click()  # ... and delete it with the button
+    expect(objects).to_contain_text("Instance 1 · green — edited")
+    expect(objects).not_to_contain_text("Instance 2")
+
+    choose(page, "#review_class", "red")  # the green disc is called red
+    expect(objects).to_contain_text("Instance 1 · red — edited")
+    page.keyboard.press("a")  # accept: the filtered list's last item
+    expect(status).to_contain_text("The last item: accepted.")
+    expect(items).to_contain_text("shot · 1 instance · reviewed, edited")
+
+    choose(page, "#review_filter_class", "Any class")
+    expect(status).to_contain_text("3 items listed")
+    page.keyboard.press("ArrowLeft")  # reviewed items come last: the one before is pic
+    expect(hint).to_contain_text("pic")
+    expect(status).to_contain_text("item 2 of 3")
+    settled(page, "#review_canvas")
+    page.locator("#review_save").click()
+    expect(status).to_contain_text("Saved: 1 reviewed, 1 edited")
+    page.screenshot(path=str(screenshot_path(tmp_path, "screenshot_review.png")), full_page=True)
+    page.close()
+
+    saved = open_dataset(folder)
+    shot = saved.instances("shot")
+    assert [a.class_name for a in shot] == ["red"] and saved.is_reviewed("shot") and saved.is_edited("shot")
+    assert not saved.is_reviewed("pic") and not saved.is_edited("pic")
+    after = {p.name: p.read_bytes() for p in (folder / "labels").rglob("*.txt")}
+    assert after["shot.txt"] != labels["shot.txt"]
+    assert {k: v for k, v in after.items() if k != "shot.txt"} == {k: v for k, v in labels.items() if k != "shot.txt"}

@@ -1,0 +1,61 @@
+"""The Review tab's handlers called as plain functions (the browser walk is in test_browser_review.py), and the tab
+and its keys in the built demo."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+
+from annotate.dataset import open_dataset
+from app.demo import build_demo
+from app.prompts import POSITIVE
+from app.review_tab import GRID_MAX, KEYBOARD_JS
+from app.review_workflow import ALL, ANY_CLASS, NEEDS_A_LOOK
+
+from .conftest import request
+from .test_review_workflow import INSIDE_GREEN, A, studio, yolo_folder  # noqa: F401 (fixtures)
+
+FILTERS = (ANY_CLASS, ALL, NEEDS_A_LOOK)
+
+
+def test_open_pick_click_accept_and_save_through_the_handlers(studio, yolo_folder):  # noqa: F811
+    studio.open_session(request())
+    view = studio.review.open_local(*FILTERS, request())
+    canvas, _, _, hint, _, grid, status, classes = view
+    assert grid["selected_index"] is None  # no item open yet
+    grid = grid["value"]
+    assert canvas is None and "Open a dataset" in hint
+    assert [caption for _, caption in grid] == ["b · 0 instances · nothing found", "a · 2 instances · to review",
+                                                "c · 1 instance · to review"]  # fmt: skip
+    assert all(picture.shape[2] == 3 and max(picture.shape[:2]) <= 160 for picture, _ in grid)
+    assert classes["choices"] == [ANY_CLASS, "red", "green"] and "3 items listed" in status
+
+    view = studio.review.pick_item(*FILTERS, gr.SelectData(None, {"index": 1, "value": None}), request())
+    assert view.canvas.shape == (72, 96, 3) and "item 2 of 3" in view.status
+    assert [label for label, _ in view.objects["choices"]] == ["Instance 1 · red — as saved",
+                                                               "Instance 2 · green — as saved"]  # fmt: skip
+    green = np.array(view.canvas[INSIDE_GREEN[1], INSIDE_GREEN[0]], int)
+    view = studio.review.click(POSITIVE, gr.SelectData(None, {"index": list(INSIDE_GREEN), "value": None}), request())
+    assert view.objects["value"] == "2" and view.objects["choices"][1][0] == "Instance 2 · green — edited"
+    assert view.grid == gr.skip()  # a click does not send the grid again
+    assert not np.array_equal(view.canvas[INSIDE_GREEN[1], INSIDE_GREEN[0]], green)  # the click's mark is drawn
+
+    view = studio.review.relabel("2", "red", request())
+    assert view.class_name["value"] == "red"
+    view = studio.review.accept(*FILTERS, request())
+    assert "item 3 of 3" in view.status and view.grid["value"][1][1] == "a · 2 instances · reviewed, edited"
+    assert view.grid["selected_index"] == 2  # the grid marks the item in the editor
+    *view, download = studio.review.save(*FILTERS, request())
+    assert download is None and "Saved: 1 reviewed, 1 edited" in view[-1]
+    saved = open_dataset(yolo_folder)
+    assert saved.is_reviewed(A) and [a.class_name for a in saved.instances(A)] == ["red", "red"]
+
+
+def test_the_demo_has_the_review_tab_after_auto_annotate_and_its_keys(small_model, yolo_folder):  # noqa: F811
+    demo = build_demo(small_model, dataset=yolo_folder)
+    tabs = [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)]
+    assert tabs == ["Image", "Video", "Auto-annotate", "Review"]
+    assert any(dependency.js == KEYBOARD_JS for dependency in demo.fns.values())
+    for element in ("review_next", "review_prev", "review_accept", "review_delete", "review_undo"):
+        assert element in KEYBOARD_JS
+    assert GRID_MAX > 3
