@@ -23,7 +23,7 @@ import numpy as np
 from sam2_model import VideoPredictor, VideoSession
 from sam2_model.embedding_cache import ImageFeatures
 
-from .prompts import POSITIVE
+from .prompts import FIND_CONFIDENCE, POSITIVE
 
 
 @dataclass(eq=False)
@@ -32,7 +32,8 @@ class ImageObject:
 
     points: [(x, y, label)] image pixels, label 1 positive / 0 negative; box: xyxy pixels or None;
     candidates: the masks of the last prediction (CxHxW bool, best first) and their scores; choice: the kept one;
-    class_name: what the exports call it ("" = "object").
+    class_name: what the exports call it ("" = "object"); confidence: the open-vocabulary detector's score of an
+    object Find found (its box is the detection), None for objects a person prompted.
     """
 
     points: list[tuple[float, float, int]] = field(default_factory=list)
@@ -41,6 +42,7 @@ class ImageObject:
     scores: list[float] = field(default_factory=list)
     choice: int = 0
     class_name: str = ""
+    confidence: float | None = None
 
     @property
     def mask(self) -> np.ndarray | None:
@@ -67,7 +69,8 @@ class ImageState:
     box_corner: the first corner (x, y) of a box drawn by two clicks; edits: every prompt in time order (undo);
     mode: what a click on the picture adds (one of `prompts.IMAGE_MODES`); features: the image's embedding when the
     GPU runs in another process (1x256x64x64 and high-res levels, CPU), given to every click; None in-process, where
-    the model's bounded embedding cache keeps it.
+    the model's bounded embedding cache keeps it. min_confidence: the Find slider's threshold; hidden: found objects
+    scored below it, out of `objects` (not drawn, listed nor exported) until the slider comes down again.
     """
 
     image: np.ndarray | None = None
@@ -80,6 +83,8 @@ class ImageState:
     edits: list[ImageEdit] = field(default_factory=list)
     mode: str = POSITIVE
     features: ImageFeatures | None = None
+    min_confidence: float = FIND_CONFIDENCE
+    hidden: list[ImageObject] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
