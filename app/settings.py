@@ -121,6 +121,7 @@ class AppSettings:
     debug: bool = False
     limits: Limits = field(default_factory=Limits)
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    text_embeddings: str | None = None
 
 
 def parse_settings(
@@ -199,7 +200,15 @@ def parse_settings(
         "Space's proxy; the rightmost other address) or a comma-separated list of proxy addresses and networks. "
         "[env SAM2_TRUSTED_PROXY, default private on a Hugging Face Space, else 0]",
     )
+    parser.add_argument(
+        "--text-embeddings",
+        default=env.get("SAM2_TEXT_EMBEDDINGS") or None,
+        help="Find by name without the detectors' text encoder (a machine offline): a .npz of names' embeddings "
+        "saved elsewhere with annotate.detectors.save_text_embeddings. [env SAM2_TEXT_EMBEDDINGS]",
+    )
     args = parser.parse_args(argv)
+    if args.text_embeddings is not None and not os.path.isfile(args.text_embeddings):
+        parser.error(f"--text-embeddings: no file {args.text_embeddings!r}")
     if not 0 < args.port < 65536:
         parser.error(f"--port must be between 1 and 65535, got {args.port}")
     try:
@@ -217,4 +226,5 @@ def parse_settings(
         debug=args.debug,
         limits=limits,
         trusted_proxies=proxies,
+        text_embeddings=args.text_embeddings,
     )
