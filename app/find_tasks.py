@@ -114,6 +114,15 @@ def find_objects(
     return Found(xyxy, confidence, class_id, masks, mask_scores.astype(np.float32))
 
 
+def detect_objects(
+    key: int, detector: Any, image: np.ndarray, request: FindRequest
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The detector's boxes only (see `detect_boxes`), on the model's device: for a video's frame, whose boxes
+    become the video predictor's prompts."""
+    gpu.fork_safe()
+    return detect_boxes(detector, image, request, gpu.model_by_key(key).device)
+
+
 def embed_phrases(detector: Any, phrases: tuple[str, ...]) -> torch.Tensor:
     """The 1xNxD float32 CPU text embeddings of `phrases` from the detector's text encoder; ConnectionError when the
     encoder cannot be loaded (see `annotate.detectors.text_embeddings`)."""
@@ -135,6 +144,7 @@ class FindTasks:
     def __init__(self, tasks: GpuTasks) -> None:
         self.key = tasks.key
         self._find = tasks.runner.wrap(find_objects, _find_budget)
+        self._detect = tasks.runner.wrap(detect_objects, _embed_budget)  # one detector pass: a click's budget
         self._embed = tasks.runner.wrap(embed_phrases, _embed_budget)
 
     def find_objects(
@@ -148,3 +158,10 @@ class FindTasks:
         """See `embed_phrases` (module function)."""
         embeddings: torch.Tensor = self._embed(detector, phrases)
         return embeddings
+
+    def detect_objects(
+        self, detector: Any, image: np.ndarray, request: FindRequest
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """See `detect_objects` (module function)."""
+        boxes: tuple[np.ndarray, np.ndarray, np.ndarray] = self._detect(self.key, detector, image, request)
+        return boxes

@@ -63,7 +63,7 @@ class FindWorkflow:
         threshold (`confidence`, else the state's) hides the ones scored below it. Returns how many were found."""
         phrases = parse_phrases(text)
         image = require_image(state)
-        name, threshold, room = self._detector(detector), self._threshold(state, confidence), self._room(state)
+        name, threshold, room = self.detector_name(detector), self._threshold(state, confidence), self._room(state)
         progress(0.1, desc=f"Finding {', '.join(phrases)}")
         with self.services.finders.borrow(name) as finder:
             request = FindRequest(
@@ -84,7 +84,7 @@ class FindWorkflow:
         example = active(state)
         if example.box is None:
             raise Refusal("Find similar: draw a box around one example first (mode Box), then choose Find similar.")
-        name, threshold, room = self._detector(detector), self._threshold(state, confidence), self._room(state)
+        name, threshold, room = self.detector_name(detector), self._threshold(state, confidence), self._room(state)
         progress(0.1, desc="Finding similar objects")
         with self.services.finders.borrow(name) as finder:
             if type(finder).__name__ not in VISUAL_PROMPT_DETECTORS:
@@ -170,7 +170,8 @@ class FindWorkflow:
         state.active = state.objects.index(first) if first is not None else 0
         return len(added)
 
-    def _detector(self, name: str | None) -> str:
+    def detector_name(self, name: str | None) -> str:
+        """`name` checked against the pool's (None or "": the default); Refusal for another."""
         names = self.detectors
         if name is None or name == "":
             return names[0]
@@ -180,11 +181,7 @@ class FindWorkflow:
 
     @staticmethod
     def _threshold(state: ImageState, confidence: Any) -> float:
-        if confidence is None:
-            return state.min_confidence
-        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
-            raise Refusal(f"The confidence must be a number from 0 to 1, got {str(confidence)[:40]!r}.")
-        return float(confidence)
+        return check_confidence(confidence, state.min_confidence)
 
     def _room(self, state: ImageState) -> int:
         limit = self.services.limits.max_objects
@@ -194,6 +191,15 @@ class FindWorkflow:
             raise Refusal(f"An image can have at most {limit} objects here (hidden found ones count): remove some, "
                           "or Clear all, first.")  # fmt: skip
         return room
+
+
+def check_confidence(confidence: Any, default: float) -> float:
+    """A confidence from a slider or a program: a number from 0 to 1 (None: `default`); Refusal otherwise."""
+    if confidence is None:
+        return default
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
+        raise Refusal(f"The confidence must be a number from 0 to 1, got {str(confidence)[:40]!r}.")
+    return float(confidence)
 
 
 def box_iou(a: np.ndarray | tuple[float, ...], b: np.ndarray | tuple[float, ...]) -> float:

@@ -44,6 +44,6 @@ class Studio(Services):
         find = FindWorkflow(self)
         example_video = EXAMPLES / "video.mp4"
         self.image = ImageTab(self, image, sorted(EXAMPLES.glob("*.jpg")), find)
-        self.video = VideoTab(self, video, example_video if example_video.is_file() else None)
+        self.video = VideoTab(self, video, example_video if example_video.is_file() else None, find)
         self.annotate = AnnotateTab(self, annotate)
         self.api = NamedApi(self, image, video, annotate, find)

@@ -1,7 +1,10 @@
 """Find in the Image tab in headless Chromium: names -> found objects, the confidence slider hiding and showing them
-live, Find similar on a boxed example (untrained YOLOE with test-made text embeddings; see `browser.py`)."""
+live, Find similar on a boxed example; in the Video tab, a found object tracked (untrained YOLOE with test-made text
+embeddings; see `browser.py`)."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -18,7 +21,7 @@ from app.demo import build_demo
 from app.detector_pool import DetectorPool
 from app.settings import Limits
 
-from .browser import click_image_pixel, screenshot_path, upload_scene
+from .browser import click_image_pixel, open_video_tab, screenshot_path, upload_scene
 from .conftest import IN_PROCESS, free_port, runner_for
 from .test_find import embeddings_file, untrained
 
@@ -28,7 +31,7 @@ OBJECTS = "#image_objects label"
 @pytest.fixture(scope="module")
 def app_url(small_model, request, tmp_path_factory):
     """(demo, url): the studio with an untrained YOLOE for Find (the text embeddings of "person" and "red car" from a
-    file, as a server offline has them), at most 4 objects an image."""
+    file, as a server offline has them), at most 4 objects an image and 1 found on a video's frame."""
     from ultralytics import YOLO
 
     npz = embeddings_file(tmp_path_factory.mktemp("browser_find") / "names.npz", ["person", "red car"])
@@ -36,7 +39,8 @@ def app_url(small_model, request, tmp_path_factory):
     finders = DetectorPool(["yoloe-11s-seg.pt"], loader=lambda name: yoloe, text_embeddings=npz)
     detectors = DetectorPool(["yolo11n.pt"], loader=lambda name: YOLO("yolo11n.yaml"))
     runner = runner_for(getattr(request, "param", IN_PROCESS))
-    demo = build_demo(small_model, Limits(max_sessions=8, max_objects=4), detectors, runner=runner, finders=finders)
+    limits = Limits(max_sessions=8, max_objects=4, max_tracks=1)
+    demo = build_demo(small_model, limits, detectors, runner=runner, finders=finders)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, max_file_size="20mb")
     yield demo, f"http://127.0.0.1:{port}/"
@@ -75,3 +79,16 @@ def test_find_by_name_then_the_slider_then_find_similar(page, tmp_path):
     expect(page.locator(OBJECTS)).to_have_count(4)
     labels = page.locator(OBJECTS).all_inner_texts()
     assert "Object 1 — box" in labels[0] and all("· similar" in label for label in labels[1:]), labels
+
+
+def test_an_object_found_on_a_video_frame_is_tracked(page):
+    open_video_tab(page)
+    page.locator("#video_find_confidence input").fill("0")
+    page.locator("#video_find_text textarea").fill("person")
+    page.locator("#video_find").click()
+    expect(page.locator("#video_objects")).to_contain_text(re.compile(r"person.*prompts on frame 0"))
+    page.locator("#track").click()
+    expect(page.locator("#video_status")).to_contain_text(re.compile(r"[2-9] of 24 frames done"))
+    page.locator("#cancel").click()
+    expect(page.locator("#video_status")).to_contain_text("Cancelled")
+    expect(page.locator("#video_objects")).to_contain_text("tracked")
