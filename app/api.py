@@ -141,11 +141,14 @@ class NamedApi:
                 yield (None, None) if step.files is None else (str(step.files[0]), str(step.files[1]))
 
     def auto_annotate(self, files: list[str], detector: str, classes: str) -> str:
-        """/auto_annotate: image and video files or zips of them, detector name, class ids ("0,2" or "") -> the
-        dataset zip (videos: frames, labels, COCO with track ids, vis.json, tracks/, previews/)."""
+        """/auto_annotate: image and video files or zips of them, detector name, class ids ("0,2" or "": all) or,
+        for an open-vocabulary detector (YOLOE, YOLO-World), names ("person, forklift") -> the dataset zip (videos:
+        frames, labels, COCO with track ids, vis.json, tracks/, previews/)."""
+        phrases = parse_phrases(classes) if self.annotate.is_open_vocabulary(detector) else None
+        class_ids = None if phrases is not None else parse_classes(classes)
         with one_shot_session() as user:
             conf = DetectorSettings.conf  # the detector's default threshold
-            _, archive, _ = self.annotate.annotate(user, files, detector, parse_classes(classes), conf, no_progress)
+            _, archive, _ = self.annotate.annotate(user, files, detector, class_ids, conf, no_progress, phrases=phrases)
             return archive
 
 

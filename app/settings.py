@@ -33,7 +33,7 @@ class Limits:
 
     Per client: `max_sessions_per_client` browser tabs; `max_requests_per_client` requests of any kind and
     `max_model_requests_per_client` model requests queued or running at once (see `fair_queue`). Per video of the
-    Auto-annotate tab: `max_tracks` objects tracked.
+    Auto-annotate tab, and per Find on a video's frame: `max_tracks` objects tracked.
     """
 
     max_upload_mb: int = 50

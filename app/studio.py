@@ -40,8 +40,8 @@ class Studio(Services):
         finders: DetectorPool | None = None,
     ):
         super().__init__(model, limits, detectors, proxies, runner, finders)
-        image, video, annotate = ImageWorkflow(self), VideoWorkflow(self), AnnotateWorkflow(self)
         find = FindWorkflow(self)
+        image, video, annotate = ImageWorkflow(self), VideoWorkflow(self), AnnotateWorkflow(self, find)
         example_video = EXAMPLES / "video.mp4"
         self.image = ImageTab(self, image, sorted(EXAMPLES.glob("*.jpg")), find)
         self.video = VideoTab(self, video, example_video if example_video.is_file() else None, find)

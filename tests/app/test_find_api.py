@@ -101,3 +101,31 @@ def test_the_text_embeddings_flag_names_a_file_that_exists(tmp_path):
     assert parse_settings([], environ={}).text_embeddings is None
     with pytest.raises(SystemExit):
         parse_settings(["--text-embeddings", str(tmp_path / "missing.npz")], environ={})
+
+
+def dataset_names(archive: str) -> dict:
+    import zipfile
+
+    import yaml
+
+    with zipfile.ZipFile(archive) as zipped:
+        [data] = [n for n in zipped.namelist() if n.endswith("data.yaml")]
+        return yaml.safe_load(zipped.read(data))["names"]
+
+
+def test_auto_annotate_takes_free_text_classes_with_an_open_vocabulary_detector(small_model, finders, noise_path):
+    studio = Studio(small_model, Limits(max_objects=4), finders=finders)
+    studio.open_session(request())
+    assert studio.annotate.class_names("yoloe-11s-seg.pt")["allow_custom_value"] is True  # names are typed
+    _, archive, _ = studio.annotate.run([noise_path], "yoloe-11s-seg.pt", ["red car", "person"], 0.25, request(),
+                                        progress=lambda *a, **k: None)  # fmt: skip
+    assert dataset_names(archive) == {0: "red car", 1: "person"}  # the phrases, in the order typed
+
+
+def test_auto_annotate_endpoint_with_names(server, noise_path):
+    client = Client(server, verbose=False)
+    photos = [handle_file(noise_path)]
+    archive = client.predict(photos, "yoloe-11s-seg.pt", "person, red car", api_name="/auto_annotate")
+    assert dataset_names(archive) == {0: "person", 1: "red car"}
+    with pytest.raises(Exception, match="comma-separated class ids"):
+        client.predict(photos, "yolo11n.pt", "person", api_name="/auto_annotate")
