@@ -180,7 +180,7 @@ class ImageWorkflow:
         if not records:
             raise Refusal("Segment everything found no object the model is confident about.")
         kept = [o for o in state.objects if o.mask is not None]
-        room = max(0, self.services.limits.max_objects - len(kept))
+        room = max(0, self.services.limits.max_objects - len(kept) - len(state.hidden))  # hidden finds count
         added = []
         for record in sorted(records, key=lambda r: -r["area"])[:room]:
             x, y = record["point_coords"][0]

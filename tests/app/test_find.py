@@ -221,3 +221,16 @@ def test_find_runs_as_a_zerogpu_task(small_model, yoloe, npz, zerogpu):
     assert find.find(state, "person", confidence=0.0) == 3
     assert [c.task for c in zerogpu.calls] == ["embed_image", "find_objects"]
     assert all(o.mask is not None and o.mask.shape == (240, 320) for o in state.objects)
+
+
+def test_hidden_found_objects_count_against_the_limit_of_segment_everything(small_model, yoloe, npz, monkeypatch):
+    services = make_services(small_model, yoloe, npz, max_objects=4)
+    find, state = FindWorkflow(services), noise_state()
+    find.find(state, "person", confidence=0.0)
+    find.set_threshold(state, 0.5)  # all four hidden (untrained scores ~0.0002)
+    assert len(state.hidden) == 4
+    record = {"segmentation": np.ones((240, 320), bool), "area": 1, "predicted_iou": 0.9, "point_coords": [[1, 1]]}
+    monkeypatch.setattr(services.gpu, "segment_everything", lambda *a: iter([[record, record]]))  # SAM 2's records
+    assert ImageWorkflow(services).segment_everything(state, lambda *a, **k: None) == 0  # no room while they wait
+    find.set_threshold(state, 0.0)
+    assert len(state.objects) == 4
