@@ -212,43 +212,69 @@ def set_text_classes(model: Any, names: list[str], embeddings_file: str | None =
     embeddings of `embeddings_file` (see `save_text_embeddings`) or else its text encoder. When the encoder cannot be
     loaded (offline), raises ConnectionError naming what to download and the offline alternative."""
     embeddings = None if embeddings_file is None else load_text_embeddings(embeddings_file, names)
+    if embeddings is not None:
+        use_text_embeddings(model, names, embeddings)
+        return
     threads = torch.get_num_threads()
     try:
-        if type(model).__name__ == "YOLOE":
-            model.set_classes(names, embeddings)
-        elif embeddings is None:
-            model.set_classes(names)
-        else:  # YOLO-World keeps its text features on its model: ultralytics' own offline path
-            model.model.txt_feats = embeddings.to(next(model.model.parameters()).device)
-            model.model.model[-1].nc = len(names)
-            model.model.names = list(names)
-            model.predictor = None
+        model.set_classes(names)
     except Exception as error:  # the text encoder: a download, a package install, a file
-        if embeddings is not None:
-            raise
-        raise ConnectionError(
-            f"Could not embed the class names {names} with the detector's text encoder, "
-            f"{text_encoder_of(model)} ({type(error).__name__}: {str(error).strip()[:200]}). On a machine with "
-            "internet access, install or download it; or there, save the names' embeddings once with "
-            "annotate.detectors.save_text_embeddings(model, names, 'classes.npz') and pass "
-            "text_embeddings='classes.npz' here (CLI: --text-embeddings classes.npz)."
-        ) from error
+        raise _encoder_error(model, names, error) from error
     finally:
         torch.set_num_threads(threads)
+
+
+def use_text_embeddings(model: Any, names: Sequence[str], embeddings: torch.Tensor) -> None:
+    """Make an open-vocabulary model detect exactly `names` (class ids follow their order) from their 1xNxD float32
+    text embeddings (any device): no text encoder is loaded."""
+    names = list(names)
+    if embeddings.ndim != 3 or embeddings.shape[:2] != (1, len(names)):
+        raise ValueError(f"embeddings must be 1xNxD for the {len(names)} names, got shape {tuple(embeddings.shape)}.")
+    device = next(model.model.parameters()).device
+    if type(model).__name__ == "YOLOE":
+        model.set_classes(names, embeddings.to(device))
+    else:  # YOLO-World keeps its text features on its model: ultralytics' own offline path
+        model.model.txt_feats = embeddings.to(device)
+        model.model.model[-1].nc = len(names)
+        model.model.names = names
+        model.predictor = None
+
+
+def text_embeddings(model: Any, names: Sequence[str]) -> torch.Tensor:
+    """The 1xNxD float32 CPU text embeddings of `names` from an open-vocabulary model's text encoder (loaded, or
+    downloaded, on first use). ValueError for a model that takes no text; ConnectionError naming what to download and
+    the offline alternative when the encoder cannot be loaded."""
+    names = list(names)
+    kind = type(model).__name__
+    if kind not in ("YOLOE", "YOLOWorld"):
+        raise ValueError(f"{kind} takes no text prompts; use a YOLOE or YOLO-World model.")
+    threads = torch.get_num_threads()
+    try:
+        embeddings = model.get_text_pe(names) if kind == "YOLOE" else model.model.get_text_pe(names)
+    except Exception as error:  # the text encoder: a download, a package install, a file
+        raise _encoder_error(model, names, error) from error
+    finally:
+        torch.set_num_threads(threads)
+    return embeddings.detach().float().cpu()
+
+
+def _encoder_error(model: Any, names: Sequence[str], error: Exception) -> ConnectionError:
+    return ConnectionError(
+        f"Could not embed the class names {list(names)} with the detector's text encoder, "
+        f"{text_encoder_of(model)} ({type(error).__name__}: {str(error).strip()[:200]}). On a machine with "
+        "internet access, install or download it; or there, save the names' embeddings once with "
+        "annotate.detectors.save_text_embeddings(model, names, 'classes.npz') and pass "
+        "text_embeddings='classes.npz' here (CLI: --text-embeddings classes.npz)."
+    )
 
 
 def save_text_embeddings(model: Any, names: Sequence[str], path: str | Path) -> Path:
     """Embed class names with an open-vocabulary model's text encoder and save them (.npz: `names`, `embeddings`
     float32 1xNxD), for runs on machines that cannot load the encoder (`text_embeddings=path`)."""
     names = list(names)
-    if type(model).__name__ == "YOLOE":
-        embeddings = model.get_text_pe(names)
-    elif type(model).__name__ == "YOLOWorld":
-        embeddings = model.model.get_text_pe(names)
-    else:
-        raise ValueError(f"{type(model).__name__} takes no text prompts; use a YOLOE or YOLO-World model.")
+    embeddings = text_embeddings(model, names)
     path = Path(path)
-    np.savez(path, names=np.array(names), embeddings=embeddings.detach().float().cpu().numpy())
+    np.savez(path, names=np.array(names), embeddings=embeddings.numpy())
     return path
 
 

@@ -11,11 +11,12 @@ from annotate.settings import DetectorSettings, VideoSettings
 
 from .annotate_workflow import AnnotateWorkflow, Gallery
 from .errors import guard
+from .prompts import parse_phrases
 from .services import Services
 
 STEPS = """
 1. Upload images, videos, or zips of them.
-2. Choose a detector and, if you like, the classes to keep.
+2. Choose a detector and, if you like, the classes to keep; with YOLOE or YOLO-World, type any names as classes.
 3. *Annotate*: the detector's boxes become SAM 2 masks: a YOLO-seg and COCO dataset to train on. In videos the
    detector runs every few frames and SAM 2 tracks each object in between, with one id per object.
 """
@@ -48,12 +49,12 @@ class AnnotateTab:
                 gr.Markdown(STEPS)
                 files = gr.File(label="Images, videos, or zips of them", file_count="multiple",
                                 elem_id="annotate_files")  # fmt: skip
-                names = self.services.detectors.names
+                names = self.services.detectors.names + self.services.finders.names  # closed-set, then open
                 detector = gr.Dropdown(names, value=names[0], label="Detector (downloaded on first use)",
                                        elem_id="annotate_detector")  # fmt: skip
                 classes = gr.Dropdown(
                     list(self.services.detectors.class_names(names[0]).values()), value=[], multiselect=True,
-                    label="Classes to keep (none: all)", elem_id="annotate_classes",
+                    label="Classes to keep (none: all; YOLOE and YOLO-World: type names)", elem_id="annotate_classes",
                 )  # fmt: skip
                 conf = gr.Slider(0.0, 1.0, value=DetectorSettings.conf, step=0.01, label="Detector confidence")
                 keyframes = gr.Slider(
@@ -79,14 +80,21 @@ class AnnotateTab:
         first images and of each video's frames with their masks and counts, the dataset as a zip, and the first
         video's tracked preview; the progress bar moves with the images and frames. (Gradio puts the request and
         progress in their places; the keyframe slider, the fifth input, lands in `keyframe_interval`.)"""
+        phrases = None
+        if self.workflow.is_open_vocabulary(detector):  # the names typed are the classes
+            phrases = parse_phrases(", ".join(str(n) for n in class_names or []))
         with self.services.user_session(request) as user:
-            class_ids = self.workflow.class_ids(detector, class_names)
+            class_ids = None if phrases is not None else self.workflow.class_ids(detector, class_names)
             return self.workflow.annotate(
-                user, files, detector, class_ids, conf, progress, keyframe_interval, notify=gr.Info
+                user, files, detector, class_ids, conf, progress, keyframe_interval, notify=gr.Info, phrases=phrases
             )
 
     def class_names(self, detector: str) -> Any:
-        """The detector's classes, for the class picker (names; the detector changed)."""
+        """The detector's classes, for the class picker (names; the detector changed); an open-vocabulary detector
+        takes the names typed there."""
+        if self.workflow.is_open_vocabulary(detector):
+            return gr.update(choices=[], value=[], allow_custom_value=True)
         if detector not in self.services.detectors.names:
             return gr.update(choices=[], value=[])
-        return gr.update(choices=list(self.services.detectors.class_names(detector).values()), value=[])
+        names = list(self.services.detectors.class_names(detector).values())
+        return gr.update(choices=names, value=[], allow_custom_value=False)

@@ -13,11 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from annotate.detectors import use_text_embeddings
 from annotate.images import find_images
 from annotate.polygons import polygon_to_mask, yolo_line_to_polygon
 from annotate.settings import VideoSettings
 
 from .exports import fresh_folder, safe_stem, zip_dataset
+from .find_workflow import FindWorkflow
 from .gpu_tasks import Step, last_of
 from .media import draw_overlay
 from .refusals import Refusal
@@ -35,8 +37,13 @@ Gallery = list[tuple[np.ndarray, str]]
 class AnnotateWorkflow:
     """Uploads -> dataset (YOLO-seg, COCO; videos: tracks too), with a gallery and the first video's preview."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, find: FindWorkflow | None = None) -> None:
         self.services = services
+        self.find = find or FindWorkflow(services)  # open-vocabulary detectors: their text embeddings, cached
+
+    def is_open_vocabulary(self, detector: str) -> bool:
+        """Whether `detector` is one of Find's (YOLOE, YOLO-World): its classes are any names typed."""
+        return detector in self.services.finders.names
 
     def class_ids(self, detector: str, names: list[str] | None) -> list[int] | None:
         """Class names picked from the detector's list -> their ids (None: every class)."""
@@ -62,14 +69,18 @@ class AnnotateWorkflow:
         progress: Progress,
         keyframe_interval: float = VideoSettings.keyframe_interval,
         notify: Callable[[str], Any] | None = None,
+        phrases: list[str] | None = None,
     ) -> tuple[Gallery, str, str | None]:
         """Annotate the uploads into the user's folder -> (gallery, dataset zip path, first video's preview or
         None). Videos: the detector on every `keyframe_interval`-th frame, SAM 2 tracking in between, at most
         `limits.max_tracks` objects each; `notify(message)` is told of detections left untracked by that limit,
-        and of files that failed (how many, and why)."""
+        and of files that failed (how many, and why). `phrases`: the classes of an open-vocabulary `detector` (one of
+        the services' `finders`), the dataset's class names in that order."""
         if not files:
             raise Refusal("Upload images, videos, or a zip of them first.")
-        if detector not in self.services.detectors.names:
+        if phrases is not None and not self.is_open_vocabulary(detector):
+            raise Refusal(f"Classes by free text need an open-vocabulary detector ({', '.join(self.find.detectors)}).")
+        if phrases is None and detector not in self.services.detectors.names:
             raise Refusal(f"Unknown detector {detector!r}; choose one of {', '.join(self.services.detectors.names)}.")
         if not isinstance(conf, (int, float)) or not 0.0 <= conf <= 1.0:
             raise Refusal(f"The detector confidence must be a number between 0 and 1, got {conf!r}.")
@@ -88,7 +99,11 @@ class AnnotateWorkflow:
             progress(step.done / step.total, desc=f"Annotated {step.done} of {step.total} images and video frames")
 
         try:
-            with self.services.detectors.borrow(detector) as yolo:  # borrowed here: the GPU task gets a copy
+            pool = self.services.detectors if phrases is None else self.services.finders
+            with pool.borrow(detector) as yolo:  # borrowed here: the GPU task gets a copy
+                if phrases is not None:  # the detector's classes become exactly the phrases (ids in their order)
+                    use_text_embeddings(yolo, phrases, self.find.embeddings(detector, yolo, phrases))
+                    class_ids = None
                 steps = self.services.gpu.annotate_files(
                     yolo, inputs, folder / "dataset", conf=conf, classes=class_ids, formats=["yolo", "coco"],
                     keyframe_interval=int(keyframe_interval), preview=True, max_tracks=self.services.limits.max_tracks,

@@ -1,4 +1,4 @@
-"""The named API for programs (gradio_client): /segment_image, /track_video, /auto_annotate.
+"""The named API for programs (gradio_client): /segment_image, /find, /track_video, /auto_annotate.
 
 Sessionless: each call gets a one-shot session, not counted among live users, freed when the call returns.
 """
@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from annotate.settings import DetectorSettings
+from sam2_model.rle import mask_to_rle
 
 from .annotate_workflow import AnnotateWorkflow, parse_classes
+from .find_workflow import FindWorkflow
 from .image_workflow import ImageWorkflow
 from .media import draw_overlay
 from .prompts import (
@@ -27,10 +29,11 @@ from .prompts import (
     check_points,
     check_video_prompts,
     parse_json,
+    parse_phrases,
 )
 from .refusals import Refusal
 from .services import Services
-from .sessions import ImageObject, UserSession
+from .sessions import ImageObject, ImageState, UserSession
 from .video_workflow import VideoWorkflow, require_session
 
 API_FILES_TTL_S = 600  # an API call's result files outlive the call this long (Gradio copies them right away)
@@ -45,12 +48,18 @@ class NamedApi:
     """Handlers of the named endpoints: the same workflows as the tabs, called with a one-shot session."""
 
     def __init__(
-        self, services: Services, image: ImageWorkflow, video: VideoWorkflow, annotate: AnnotateWorkflow
+        self,
+        services: Services,
+        image: ImageWorkflow,
+        video: VideoWorkflow,
+        annotate: AnnotateWorkflow,
+        find: FindWorkflow | None = None,
     ) -> None:
         self.services = services
         self.image = image
         self.video = video
         self.annotate = annotate
+        self.finder = find or FindWorkflow(services)
 
     def segment_image(
         self, image_path: str, points_json: str | None, box_json: str | None
@@ -72,6 +81,36 @@ class NamedApi:
             raise Refusal("Give at least one point or a box.")
         overlay = draw_overlay(image, [mask], [obj.points], [obj.box])
         return mask.astype(np.uint8) * 255, overlay, {"scores": obj.scores, "chosen": obj.choice}
+
+    def find(
+        self, image_path: str, phrases: str | None, box_json: str | None, detector: str | None, confidence: float
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """/find: image file, names ("person, red car") or an example box [x0, y0, x1, y1] (JSON, image pixels; one
+        of the two), detector name ("" for the default), the lowest detector score kept (0..1) -> (overlay PNG,
+        {"objects": [{"name", "confidence" (the detector's), "score" (SAM 2's), "box" xyxy, "mask" (COCO RLE at the
+        image's size)}]}, best first). An error when nothing scores that high."""
+        text = phrases if phrases and phrases.strip() else None
+        box_value = parse_json(box_json or None, BOX_USAGE)
+        if (text is None) == (box_value is None):
+            raise PromptError('Give either names to find ("person, red car") or an example box [x0, y0, x1, y1].')
+        if text is not None:
+            parse_phrases(text)  # the cheap checks first: bad names cost no image decoding
+        image = self.services.open_image(image_path)
+        state = ImageState(image=image, preview=image, objects=[ImageObject()])
+        if text is not None:
+            self.finder.find(state, text, detector or None, confidence)
+        else:
+            state.objects = [ImageObject(box=check_box(box_value, (image.shape[1], image.shape[0])))]
+            self.finder.find_similar(state, detector or None, confidence)
+        found = [o for o in state.objects if o.confidence is not None and o.mask is not None]
+        overlay = draw_overlay(image, [o.mask for o in found], boxes=[o.box for o in found])
+        objects = [
+            {"name": o.class_name, "confidence": o.confidence, "score": o.scores[0], "box": o.box,
+             "mask": mask_to_rle(o.mask)}
+            for o in found
+            if o.mask is not None
+        ]  # fmt: skip
+        return overlay, {"objects": objects}
 
     def track_video(self, video_path: str, prompts_json: str) -> Iterator[tuple[str | None, str | None]]:
         """/track_video: video file and prompts JSON [{"frame": 0, "obj_id": 1, "points": [[x, y, label]],
@@ -102,11 +141,14 @@ class NamedApi:
                 yield (None, None) if step.files is None else (str(step.files[0]), str(step.files[1]))
 
     def auto_annotate(self, files: list[str], detector: str, classes: str) -> str:
-        """/auto_annotate: image and video files or zips of them, detector name, class ids ("0,2" or "") -> the
-        dataset zip (videos: frames, labels, COCO with track ids, vis.json, tracks/, previews/)."""
+        """/auto_annotate: image and video files or zips of them, detector name, class ids ("0,2" or "": all) or,
+        for an open-vocabulary detector (YOLOE, YOLO-World), names ("person, forklift") -> the dataset zip (videos:
+        frames, labels, COCO with track ids, vis.json, tracks/, previews/)."""
+        phrases = parse_phrases(classes) if self.annotate.is_open_vocabulary(detector) else None
+        class_ids = None if phrases is not None else parse_classes(classes)
         with one_shot_session() as user:
             conf = DetectorSettings.conf  # the detector's default threshold
-            _, archive, _ = self.annotate.annotate(user, files, detector, parse_classes(classes), conf, no_progress)
+            _, archive, _ = self.annotate.annotate(user, files, detector, class_ids, conf, no_progress, phrases=phrases)
             return archive
 
 

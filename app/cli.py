@@ -45,9 +45,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "sam2-studio") -> int:
         print(f"{prog}: {UNTRAINED_WARNING}", file=sys.stderr)
 
     from .demo import build_demo
+    from .detector_pool import DetectorPool
+    from .services import FINDERS
 
     limits = settings.limits
-    demo = build_demo(model, limits, proxies=settings.trusted_proxies, dataset=settings.dataset)
+    finders = DetectorPool(FINDERS, text_embeddings=settings.text_embeddings)  # Find's YOLOE and YOLO-World
+    demo = build_demo(model, limits, proxies=settings.trusted_proxies, finders=finders, dataset=settings.dataset)
     demo.queue(default_concurrency_limit=1, max_size=limits.max_queue).launch(
         server_name=settings.host,
         server_port=settings.port,

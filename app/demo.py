@@ -1,8 +1,8 @@
 """`build_demo`: the studio's Gradio Blocks on one shared SAM 2 model.
 
 Each tab lays out and wires its own section (`ImageTab.build`, `VideoTab.build`, `AnnotateTab.build`); this module
-adds the header, the styles, the named API (/segment_image, /track_video, /auto_annotate) and the session events.
-Every event that runs the model shares the concurrency id "model"; UI-only events are private.
+adds the header, the styles, the named API (/segment_image, /find, /track_video, /auto_annotate) and the session
+events. Every event that runs the model shares the concurrency id "model"; UI-only events are private.
 """
 
 from __future__ import annotations
@@ -66,12 +66,14 @@ def build_demo(
     detectors: DetectorPool | None = None,
     proxies: TrustedProxies | None = None,
     runner: GpuRunner | None = None,
+    finders: DetectorPool | None = None,
     dataset: str | Path | None = None,
 ) -> gr.Blocks:
     """The studio on `model` (loaded once by the caller and shared by every user); `detectors`: the pool the
     Auto-annotate tab borrows from (default: ultralytics' YOLO11 detectors, downloaded on first use); `proxies`:
     whose X-Forwarded-For names the client that per-client limits count (default: no one's); `runner`: how the
     GPU tasks run (default: ZeroGPU's `spaces.GPU` when the package is installed, see `gpu.default_runner`);
+    `finders`: the open-vocabulary detectors Find borrows (default: YOLOE and YOLO-World, downloaded on first use);
     `dataset`: what the Review tab opens and saves in place (`sam2-studio --dataset PATH`; default: uploads only).
     Handlers run in this process, which owns every session; only the GPU tasks they call may run elsewhere.
 
@@ -79,7 +81,7 @@ def build_demo(
     was; the named API gets the error."""
     gradio_fixes.apply()  # pictures shown again are never rewritten while the browser fetches them
     fair_queue.install()  # each client's share of the queue, checked before a request takes a slot
-    studio = Studio(model, limits, detectors, proxies, runner, dataset)
+    studio = Studio(model, limits, detectors, proxies, runner, finders, dataset)
     limits = studio.limits
     model_events: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": limits.model_concurrency}
     css = swatch_css(limits.max_objects) + STUDIO_CSS
@@ -125,7 +127,7 @@ def build_demo(
 
 
 def named_api(studio: Studio, model_events: dict[str, Any]) -> None:
-    """The named endpoints for programs (gradio_client), on hidden components: /segment_image, /track_video,
+    """The named endpoints for programs (gradio_client), on hidden components: /segment_image, /find, /track_video,
     /auto_annotate. Errors reach the caller as errors (no `keep`)."""
     api = studio.api
     with gr.Row(visible=False):
@@ -137,8 +139,11 @@ def named_api(studio: Studio, model_events: dict[str, Any]) -> None:
         tracked, masks = gr.File(), gr.File()
         files, detector, classes, dataset = gr.File(file_count="multiple"), gr.Textbox(), gr.Textbox(), gr.File()
         segment, track, annotate = gr.Button(), gr.Button(), gr.Button()
+        phrases, finder, confidence, found, find = gr.Textbox(), gr.Textbox(), gr.Number(), gr.JSON(), gr.Button()
     segment.click(guard(api.segment_image), [image, points, box], [mask, overlay, scores],
                   api_name="segment_image", **model_events)  # fmt: skip
+    find.click(guard(api.find), [image, phrases, box, finder, confidence], [overlay, found], api_name="find",
+               **model_events)  # fmt: skip
     track.click(guard(api.track_video), [video, prompts], [tracked, masks], api_name="track_video",
                 **model_events)  # fmt: skip
     annotate.click(guard(api.auto_annotate), [files, detector, classes], dataset, api_name="auto_annotate",

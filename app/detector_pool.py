@@ -12,6 +12,7 @@ import copy
 import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -24,10 +25,19 @@ def load_yolo(name: str) -> Any:
 class DetectorPool:
     """Detectors by name. `names`: the ones users may pick; `loader`: builds one from its name (default:
     ultralytics' YOLO, downloaded on first use); at most `max_per_name` instances of a name are lent at once, and a
-    request beyond that waits for one to come back."""
+    request beyond that waits for one to come back. `text_embeddings`: for open-vocabulary detectors (YOLOE,
+    YOLO-World), a file of names' text embeddings (`annotate.detectors.save_text_embeddings`) used instead of their
+    text encoder, which a machine offline cannot download."""
 
-    def __init__(self, names: Sequence[str], loader: Callable[[str], Any] = load_yolo, max_per_name: int = 2) -> None:
+    def __init__(
+        self,
+        names: Sequence[str],
+        loader: Callable[[str], Any] = load_yolo,
+        max_per_name: int = 2,
+        text_embeddings: str | Path | None = None,
+    ) -> None:
         self.names = list(names)
+        self.text_embeddings = None if text_embeddings is None else Path(text_embeddings)
         self.loader = loader
         self.max_per_name = max_per_name
         self._templates: dict[str, Any] = {}

@@ -239,6 +239,7 @@ class GpuTasks:
 
     def __init__(self, model: Sam2Model, runner: gpu.GpuRunner | None = None) -> None:
         runner = runner or gpu.default_runner()
+        self.runner = runner  # for tasks defined elsewhere (`find_tasks`), run the same way
         self.key = gpu.register_model(model)
         self.portable = runner.isolated
         self.video_predictor = video_predictor(self.key)  # the one the tasks use (and a forked worker inherits)

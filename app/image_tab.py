@@ -15,6 +15,8 @@ import numpy as np
 from gradio_image_annotation import image_annotator
 
 from .errors import guard
+from .find_controls import FindControls
+from .find_workflow import FindWorkflow
 from .image_workflow import ImageWorkflow, active
 from .media import color_of, draw_overlay, preview_scale, to_preview
 from .prompts import BOX, BOX_CLICKS, IMAGE_MODES, POSITIVE
@@ -28,6 +30,8 @@ STEPS = """
 3. One click gives three candidates under the image: pick the best.
 4. *Add object* for the next one; click an object in the list to work on it again; name it for the exports.
 5. *Export*, or *Segment everything* to start from SAM 2's own masks.
+6. Or type names and *Find* every such object ("person, red car"), or box one example and *Find similar*; the
+   confidence slider hides weak finds.
 """
 
 Events = dict[str, Any]
@@ -65,10 +69,13 @@ class ImagePanels:
 class ImageTab:
     """Handlers of the Image tab; `build` lays it out and wires them (inside a `gr.Blocks` tab)."""
 
-    def __init__(self, services: Services, workflow: ImageWorkflow, examples: list[Path]) -> None:
+    def __init__(
+        self, services: Services, workflow: ImageWorkflow, examples: list[Path], find: FindWorkflow | None = None
+    ) -> None:
         self.services = services
         self.workflow = workflow
         self.examples = examples
+        self.find = FindControls(services, find or FindWorkflow(services), self.view)
 
     # ------------------------------------------------------------------------------------------------- layout
     def build(self, model_events: Events) -> ImagePanels:
@@ -95,6 +102,7 @@ class ImageTab:
                     undo = gr.Button("Undo", size="sm", min_width=90, elem_id="image_undo")
                     clear = gr.Button("Clear all", size="sm", min_width=90, elem_id="image_clear")
                     everything = gr.Button("Segment everything", size="sm", min_width=90, elem_id="image_everything")
+                self.find.layout()
                 candidates = gr.Gallery(
                     label="Candidates for the active object: pick the best", columns=3, height=200,
                     object_fit="contain", allow_preview=False, format="png", elem_id="image_candidates",
@@ -137,6 +145,7 @@ class ImageTab:
         clear.click(guard(self.clear, keep=size + 1), None, [*view, exported], **private)
         everything.click(guard(self.segment_everything, **redraw), None, view, **model_events, **private)
         export.click(guard(self.export, keep=1), None, exported, **private)
+        self.find.wire(view, model_events)
         return panels
 
     # ----------------------------------------------------------------------------------------------- handlers
@@ -291,6 +300,7 @@ class ImageTab:
             what = [f"{len(obj.points)} click{'s' * (len(obj.points) != 1)}"] if obj.points else []
             what += ["box"] if obj.box is not None else []
             what += [f"score {obj.scores[obj.choice]:.2f}"] if obj.scores else []
+            what += [f"found {obj.confidence:.2f}"] if obj.confidence is not None else []
             name = f" · {obj.class_name}" if obj.class_name else ""
             choices.append((f"Object {i + 1}{name} — {', '.join(what) or 'no prompt yet'}", str(i + 1)))
         return choices

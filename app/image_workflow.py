@@ -47,6 +47,7 @@ class ImageWorkflow:
         return ImageState(
             image=image, preview=to_preview(image, scale), scale=scale, name=Path(path).name, objects=[ImageObject()],
             mode=state.mode, features=features if self.services.gpu.portable else None,
+            min_confidence=state.min_confidence,
         )  # fmt: skip
 
     def set_mode(self, state: ImageState, mode: str) -> None:
@@ -116,8 +117,9 @@ class ImageWorkflow:
                 edit.obj.points.pop()
             elif edit.kind == "box":
                 edit.obj.box = edit.previous_box
-            elif edit.kind == "everything":
+            elif edit.kind == "everything":  # Segment everything's or Find's objects, hidden ones too
                 state.objects = [o for o in state.objects if o not in edit.added]
+                state.hidden = [o for o in state.hidden if o not in edit.added]
             if edit.kind not in ("corner", "everything") and state.image is not None:
                 self.segment(state.image, edit.obj, state.features)
             if edit.kind == "everything":
@@ -163,6 +165,7 @@ class ImageWorkflow:
     def clear(self, state: ImageState) -> None:
         """Every object and prompt: the image stays."""
         state.objects, state.active, state.box_corner, state.edits = [ImageObject()], 0, None, []
+        state.hidden = []
 
     def segment_everything(self, state: ImageState, progress: Progress) -> int:
         """SAM 2's automatic masks (a grid of clicks) become objects after the ones with masks, largest first, each
@@ -177,7 +180,7 @@ class ImageWorkflow:
         if not records:
             raise Refusal("Segment everything found no object the model is confident about.")
         kept = [o for o in state.objects if o.mask is not None]
-        room = max(0, self.services.limits.max_objects - len(kept))
+        room = max(0, self.services.limits.max_objects - len(kept) - len(state.hidden))  # hidden finds count
         added = []
         for record in sorted(records, key=lambda r: -r["area"])[:room]:
             x, y = record["point_coords"][0]

@@ -22,6 +22,10 @@ VIDEO_MODES = [POSITIVE, NEGATIVE, BOX_CLICKS]
 
 MAX_CLASS_NAME = 64  # characters of an object's class name (what the exports call it)
 MAX_JSON_CHARS = 100_000  # a prompt of 64 points is under 2 KB; this bounds parsing time and nesting depth
+MAX_PHRASES = 16  # names Find looks for in one request: each is a class of the open-vocabulary detector's head
+MAX_PHRASE_CHARS = MAX_CLASS_NAME  # a phrase becomes the found objects' class name
+FIND_CONFIDENCE = 0.25  # the Find slider's first value (ultralytics' default detector threshold)
+PHRASES_USAGE = 'Type what to find as short names separated by commas, e.g. "person, red car"'
 
 POINTS_USAGE = "points must be JSON [[x, y, label], ...] in image pixels, label 1 (object) or 0 (background)"
 BOX_USAGE = "box must be JSON [x0, y0, x1, y1] in image pixels, or null"
@@ -94,6 +98,29 @@ def class_name(text: str | None) -> str:
     """What a person typed as an object's class name -> the name kept: whitespace collapsed, at most MAX_CLASS_NAME
     characters ("" when nothing was typed)."""
     return " ".join(str(text or "").split())[:MAX_CLASS_NAME]
+
+
+def parse_phrases(text: Any, max_phrases: int = MAX_PHRASES, max_chars: int = MAX_PHRASE_CHARS) -> list[str]:
+    """What to find, as typed ("person, red car") -> the phrases in order: split at commas (and new lines), spaces
+    collapsed, empty parts and repeats (case-insensitively) dropped. PromptError for no phrase, more than
+    `max_phrases`, or a phrase longer than `max_chars` characters; the text's length is bounded before it is split."""
+    if text is not None and not isinstance(text, str):
+        raise PromptError(f"{PHRASES_USAGE}; got {type(text).__name__}.")
+    if text is not None and len(text) > max_phrases * (max_chars + 2):
+        raise PromptError(f"{PHRASES_USAGE}: at most {max_phrases} names of at most {max_chars} characters each.")
+    phrases: list[str] = []
+    for part in (text or "").replace("\n", ",").split(","):
+        phrase = " ".join(part.split())
+        if phrase and phrase.lower() not in (p.lower() for p in phrases):
+            phrases.append(phrase)
+    if not phrases:
+        raise PromptError(f"{PHRASES_USAGE}.")
+    if len(phrases) > max_phrases:
+        raise PromptError(f"{len(phrases)} names were given; Find takes at most {max_phrases} at once.")
+    long = [p for p in phrases if len(p) > max_chars]
+    if long:
+        raise PromptError(f"{long[0][:40]!r}... is {len(long[0])} characters; a name may have at most {max_chars}.")
+    return phrases
 
 
 def object_number(value: Any, max_objects: int) -> int:

@@ -24,6 +24,7 @@ from .sessions import SessionRegistry, UserSession
 from .settings import Limits
 
 DETECTORS = ["yolo11n.pt", "yolo11s.pt", "yolo11m.pt", "yolo11l.pt", "yolo11x.pt"]
+FINDERS = ["yoloe-11s-seg.pt", "yolov8s-worldv2.pt"]  # open-vocabulary detectors for Find, the default first
 
 
 class Caller(Protocol):
@@ -39,8 +40,9 @@ class Services:
     detectors: the pool auto-annotation borrows from (default: ultralytics' YOLO11 detectors by name, downloaded on
     first use; tests pass a pool of untrained ones); proxies: whose `X-Forwarded-For` names the client (default:
     no one's, the peer is the client); runner: how GPU tasks run (default: ZeroGPU's `spaces.GPU` when installed,
-    see `gpu.default_runner`). Every use of the model goes through `gpu`, the GPU tasks: this process owns the
-    sessions, the tasks get what they need and return what changed.
+    see `gpu.default_runner`); finders: the open-vocabulary detectors Find borrows (default: `FINDERS`, downloaded
+    on first use). Every use of the model goes through `gpu`, the GPU tasks: this process owns the sessions, the
+    tasks get what they need and return what changed.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class Services:
         detectors: DetectorPool | None = None,
         proxies: TrustedProxies | None = None,
         runner: GpuRunner | None = None,
+        finders: DetectorPool | None = None,
     ):
         self.model = model
         self.gpu = GpuTasks(model, runner)
@@ -59,6 +62,7 @@ class Services:
             self.limits.max_sessions, self.limits.idle_timeout_s, self.limits.max_sessions_per_client
         )
         self.detectors = detectors or DetectorPool(DETECTORS, load_yolo)
+        self.finders = finders or DetectorPool(FINDERS, load_yolo)
         self.video_predictor = self.gpu.video_predictor
 
     def open_session(self, caller: Caller | None) -> None:

@@ -25,7 +25,7 @@ from annotate.dataset import Dataset
 from sam2_model import VideoPredictor, VideoSession
 from sam2_model.embedding_cache import ImageFeatures
 
-from .prompts import POSITIVE
+from .prompts import FIND_CONFIDENCE, POSITIVE
 
 
 @dataclass(eq=False)
@@ -36,6 +36,8 @@ class ImageObject:
     candidates: the masks of the last prediction (CxHxW bool, best first) and their scores; choice: the kept one;
     class_name: what the exports call it ("" = "object"); prior: HxW bool, the mask a dataset stored for it (Review
     tab): shown while it has no prompt, and given with its clicks as SAM 2's ``mask_input`` (refined, not redrawn).
+    class_name: what the exports call it ("" = "object"); confidence: the open-vocabulary detector's score of an
+    object Find found (its box is the detection), None for objects a person prompted.
     """
 
     points: list[tuple[float, float, int]] = field(default_factory=list)
@@ -45,6 +47,7 @@ class ImageObject:
     choice: int = 0
     class_name: str = ""
     prior: np.ndarray | None = field(default=None, repr=False)
+    confidence: float | None = None
 
     @property
     def mask(self) -> np.ndarray | None:
@@ -71,7 +74,8 @@ class ImageState:
     box_corner: the first corner (x, y) of a box drawn by two clicks; edits: every prompt in time order (undo);
     mode: what a click on the picture adds (one of `prompts.IMAGE_MODES`); features: the image's embedding when the
     GPU runs in another process (1x256x64x64 and high-res levels, CPU), given to every click; None in-process, where
-    the model's bounded embedding cache keeps it.
+    the model's bounded embedding cache keeps it. min_confidence: the Find slider's threshold; hidden: found objects
+    scored below it, out of `objects` (not drawn, listed nor exported) until the slider comes down again.
     """
 
     image: np.ndarray | None = None
@@ -84,6 +88,8 @@ class ImageState:
     edits: list[ImageEdit] = field(default_factory=list)
     mode: str = POSITIVE
     features: ImageFeatures | None = None
+    min_confidence: float = FIND_CONFIDENCE
+    hidden: list[ImageObject] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ class Limits:
 
     Per client: `max_sessions_per_client` browser tabs; `max_requests_per_client` requests of any kind and
     `max_model_requests_per_client` model requests queued or running at once (see `fair_queue`). Per video of the
-    Auto-annotate tab: `max_tracks` objects tracked.
+    Auto-annotate tab, and per Find on a video's frame: `max_tracks` objects tracked.
     """
 
     max_upload_mb: int = 50
@@ -122,6 +122,7 @@ class AppSettings:
     limits: Limits = field(default_factory=Limits)
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     dataset: str | None = None
+    text_embeddings: str | None = None
 
 
 def parse_settings(
@@ -207,10 +208,18 @@ def parse_settings(
         help="A dataset to review and correct in the Review tab, saved in place: an auto_annotate folder, a YOLO-seg "
         "data.yaml or folder, or a COCO .json (on your own machine; a hosted studio takes an uploaded zip instead).",
     )
+    parser.add_argument(
+        "--text-embeddings",
+        default=env.get("SAM2_TEXT_EMBEDDINGS") or None,
+        help="Find by name without the detectors' text encoder (a machine offline): a .npz of names' embeddings "
+        "saved elsewhere with annotate.detectors.save_text_embeddings. [env SAM2_TEXT_EMBEDDINGS]",
+    )
     args = parser.parse_args(argv)
     if args.dataset is not None and not os.path.exists(args.dataset):
         parser.error(f"--dataset {args.dataset}: no such file or folder; give an auto_annotate folder, a data.yaml, "
                      "or a COCO .json.")  # fmt: skip
+    if args.text_embeddings is not None and not os.path.isfile(args.text_embeddings):
+        parser.error(f"--text-embeddings: no file {args.text_embeddings!r}")
     if not 0 < args.port < 65536:
         parser.error(f"--port must be between 1 and 65535, got {args.port}")
     try:
@@ -229,4 +238,5 @@ def parse_settings(
         limits=limits,
         trusted_proxies=proxies,
         dataset=args.dataset,
+        text_embeddings=args.text_embeddings,
     )

@@ -18,6 +18,7 @@ from .annotate_workflow import AnnotateWorkflow
 from .api import NamedApi
 from .clients import TrustedProxies
 from .detector_pool import DetectorPool
+from .find_workflow import FindWorkflow
 from .gpu import GpuRunner
 from .image_tab import ImageTab
 from .image_workflow import ImageWorkflow
@@ -42,14 +43,16 @@ class Studio(Services):
         detectors: DetectorPool | None = None,
         proxies: TrustedProxies | None = None,
         runner: GpuRunner | None = None,
+        finders: DetectorPool | None = None,
         dataset: str | Path | None = None,
     ):
-        super().__init__(model, limits, detectors, proxies, runner)
-        image, video, annotate = ImageWorkflow(self), VideoWorkflow(self), AnnotateWorkflow(self)
+        super().__init__(model, limits, detectors, proxies, runner, finders)
+        find = FindWorkflow(self)
+        image, video, annotate = ImageWorkflow(self), VideoWorkflow(self), AnnotateWorkflow(self, find)
         example_video = EXAMPLES / "video.mp4"
-        self.image = ImageTab(self, image, sorted(EXAMPLES.glob("*.jpg")))
-        self.video = VideoTab(self, video, example_video if example_video.is_file() else None)
+        self.image = ImageTab(self, image, sorted(EXAMPLES.glob("*.jpg")), find)
+        self.video = VideoTab(self, video, example_video if example_video.is_file() else None, find)
         self.annotate = AnnotateTab(self, annotate)
-        self.api = NamedApi(self, image, video, annotate)
+        self.api = NamedApi(self, image, video, annotate, find)
         self.reviewing = ReviewWorkflow(self, image, dataset)  # `dataset`: sam2-studio --dataset PATH
         self.review = ReviewTab(self, self.reviewing)

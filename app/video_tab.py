@@ -16,9 +16,11 @@ import numpy as np
 import torch
 
 from .errors import guard
-from .prompts import POSITIVE, VIDEO_MODES, frame_number
+from .find_workflow import FindWorkflow
+from .prompts import FIND_CONFIDENCE, MAX_PHRASE_CHARS, MAX_PHRASES, POSITIVE, VIDEO_MODES, frame_number
 from .services import Services
 from .sessions import UserSession
+from .video_find import VideoFind
 from .video_view import frame_overlay, object_choices, status_text, timeline_html
 from .video_workflow import VideoWorkflow, require_session, shown_frame
 
@@ -28,6 +30,7 @@ STEPS = """
 3. *Track*: watch the masks appear frame by frame. *Cancel* keeps what is tracked.
 4. Scrub the slider to check any frame; click there to correct, then *Track* again.
 5. Download the overlay video, the masks and COCO.
+6. Or *Find* objects by name on the frame ("person, red car"), or box one and *Find similar*: each becomes an object.
 """
 
 Events = dict[str, Any]
@@ -67,10 +70,13 @@ class VideoPanels:
 class VideoTab:
     """Handlers of the Video tab; `build` lays it out and wires them (inside a `gr.Blocks` tab)."""
 
-    def __init__(self, services: Services, workflow: VideoWorkflow, example: Path | None) -> None:
+    def __init__(
+        self, services: Services, workflow: VideoWorkflow, example: Path | None, find: FindWorkflow | None = None
+    ) -> None:
         self.services = services
         self.workflow = workflow
         self.example = example
+        self.finder = VideoFind(workflow, find or FindWorkflow(services))
 
     # ------------------------------------------------------------------------------------------------- layout
     def build(self, model_events: Events) -> VideoPanels:
@@ -92,6 +98,17 @@ class VideoTab:
                     undo = gr.Button("Undo", size="sm", min_width=90, elem_id="video_undo")
                     add = gr.Button("Add object", size="sm", min_width=90, elem_id="video_add_object")
                     remove = gr.Button("Remove object", size="sm", min_width=90, elem_id="video_remove")
+                with gr.Row(elem_classes=["toolbar"], equal_height=True):  # Find on this frame (see video_find)
+                    find_text = gr.Textbox(placeholder='Find on this frame: "person, red car"', show_label=False,
+                                           container=False, scale=4, min_width=160, elem_id="video_find_text",
+                                           max_length=MAX_PHRASES * (MAX_PHRASE_CHARS + 2))  # fmt: skip
+                    names = self.finder.find_workflow.detectors
+                    detector = gr.Dropdown(names, value=names[0], show_label=False, container=False, scale=2,
+                                           min_width=120, elem_id="video_find_detector")  # fmt: skip
+                    find = gr.Button("Find", size="sm", min_width=60, elem_id="video_find")
+                    similar = gr.Button("Find similar", size="sm", min_width=90, elem_id="video_find_similar")
+                    confidence = gr.Number(FIND_CONFIDENCE, minimum=0, maximum=1, step=0.05, label="Confidence",
+                                           min_width=90, scale=1, elem_id="video_find_confidence")  # fmt: skip
                 status = gr.Markdown("No video yet.", elem_id="video_status")
                 timeline = gr.HTML("", elem_id="video_timeline")
                 objects = gr.Radio([], label="Objects (click one to work on it)", elem_id="video_objects",
@@ -124,6 +141,11 @@ class VideoTab:
         class_name.blur(guard(self.name_object, keep=1), [objects, class_name], objects, **quick)
         add.click(guard(self.add_object, **redraw), [slider, class_name], view, **quick)
         undo.click(guard(self.undo, **redraw), slider, view, **model_events, **private)
+        find_inputs = [slider, find_text, detector, confidence]
+        find.click(guard(self.find_by_name, **redraw), find_inputs, view, **model_events, **private)
+        find_text.submit(guard(self.find_by_name, **redraw), find_inputs, view, **model_events, **private)
+        similar.click(guard(self.find_similar, **redraw), [slider, detector, confidence], view, **model_events,
+                      **private)  # fmt: skip
         remove.click(guard(self.remove_object, **redraw), slider, view, **quick)
         track.click(guard(self.track, keep=size + 2), None, [*view, tracked, files], **model_events,
                     show_progress="hidden", **private)  # fmt: skip
@@ -213,6 +235,20 @@ class VideoTab:
         if not self.workflow.cancel(user):
             return gr.skip()
         return "Cancelling: tracking stops after the frame it is on."
+
+    def find_by_name(
+        self, frame_idx: float, text: str | None, detector: str | None, confidence: float | None, request: gr.Request
+    ) -> VideoView:
+        with self.services.user_session(request) as user:
+            frame, logits = self.finder.find(user, frame_idx, text, detector, confidence)
+            return self.view(user, frame, logits)
+
+    def find_similar(
+        self, frame_idx: float, detector: str | None, confidence: float | None, request: gr.Request
+    ) -> VideoView:
+        with self.services.user_session(request) as user:
+            frame, logits = self.finder.find_similar(user, frame_idx, detector, confidence)
+            return self.view(user, frame, logits)
 
     def _keep_name(self, user: UserSession, name: str | None) -> None:
         if name is not None:

@@ -33,7 +33,7 @@ def image_path(tmp_path_factory, scene_image) -> str:
 def test_api_lists_only_the_named_endpoints(server):
     _, url = server
     endpoints = set(Client(url, verbose=False).view_api(return_format="dict", print_info=False)["named_endpoints"])
-    assert endpoints == {"/segment_image", "/track_video", "/auto_annotate"}
+    assert endpoints == {"/segment_image", "/find", "/track_video", "/auto_annotate"}
 
 
 def test_segment_image_endpoint(server, image_path, scene_image):
