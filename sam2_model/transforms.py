@@ -98,23 +98,37 @@ def fill_holes_and_sprinkles(
     """Meta's optional mask clean-up: fill background holes and drop foreground specks up to a pixel area.
 
     Meta computes this with a CUDA kernel and silently skips it when the kernel is missing (always on the CPU); we use
-    OpenCV's connected components so it works everywhere. `logits` is (..., H, W); holes get `hole_value`
-    (default threshold + 10, Meta's image predictor; its video predictor uses 0.1) and sprinkles threshold - 10.
+    OpenCV's connected components so it works everywhere. `logits` is (..., H, W) float on any device, returned as a
+    new tensor of the same shape, dtype and device; holes get `hole_value` (default threshold + 10, Meta's image
+    predictor; its video predictor uses 0.1) and sprinkles threshold - 10.
+
+    Every mask of the batch crosses to the CPU in one transfer (the thresholded regions, bool: a quarter of the
+    float logits) and the changes come back in one (a uint8 map applied with `torch.where`, only when something
+    changed): on a GPU, the old per-mask boolean index assignment synchronised with the host once per mask.
     """
     if max_hole_area <= 0 and max_sprinkle_area <= 0:
         return logits
     flat = logits.reshape(-1, *logits.shape[-2:])
-    result = flat.clone()
-    for index, mask_logits in enumerate(flat.float().cpu().numpy()):
-        for area_limit, region, new_value in (
-            (max_hole_area, mask_logits <= threshold, threshold + 10.0 if hole_value is None else hole_value),
-            (max_sprinkle_area, mask_logits > threshold, threshold - 10.0),
-        ):
-            if area_limit <= 0:
-                continue
+    scores = flat.float()
+    kinds = [
+        (code, area_limit, region, value)
+        for code, area_limit, region, value in (
+            (1, max_hole_area, scores <= threshold, threshold + 10.0 if hole_value is None else hole_value),
+            (2, max_sprinkle_area, scores > threshold, threshold - 10.0),
+        )
+        if area_limit > 0
+    ]
+    regions = torch.stack([region for _, _, region, _ in kinds]).cpu().numpy()  # the one device -> host transfer
+    changes = np.zeros(flat.shape, np.uint8)  # 0 keep, else the code of the kind that changes the pixel
+    for (code, area_limit, _, _), kind_regions in zip(kinds, regions, strict=True):
+        for index, region in enumerate(kind_regions):
             count, labels, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
             small = [label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] <= area_limit]
             if small:
-                to_change = torch.from_numpy(np.isin(labels, small)).to(result.device)
-                result[index][to_change] = new_value
+                changes[index][np.isin(labels, small)] = code  # holes and sprinkles are disjoint regions
+    result = flat.clone()
+    if changes.any():
+        codes = torch.from_numpy(changes).to(flat.device)  # the one host -> device transfer
+        for code, _, _, value in kinds:
+            result = torch.where(codes == code, torch.tensor(value, dtype=flat.dtype, device=flat.device), result)
     return result.reshape(logits.shape)

@@ -218,3 +218,28 @@ def test_prompts_entirely_off_the_frame_warn(predictor):
         predictor.add_new_points_or_box(session, 0, 1, points=[[480, 320]], labels=[1])
     with pytest.warns(UserWarning, match=r"A box lies entirely outside the 64x48 image"):
         predictor.add_new_points_or_box(session, 1, 1, box=[100, 100, 200, 200])
+
+
+def test_each_tracked_frame_crosses_to_the_host_twice_whatever_the_objects(small_model, monkeypatch):
+    """Per tracked frame, every object's masks go to the host in two transfers (the low-res regions for hole
+    filling, then the binary masks kept as RLE), also when the objects are tracked in separate batches: a GPU then
+    waits for the host twice a frame, not once per object."""
+    predictor = VideoPredictor(small_model, batch_objects=False)  # three batches of one: the worst case
+    session = predictor.init_state(moving_square(4))
+    for obj_id, x in ((1, 15), (2, 40), (3, 55)):
+        predictor.add_new_points_or_box(session, 0, obj_id, points=[[x, 20]], labels=[1])
+    transfers: list[int] = []
+    real_cpu = torch.Tensor.cpu
+
+    def counting_cpu(self, *args, **kwargs):
+        transfers.append(self.shape[0] if self.ndim else 1)
+        return real_cpu(self, *args, **kwargs)
+
+    frames = predictor.propagate_in_video(session)
+    next(frames)  # frame 0: prompted, no tracking step
+    monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
+    for _ in frames:
+        assert len(transfers) == 2, transfers
+        transfers.clear()
+    monkeypatch.undo()
+    assert len(session.tracked_frames(3)) == 4
