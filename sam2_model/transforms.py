@@ -7,6 +7,8 @@ these functions reproduce Meta's `SAM2Transforms` so our predictors give Meta's 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 import torch
@@ -86,6 +88,27 @@ def low_res_to_mask(low_res_logits: torch.Tensor, orig_hw: tuple[int, int], thre
     """One 256x256 low-res logit map -> HxW bool mask at the original size (the same math as `predict`)."""
     logits = masks_to_image_frame(low_res_logits.reshape(1, 1, *low_res_logits.shape[-2:]), orig_hw)
     return (logits[0, 0] > threshold).cpu().numpy()
+
+
+def low_res_to_masks(
+    low_res_logits: torch.Tensor,
+    orig_hw: tuple[int, int],
+    threshold: float = 0.0,
+    *,
+    device: torch.device | None = None,
+    chunk: int = 1,
+) -> Iterator[np.ndarray]:
+    """N x256x256 (or Nx1x256x256) low-res logits -> N HxW bool masks at the original size, in order: what
+    `low_res_to_mask` gives for each, made `chunk` masks at a time on `device` (default: the logits' device) with
+    one interpolate and one host transfer per chunk. Bilinear upsampling treats every mask of a batch alone, so the
+    chunk size changes no pixel; it bounds memory (`chunk` x HxW float32 on `device`, as many bools on the host).
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1 masks, got {chunk}.")
+    flat = low_res_logits.reshape(-1, 1, *low_res_logits.shape[-2:])
+    for start in range(0, len(flat), chunk):
+        part = flat[start : start + chunk] if device is None else flat[start : start + chunk].to(device)
+        yield from (masks_to_image_frame(part, orig_hw)[:, 0] > threshold).cpu().numpy()
 
 
 def fill_holes_and_sprinkles(

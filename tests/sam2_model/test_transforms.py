@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sam2_model.transforms import fill_holes_and_sprinkles
+from sam2_model.transforms import fill_holes_and_sprinkles, low_res_to_mask, low_res_to_masks
 
 
 def per_mask_reference(
@@ -78,3 +78,31 @@ def test_fill_holes_matches_the_per_mask_result_with_one_transfer_each_way(monke
     assert calls == {"cpu": 1, "to": 1}
     assert result.dtype == logits.dtype and result.shape == logits.shape
     torch.testing.assert_close(result, expected, atol=0, rtol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    ("count", "low_res_hw", "image_hw", "chunk"),
+    [
+        (5, (256, 256), (333, 517), 2),  # odd image size, a last chunk of one
+        (4, (64, 64), (240, 320), 4),  # the 256-pixel test model's low-res size, one chunk
+        (3, (256, 256), (1023, 7), 1),  # a thin odd image, one mask per chunk
+        (6, (256, 256), (17, 2049), 100),  # a chunk larger than the batch
+    ],
+)
+def test_batched_upsampling_gives_each_instances_own_mask(count, low_res_hw, image_hw, chunk):
+    """`low_res_to_masks` (chunks of instances, one interpolate each) equals `low_res_to_mask` one instance at a
+    time, bit for bit, including masks near the threshold."""
+    rng = np.random.default_rng(count)
+    low_res = torch.from_numpy(rng.normal(scale=3, size=(count, *low_res_hw))).float()
+    low_res[0] = 0.0  # every pixel on the threshold
+    one_by_one = [low_res_to_mask(low_res[i], image_hw, 0.25) for i in range(count)]
+    batched = list(low_res_to_masks(low_res, image_hw, 0.25, device=torch.device("cpu"), chunk=chunk))
+    assert len(batched) == count
+    for expected, got in zip(one_by_one, batched, strict=True):
+        assert got.dtype == np.bool_ and got.shape == image_hw
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_batched_upsampling_refuses_an_empty_chunk():
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        list(low_res_to_masks(torch.zeros(1, 8, 8), (8, 8), chunk=0))
