@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sam2_model.transforms import fill_holes_and_sprinkles, low_res_to_mask, low_res_to_masks
+from sam2_model.transforms import fill_holes_and_sprinkles, low_res_to_mask, low_res_to_masks, small_regions
 
 
 def per_mask_reference(
@@ -73,11 +73,42 @@ def test_fill_holes_matches_the_per_mask_result_with_one_transfer_each_way(monke
     monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
     monkeypatch.setattr(torch.Tensor, "to", counting_to)
     result = fill_holes_and_sprinkles(logits, *args[:3], hole_value=args[3])
+    assert calls == {"cpu": 1, "to": 1}
+    calls.update(cpu=0, to=0)
+    on_device = fill_holes_and_sprinkles(logits, *args[:3], hole_value=args[3], components="torch")
+    assert calls["cpu"] == 0  # the GPUs' way: nothing crosses to the host (its `.to` calls change dtypes only)
     monkeypatch.undo()
 
-    assert calls == {"cpu": 1, "to": 1}
-    assert result.dtype == logits.dtype and result.shape == logits.shape
-    torch.testing.assert_close(result, expected, atol=0, rtol=0, equal_nan=True)
+    for got in (result, on_device):
+        assert got.dtype == logits.dtype and got.shape == logits.shape
+        torch.testing.assert_close(got, expected, atol=0, rtol=0, equal_nan=True)
+
+
+def test_small_regions_are_opencvs_small_components():
+    """`small_regions` (tensor operations only) marks exactly the pixels of OpenCV's 8-connected components of at
+    most `max_area` pixels: random masks of every density and size, thin and one-pixel ones, areas from 0 up."""
+    rng = np.random.default_rng(11)
+    for _ in range(80):
+        batch, height, width = int(rng.integers(1, 4)), int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        region = rng.random((batch, height, width)) < rng.random()
+        max_area = int(rng.integers(0, 30))
+        got = small_regions(torch.from_numpy(region), max_area).numpy()
+        for mask, marked in zip(region, got, strict=True):
+            count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+            small = [label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] <= max_area]
+            np.testing.assert_array_equal(marked, np.isin(labels, small))
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: small_regions(torch.zeros(4, 4, dtype=torch.bool), 3), "BxHxW"),
+        (lambda: fill_holes_and_sprinkles(torch.zeros(1, 4, 4), 0.0, 3, 0, components="cuda"), "'opencv' or"),
+    ],
+)
+def test_bad_arguments_say_what_was_expected(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
 
 
 @pytest.mark.parametrize(

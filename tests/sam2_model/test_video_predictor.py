@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import av
 import cv2
 import numpy as np
@@ -220,10 +222,17 @@ def test_prompts_entirely_off_the_frame_warn(predictor):
         predictor.add_new_points_or_box(session, 1, 1, box=[100, 100, 200, 200])
 
 
-def test_each_tracked_frame_crosses_to_the_host_twice_whatever_the_objects(small_model, monkeypatch):
-    """Per tracked frame, every object's masks go to the host in two transfers (the low-res regions for hole
-    filling, then the binary masks kept as RLE), also when the objects are tracked in separate batches: a GPU then
-    waits for the host twice a frame, not once per object."""
+@pytest.mark.parametrize(("components", "transfers_per_frame"), [("opencv", 2), ("torch", 1)])
+def test_each_tracked_frame_crosses_to_the_host_once_or_twice_whatever_the_objects(
+    small_model, monkeypatch, components, transfers_per_frame
+):
+    """Per tracked frame, every object's masks go to the host together, also when the objects are tracked in
+    separate batches: once with the hole filling of GPUs (tensor operations), twice with OpenCV's (the CPU's
+    default: the low-res regions, then the binary masks kept as RLE). Both give the same masks."""
+    from sam2_model import transforms, video_tracker
+
+    fill = functools.partial(transforms.fill_holes_and_sprinkles, components=components)
+    monkeypatch.setattr(video_tracker, "fill_holes_and_sprinkles", fill)
     predictor = VideoPredictor(small_model, batch_objects=False)  # three batches of one: the worst case
     session = predictor.init_state(moving_square(4))
     for obj_id, x in ((1, 15), (2, 40), (3, 55)):
@@ -232,14 +241,23 @@ def test_each_tracked_frame_crosses_to_the_host_twice_whatever_the_objects(small
     real_cpu = torch.Tensor.cpu
 
     def counting_cpu(self, *args, **kwargs):
-        transfers.append(self.shape[0] if self.ndim else 1)
+        transfers.append(1)
         return real_cpu(self, *args, **kwargs)
 
     frames = predictor.propagate_in_video(session)
     next(frames)  # frame 0: prompted, no tracking step
-    monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
-    for _ in frames:
-        assert len(transfers) == 2, transfers
-        transfers.clear()
+    with monkeypatch.context() as counting:
+        counting.setattr(torch.Tensor, "cpu", counting_cpu)
+        for _ in frames:
+            assert len(transfers) == transfers_per_frame
+            transfers.clear()
+    masks = [session.frame_rles(t) for t in range(4)]
     monkeypatch.undo()
-    assert len(session.tracked_frames(3)) == 4
+    if components == "torch":  # the same masks as OpenCV's hole filling, on every frame
+        reference = VideoPredictor(small_model, batch_objects=False)
+        again = reference.init_state(moving_square(4))
+        for obj_id, x in ((1, 15), (2, 40), (3, 55)):
+            reference.add_new_points_or_box(again, 0, obj_id, points=[[x, 20]], labels=[1])
+        for _ in reference.propagate_in_video(again):
+            pass
+        assert masks == [again.frame_rles(t) for t in range(4)]
