@@ -221,28 +221,35 @@ class VideoTracker:
     # ------------------------------------------------------------------------------------------ outputs
     def to_video_resolution(self, session: VideoSession, low_res: torch.Tensor) -> torch.Tensor:
         """Nx1x256x256 logits -> Nx1xHxW at the video's resolution (bilinear, Meta's), non-overlap if asked."""
+        masks = self._upsample(session, low_res)
+        if self.non_overlap_masks and masks.shape[0] > 1:
+            masks = apply_non_overlapping_constraints(self.model.net, masks)
+        return masks
+
+    @staticmethod
+    def _upsample(session: VideoSession, low_res: torch.Tensor) -> torch.Tensor:
+        """Nx1x256x256 logits -> Nx1xHxW float32 on the session's device, every mask in one interpolate (bilinear
+        treats each alone: the same values as one at a time)."""
         masks = low_res.to(session.device).float()
         if masks.shape[-2:] != (session.video_height, session.video_width):
             masks = F.interpolate(
                 masks, (session.video_height, session.video_width), mode="bilinear", align_corners=False
             )
-        if self.non_overlap_masks and masks.shape[0] > 1:
-            masks = apply_non_overlapping_constraints(self.model.net, masks)
         return masks
 
     def frame_masks(self, session: VideoSession, frame_idx: int, is_cond: bool) -> torch.Tensor:
         """Every object's current logits on a frame (NO_OBJ_SCORE where an object has none), video resolution.
 
-        Also stores each object's binary mask there as its newest (`VideoSession.mask`)."""
+        Also stores each object's binary mask there as its newest (`VideoSession.mask`). The objects' masks are
+        upsampled together, each as if alone (no non-overlap: a prompt's result shows every object as it is)."""
         height, width = session.video_height, session.video_width
         masks = torch.full((len(session.tracks), 1, height, width), NO_OBJ_SCORE, device=session.device)
-        present = []
-        for row, track in enumerate(session.tracks):
-            output = track.output_at(frame_idx, is_cond)
-            if output is not None:
-                masks[row : row + 1] = self.to_video_resolution(session, output.pred_masks)
-                present.append(row)
-        self.store_masks(session, frame_idx, masks, present)
+        found = [(row, track.output_at(frame_idx, is_cond)) for row, track in enumerate(session.tracks)]
+        present = [(row, output.pred_masks) for row, output in found if output is not None]
+        if present:
+            rows = [row for row, _ in present]
+            masks[rows] = self._upsample(session, torch.cat([low.to(session.device) for _, low in present]))
+        self.store_masks(session, frame_idx, masks, [row for row, _ in present])
         return masks
 
     @staticmethod

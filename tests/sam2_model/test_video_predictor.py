@@ -261,3 +261,28 @@ def test_each_tracked_frame_crosses_to_the_host_once_or_twice_whatever_the_objec
         for _ in reference.propagate_in_video(again):
             pass
         assert masks == [again.frame_rles(t) for t in range(4)]
+
+
+def test_a_prompts_result_upsamples_every_object_in_one_call_as_each_alone(predictor, monkeypatch):
+    """The masks a prompt returns (every object on the frame) come from one interpolate to the video's size, with
+    each object's values as if upsampled alone."""
+    import torch.nn.functional as F
+
+    session = predictor.init_state(moving_square(2))
+    for obj_id, x in ((1, 15), (2, 40), (3, 55)):
+        predictor.add_new_points_or_box(session, 0, obj_id, points=[[x, 20]], labels=[1])
+    real_interpolate = F.interpolate
+    to_video_size: list[int] = []
+
+    def counting(tensor, size=None, *args, **kwargs):
+        if size is not None and tuple(size) == (48, 64):
+            to_video_size.append(len(tensor))
+        return real_interpolate(tensor, size, *args, **kwargs)
+
+    monkeypatch.setattr(F, "interpolate", counting)
+    _, _, masks = predictor.add_new_points_or_box(session, 0, 2, points=[[42, 22]], labels=[1])
+    monkeypatch.undo()
+    assert to_video_size == [3]
+    for row, track in enumerate(session.tracks):
+        alone = F.interpolate(track.output_at(0, True).pred_masks, (48, 64), mode="bilinear", align_corners=False)
+        assert torch.equal(masks[row : row + 1], alone)
