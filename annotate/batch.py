@@ -16,7 +16,8 @@ import supervision as sv
 import torch
 
 from sam2_model import ImagePredictor
-from sam2_model.transforms import low_res_to_mask
+from sam2_model.chunk_sizes import chunk_sizes
+from sam2_model.transforms import low_res_to_masks
 
 from .box_sources import NoBoxes
 from .detectors import Detector, detect
@@ -189,8 +190,13 @@ class BatchAnnotator:
             if len(detections):
                 raise ValueError("The detector's Detections have no class_id: set class_id (one int per box).")
             return
-        for index in range(len(detections)):
-            mask = None if low_res is None else low_res_to_mask(low_res[index], (height, width), threshold)
+        masks: Iterator[np.ndarray | None] = iter([None] * len(detections))
+        if low_res is not None:
+            # all instances upsampled on SAM 2's device, a memory-bounded chunk per interpolate and host transfer
+            device = self.predictor.model.device
+            chunk = chunk_sizes(device).masks_per_chunk(height, width)
+            masks = low_res_to_masks(low_res, (height, width), threshold, device=device, chunk=chunk)
+        for index, mask in enumerate(masks):
             yield Instance.from_mask(
                 int(class_ids[index]),
                 mask,

@@ -8,6 +8,7 @@ and this one object) carries the correction forward and/or backward. `propagate_
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -49,9 +50,9 @@ def propagate_track(
         masks: dict[int, np.ndarray] = {frame: np.asarray(mask, bool)}
         for reverse, count in ((False, span.stop - 1 - frame), (True, frame - span.start)):
             if count:
-                for index, _, logits in predictor.propagate_in_video(session, start, count, reverse=reverse):
-                    if index != start:
-                        masks[span.start + index] = (logits[0, 0] > 0).cpu().numpy()
+                for index, _, _ in predictor.propagate_in_video(session, start, count, reverse=reverse):
+                    if index != start:  # the tracker keeps each frame's masks on the host: no second transfer
+                        masks[span.start + index] = cast(np.ndarray, session.mask(index, 1))
         return masks
     finally:
         predictor.close_state(session)

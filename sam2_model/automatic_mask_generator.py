@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from torchvision.ops.boxes import batched_nms, box_area
 
+from .chunk_sizes import chunk_sizes
 from .embedding_cache import ImageFeatures
-from .image_predictor import MAX_PROMPTS_PER_CALL, ImagePredictor, decode_prompts
+from .image_predictor import ImagePredictor, decode_prompts
 from .model import Sam2Model
 from .prompts import PromptTensors
 from .rle import mask_to_uncompressed_rle, masks_to_rles, rle_area, rle_to_mask
@@ -35,8 +36,6 @@ from .ultralytics_adapter import (
 )
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
-# Full-size float logits that the post-processing of one batch holds at once (see `_process_batch`).
-MAX_POSTPROCESS_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -240,9 +239,10 @@ class AutomaticMaskGenerator:
         model_points = coords_to_model_frame(points_px, features.orig_hw, model.image_size)[:, None]
         labels = torch.ones(len(points_px), 1, dtype=torch.int, device=points_px.device)
         prompt = PromptTensors(points=model_points, labels=labels, masks=mask_input)
+        step = chunk_sizes(model.device).prompts_per_call  # bounded decoder memory (sam2_model.chunk_sizes)
         outputs = [
-            decode_prompts(model, features, prompt.rows(slice(i, i + MAX_PROMPTS_PER_CALL)), multimask)
-            for i in range(0, len(points_px), MAX_PROMPTS_PER_CALL)  # bounded memory: see MAX_PROMPTS_PER_CALL
+            decode_prompts(model, features, prompt.rows(slice(i, i + step)), multimask)
+            for i in range(0, len(points_px), step)
         ]
         low_res, iou = torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
         return low_res.flatten(0, 1), iou.flatten(0, 1)
@@ -254,7 +254,8 @@ class AutomaticMaskGenerator:
 
         The decoder's low-res output is small; the full-size logits are not (points_per_batch x 3 masks of the
         crop's size, 9 GB for 64 points on a 12-megapixel photo), so they are made and filtered a chunk at a time,
-        at most MAX_POSTPROCESS_BYTES at once. Each mask is processed alone, so chunks change no result."""
+        at most `chunk_sizes(device).postprocess_bytes` at once. Each mask is processed alone, so chunks change no
+        result."""
         points_px = torch.as_tensor(points, dtype=torch.float32, device=self.predictor.device)
         low_res, iou = self._decode(features, points_px, None, self.multimask_output)
         points_px = points_px.repeat_interleave(len(iou) // len(points_px), dim=0)
@@ -262,7 +263,8 @@ class AutomaticMaskGenerator:
             # Meta feeds back the clamped low-res logits its predictor returns
             low_res, iou = self._decode(features, points_px, low_res.clamp(-32.0, 32.0)[:, None], multimask=False)
         crop_h, crop_w = features.orig_hw
-        chunk = max(1, MAX_POSTPROCESS_BYTES // (4 * max(crop_h * crop_w, orig_hw[0] * orig_hw[1])))
+        largest = max(crop_h * crop_w, orig_hw[0] * orig_hw[1])
+        chunk = chunk_sizes(self.predictor.device).masks_per_chunk(largest, 1)
         return _Candidates.cat(
             [
                 self._filter(

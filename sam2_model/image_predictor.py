@@ -12,17 +12,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .chunk_sizes import chunk_sizes
 from .embedding_cache import ImageFeatures, image_key
 from .model import Sam2Model, load_model
 from .prompts import Prompt, PromptInput, PromptTensors
 from .transforms import fill_holes_and_sprinkles, images_to_batch, masks_to_image_frame, to_rgb_uint8
 from .ultralytics_adapter import prepare_backbone_features
-
-# Prompts decoded per mask-decoder call. The decoder repeats the image embedding and the high-resolution features
-# once per prompt, and its upscaling works at 256x256 per prompt: one call on 64 prompts peaked at +3.6 GB (and took
-# longer than four calls on 16), on 16 at +0.7 GB (SAM 2.1 tiny, CPU). Meta decodes all prompts in one call; chunks
-# give the same masks in bounded memory.
-MAX_PROMPTS_PER_CALL = 16
 
 
 def encode_images(model: Sam2Model, images: list[np.ndarray]) -> list[ImageFeatures]:
@@ -253,8 +248,9 @@ class ImagePredictor:
         """`predict` without the full-size masks: B x C x256x256 float32 logits (unclamped, with `max_hole_area` and
         `max_sprinkle_area` applied: the logits `predict`'s masks come from) and B x C IoU scores.
 
-        For many objects on large images (a dataset annotator): upsample each mask when it is needed with
-        `transforms.low_res_to_mask` instead of holding B x C full-size masks at once. Same prompts as `predict`.
+        For many objects on large images (a dataset annotator): upsample the masks a chunk at a time, on the
+        device, with `transforms.low_res_to_masks`, instead of holding B x C full-size masks at once. Same prompts as
+        `predict`.
         """
         features = self._single_image("predict_low_res")
         prompt = self._prompt(features, point_coords, point_labels, box, mask_input, normalize_coords)
@@ -291,10 +287,8 @@ class ImagePredictor:
     def _low_res(
         self, features: ImageFeatures, prompt: PromptTensors, multimask_output: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        parts = [
-            prompt.rows(slice(start, start + MAX_PROMPTS_PER_CALL))
-            for start in range(0, len(prompt), MAX_PROMPTS_PER_CALL)
-        ]
+        step = chunk_sizes(self.model.device).prompts_per_call  # bounded decoder memory; chunks change no mask
+        parts = [prompt.rows(slice(start, start + step)) for start in range(0, len(prompt), step)]
         chunks = [decode_prompts(self.model, features, part, multimask_output) for part in parts]
         low_res = chunks[0][0] if len(chunks) == 1 else torch.cat([c[0] for c in chunks])
         iou = chunks[0][1] if len(chunks) == 1 else torch.cat([c[1] for c in chunks])

@@ -7,6 +7,8 @@ these functions reproduce Meta's `SAM2Transforms` so our predictors give Meta's 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 import torch
@@ -88,33 +90,115 @@ def low_res_to_mask(low_res_logits: torch.Tensor, orig_hw: tuple[int, int], thre
     return (logits[0, 0] > threshold).cpu().numpy()
 
 
+def low_res_to_masks(
+    low_res_logits: torch.Tensor,
+    orig_hw: tuple[int, int],
+    threshold: float = 0.0,
+    *,
+    device: torch.device | None = None,
+    chunk: int = 1,
+) -> Iterator[np.ndarray]:
+    """N x256x256 (or Nx1x256x256) low-res logits -> N HxW bool masks at the original size, in order: what
+    `low_res_to_mask` gives for each, made `chunk` masks at a time on `device` (default: the logits' device) with
+    one interpolate and one host transfer per chunk. Bilinear upsampling treats every mask of a batch alone, so the
+    chunk size changes no pixel; it bounds memory (`chunk` x HxW float32 on `device`, as many bools on the host).
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1 masks, got {chunk}.")
+    flat = low_res_logits.reshape(-1, 1, *low_res_logits.shape[-2:])
+    for start in range(0, len(flat), chunk):
+        part = flat[start : start + chunk] if device is None else flat[start : start + chunk].to(device)
+        yield from (masks_to_image_frame(part, orig_hw)[:, 0] > threshold).cpu().numpy()
+
+
 def fill_holes_and_sprinkles(
     logits: torch.Tensor,
     threshold: float,
     max_hole_area: float,
     max_sprinkle_area: float,
     hole_value: float | None = None,
+    *,
+    components: str | None = None,
 ) -> torch.Tensor:
     """Meta's optional mask clean-up: fill background holes and drop foreground specks up to a pixel area.
 
-    Meta computes this with a CUDA kernel and silently skips it when the kernel is missing (always on the CPU); we use
-    OpenCV's connected components so it works everywhere. `logits` is (..., H, W); holes get `hole_value`
-    (default threshold + 10, Meta's image predictor; its video predictor uses 0.1) and sprinkles threshold - 10.
+    Meta computes this with a CUDA kernel and silently skips it when the kernel is missing (always on the CPU); we do
+    it everywhere. `logits` is (..., H, W) float on any device, returned as a new tensor of the same shape, dtype and
+    device; holes get `hole_value` (default threshold + 10, Meta's image predictor; its video predictor uses 0.1) and
+    sprinkles threshold - 10.
+
+    components: how the 8-connected regions are measured, with the same result: "opencv" (the masks cross to the
+    host in one transfer, as bools, and the changes come back in one) or "torch" (`small_regions`: tensor
+    operations only, so a GPU never waits for the host). Default: OpenCV on the CPU, where it is the faster, torch
+    on other devices.
     """
     if max_hole_area <= 0 and max_sprinkle_area <= 0:
         return logits
+    components = components or ("opencv" if logits.device.type == "cpu" else "torch")
+    if components not in ("opencv", "torch"):
+        raise ValueError(f"components must be 'opencv' or 'torch', got {components!r}.")
     flat = logits.reshape(-1, *logits.shape[-2:])
+    scores = flat.float()
+    kinds = [
+        (code, int(area_limit), region, value)
+        for code, area_limit, region, value in (
+            (1, max_hole_area, scores <= threshold, threshold + 10.0 if hole_value is None else hole_value),
+            (2, max_sprinkle_area, scores > threshold, threshold - 10.0),
+        )
+        if area_limit > 0
+    ]
     result = flat.clone()
-    for index, mask_logits in enumerate(flat.float().cpu().numpy()):
-        for area_limit, region, new_value in (
-            (max_hole_area, mask_logits <= threshold, threshold + 10.0 if hole_value is None else hole_value),
-            (max_sprinkle_area, mask_logits > threshold, threshold - 10.0),
-        ):
-            if area_limit <= 0:
-                continue
+    if components == "torch":
+        for _, area_limit, region, value in kinds:  # holes and sprinkles are disjoint regions
+            small = small_regions(region, area_limit)
+            result = torch.where(small, torch.tensor(value, dtype=flat.dtype, device=flat.device), result)
+        return result.reshape(logits.shape)
+    regions = torch.stack([region for _, _, region, _ in kinds]).cpu().numpy()  # the one device -> host transfer
+    changes = np.zeros(flat.shape, np.uint8)  # 0 keep, else the code of the kind that changes the pixel
+    for (code, area_limit, _, _), kind_regions in zip(kinds, regions, strict=True):
+        for index, region in enumerate(kind_regions):
             count, labels, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
-            small = [label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] <= area_limit]
-            if small:
-                to_change = torch.from_numpy(np.isin(labels, small)).to(result.device)
-                result[index][to_change] = new_value
+            small_labels = [label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] <= area_limit]
+            if small_labels:
+                changes[index][np.isin(labels, small_labels)] = code
+    if changes.any():
+        codes = torch.from_numpy(changes).to(flat.device)  # the one host -> device transfer
+        for code, _, _, value in kinds:
+            result = torch.where(codes == code, torch.tensor(value, dtype=flat.dtype, device=flat.device), result)
     return result.reshape(logits.shape)
+
+
+def small_regions(region: torch.Tensor, max_area: int) -> torch.Tensor:
+    """BxHxW bool -> BxHxW bool: the pixels of `region` whose 8-connected component (within their own mask) has at
+    most `max_area` pixels, as OpenCV's `connectedComponentsWithStats` areas say, with tensor operations only (no
+    host synchronisation; `max_area` + 2 3x3 poolings).
+
+    Every region pixel starts labelled with its own index and takes its neighbours' smallest label `max_area`
+    times. A component of at most `max_area` pixels is then one label throughout (no path in it is longer), and
+    that label's pixels are "settled" (no region neighbour has another label). A larger component never passes:
+    its smallest label has spread over more than `max_area` pixels, and any other label's pixels border pixels
+    labelled otherwise (the labels settle only on whole components, each under its own smallest index).
+    """
+    if region.ndim != 3:
+        raise ValueError(f"Expected BxHxW region masks, got shape {tuple(region.shape)}.")
+    count = region.numel()
+    # labels are pixel indices held in floats (pooling has no integer kernels): float32 is exact below 2**24
+    dtype = torch.float32 if count < 2**24 else torch.float64
+    outside = float(count)  # larger than any label: never the smallest
+    index = torch.arange(count, device=region.device, dtype=dtype).reshape(region.shape)
+    labels = torch.where(region, index, outside)[:, None]
+    inside = region[:, None]
+
+    def smallest_around(values: torch.Tensor) -> torch.Tensor:
+        return -F.max_pool2d(-values, 3, stride=1, padding=1)
+
+    for _ in range(max(0, int(max_area))):
+        labels = torch.where(inside, smallest_around(labels), outside)
+    largest_around = F.max_pool2d(torch.where(inside, labels, -1.0), 3, stride=1, padding=1)
+    unsettled = inside & ((smallest_around(labels) < labels) | (largest_around > labels))
+    slot = torch.where(inside, labels, outside).long().reshape(-1)  # outside pixels count in a spare slot
+    sizes = torch.zeros(count + 1, device=region.device, dtype=dtype).index_add_(0, slot, inside.reshape(-1).to(dtype))
+    open_labels = torch.zeros(count + 1, device=region.device, dtype=dtype)
+    open_labels.index_add_(0, slot, unsettled.reshape(-1).to(dtype))
+    small = inside.reshape(-1) & (sizes[slot] <= max_area) & (open_labels[slot] == 0)
+    return small.reshape(region.shape)

@@ -378,14 +378,17 @@ class VideoPredictor:
             else:
                 layout = self.tracker.memory_layout(track) if self.batch_objects else (row,)
                 groups.setdefault(layout, []).append(row)
+        tracked_rows, tracked = [], []  # every object's holes are filled at once, whatever batch tracked it
         for rows in groups.values():
             tracks = [session.tracks[row] for row in rows]
-            results = self.tracker.track(
-                session, tracks, frame_idx, is_init_cond_frame=False, reverse=reverse, run_mem_encoder=True
-            )
-            for row, track, (output, low_res) in zip(rows, tracks, results, strict=True):
-                track.non_cond[frame_idx] = output
-                masks[row] = low_res
+            tracked += self.tracker.track(
+                session, tracks, frame_idx, is_init_cond_frame=False, reverse=reverse, run_mem_encoder=True,
+                fill_holes=False,
+            )  # fmt: skip
+            tracked_rows += rows
+        for row, (output, low_res) in zip(tracked_rows, self.tracker.fill_frame_holes(session, tracked), strict=True):
+            session.tracks[row].non_cond[frame_idx] = output
+            masks[row] = low_res
         video_masks = self.tracker.to_video_resolution(session, torch.cat([m for m in masks if m is not None]))
         self.tracker.store_masks(session, frame_idx, video_masks, list(range(len(session.tracks))))
         for track in session.tracks:

@@ -92,10 +92,14 @@ class VideoTracker:
         point_inputs: dict[str, torch.Tensor] | None = None,
         mask_inputs: torch.Tensor | None = None,
         prev_sam_mask_logits: torch.Tensor | None = None,
+        fill_holes: bool = True,
     ) -> list[tuple[FrameOutput, torch.Tensor]]:
-        """Objects on one frame through the tracker, as one batch -> per object (stored output, 1x1x256x256 logits).
+        """Objects on one frame through the tracker, as one batch -> per object (stored output, 1x1x256x256 float32
+        logits on the session's device).
 
         The objects must share a memory layout (`memory_layout`): their memories are stacked frame by frame.
+        fill_holes=False leaves the hole filling to the caller (`fill_frame_holes`), which can then fill every
+        object of a frame at once, whatever batches they were tracked in.
         """
         batch = len(tracks)
         vision_feats, vision_pos_embeds, feat_sizes = self._features(session, frame_idx, batch)
@@ -115,8 +119,8 @@ class VideoTracker:
                 prev_sam_mask_logits=prev_sam_mask_logits,
             )
         low_res = out["pred_masks"].float()
-        if self.fill_hole_area > 0:
-            low_res = fill_holes_and_sprinkles(low_res, 0.0, self.fill_hole_area, 0, hole_value=0.1)
+        if fill_holes:
+            low_res = self.fill_holes(low_res)
         maskmem = out["maskmem_features"]
         if maskmem is not None:
             maskmem = maskmem.to(torch.bfloat16).to(session.storage_device)
@@ -132,6 +136,27 @@ class VideoTracker:
             )
             results.append((output, low_res[i : i + 1]))
         return results
+
+    def fill_holes(self, low_res: torch.Tensor) -> torch.Tensor:
+        """Meta's video clean-up of Nx1x256x256 float32 logits (holes up to `fill_hole_area` low-res pixels get 0.1)
+        -> the same shape, dtype and device; one host round trip for all N masks."""
+        if self.fill_hole_area <= 0:
+            return low_res
+        return fill_holes_and_sprinkles(low_res, 0.0, self.fill_hole_area, 0, hole_value=0.1)
+
+    def fill_frame_holes(
+        self, session: VideoSession, tracked: list[tuple[FrameOutput, torch.Tensor]]
+    ) -> list[tuple[FrameOutput, torch.Tensor]]:
+        """Fill the holes of a frame's results of `track(..., fill_holes=False)` (from any number of batches) in one
+        call, so every object's masks cross to the host together: each output then stores its filled mask. Returns
+        the results with the filled 1x1x256x256 logits, in order. (The memory encoder ran on the unfilled masks
+        inside the tracking step, as in Meta's predictor.)"""
+        if not tracked or self.fill_hole_area <= 0:
+            return tracked
+        filled = self.fill_holes(torch.cat([low for _, low in tracked])).split(1)
+        for (output, _), low in zip(tracked, filled, strict=True):
+            output.pred_masks = low.to(session.storage_device)
+        return [(output, low) for (output, _), low in zip(tracked, filled, strict=True)]
 
     @staticmethod
     def memory_layout(track: ObjectTrack) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -196,28 +221,35 @@ class VideoTracker:
     # ------------------------------------------------------------------------------------------ outputs
     def to_video_resolution(self, session: VideoSession, low_res: torch.Tensor) -> torch.Tensor:
         """Nx1x256x256 logits -> Nx1xHxW at the video's resolution (bilinear, Meta's), non-overlap if asked."""
+        masks = self._upsample(session, low_res)
+        if self.non_overlap_masks and masks.shape[0] > 1:
+            masks = apply_non_overlapping_constraints(self.model.net, masks)
+        return masks
+
+    @staticmethod
+    def _upsample(session: VideoSession, low_res: torch.Tensor) -> torch.Tensor:
+        """Nx1x256x256 logits -> Nx1xHxW float32 on the session's device, every mask in one interpolate (bilinear
+        treats each alone: the same values as one at a time)."""
         masks = low_res.to(session.device).float()
         if masks.shape[-2:] != (session.video_height, session.video_width):
             masks = F.interpolate(
                 masks, (session.video_height, session.video_width), mode="bilinear", align_corners=False
             )
-        if self.non_overlap_masks and masks.shape[0] > 1:
-            masks = apply_non_overlapping_constraints(self.model.net, masks)
         return masks
 
     def frame_masks(self, session: VideoSession, frame_idx: int, is_cond: bool) -> torch.Tensor:
         """Every object's current logits on a frame (NO_OBJ_SCORE where an object has none), video resolution.
 
-        Also stores each object's binary mask there as its newest (`VideoSession.mask`)."""
+        Also stores each object's binary mask there as its newest (`VideoSession.mask`). The objects' masks are
+        upsampled together, each as if alone (no non-overlap: a prompt's result shows every object as it is)."""
         height, width = session.video_height, session.video_width
         masks = torch.full((len(session.tracks), 1, height, width), NO_OBJ_SCORE, device=session.device)
-        present = []
-        for row, track in enumerate(session.tracks):
-            output = track.output_at(frame_idx, is_cond)
-            if output is not None:
-                masks[row : row + 1] = self.to_video_resolution(session, output.pred_masks)
-                present.append(row)
-        self.store_masks(session, frame_idx, masks, present)
+        found = [(row, track.output_at(frame_idx, is_cond)) for row, track in enumerate(session.tracks)]
+        present = [(row, output.pred_masks) for row, output in found if output is not None]
+        if present:
+            rows = [row for row, _ in present]
+            masks[rows] = self._upsample(session, torch.cat([low.to(session.device) for _, low in present]))
+        self.store_masks(session, frame_idx, masks, [row for row, _ in present])
         return masks
 
     @staticmethod

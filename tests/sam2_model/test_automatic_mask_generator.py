@@ -64,24 +64,39 @@ def test_bad_options(tiny_model, kwargs, match):
         AutomaticMaskGenerator(tiny_model, **kwargs)
 
 
-def test_memory_is_bounded_by_chunks_that_change_no_result(tiny_model, scene_image, monkeypatch):
-    """Decoder calls of at most MAX_PROMPTS_PER_CALL prompts, full-size logits at most MAX_POSTPROCESS_BYTES at a
-    time: the records are the same as in one piece."""
+@pytest.mark.parametrize(
+    ("prompts_per_call", "masks_per_chunk"),
+    [(3, 1), (5, 7)],  # one mask post-processed at a time; chunks that divide neither batch nor masks evenly
+)
+def test_memory_is_bounded_by_chunks_that_change_no_result(
+    tiny_model, scene_image, monkeypatch, prompts_per_call, masks_per_chunk
+):
+    """Decoder calls of at most `prompts_per_call` prompts, full-size logits of at most `masks_per_chunk` masks at
+    a time (the device's `chunk_sizes`): the records are the same as with the CPU's chunks."""
     from sam2_model import automatic_mask_generator as amg_module
     from sam2_model import image_predictor
+    from sam2_model.chunk_sizes import ChunkSizes
 
     options = {"points_per_side": 4, "output_mode": "coco_rle", **NO_FILTERS}
     whole = AutomaticMaskGenerator(tiny_model, points_per_batch=16, **options).generate(scene_image)
     calls: list[int] = []
-    decode = image_predictor.decode_prompts
+    chunks: list[int] = []
+    decode, real_filter = image_predictor.decode_prompts, AutomaticMaskGenerator._filter
 
     def counting(model, features, points, *args):
         calls.append(len(points))
         return decode(model, features, points, *args)
 
+    def counting_filter(self, low_res, *args):
+        chunks.append(len(low_res))
+        return real_filter(self, low_res, *args)
+
+    pixels = scene_image.shape[0] * scene_image.shape[1]
+    sizes = ChunkSizes(prompts_per_call, masks_per_chunk * 4 * pixels)
     monkeypatch.setattr(amg_module, "decode_prompts", counting)
-    monkeypatch.setattr(amg_module, "MAX_PROMPTS_PER_CALL", 3)
-    monkeypatch.setattr(amg_module, "MAX_POSTPROCESS_BYTES", 1)  # one mask at a time
+    monkeypatch.setattr(amg_module, "chunk_sizes", lambda device: sizes)
+    monkeypatch.setattr(AutomaticMaskGenerator, "_filter", counting_filter)
     chunked = AutomaticMaskGenerator(tiny_model, points_per_batch=16, **options).generate(scene_image)
-    assert calls and max(calls) <= 3
+    assert calls and max(calls) == prompts_per_call
+    assert chunks and max(chunks) == masks_per_chunk
     assert chunked == whole

@@ -57,7 +57,9 @@ def test_several_boxes_give_one_mask_set_each(predictor, scene_image):
 def test_chunked_decoding_matches_one_call(predictor, monkeypatch):
     boxes = np.array([[30, 40, 150, 140], [180, 110, 280, 210], [0, 0, 50, 50], [10, 20, 300, 220], [5, 5, 9, 9]])
     whole = predictor.predict(box=boxes, return_logits=True)
-    monkeypatch.setattr(image_predictor_module, "MAX_PROMPTS_PER_CALL", 2)
+    from sam2_model.chunk_sizes import ChunkSizes
+
+    monkeypatch.setattr(image_predictor_module, "chunk_sizes", lambda device: ChunkSizes(2, 2**20))
     chunked = predictor.predict(box=boxes, return_logits=True)
     for a, b in zip(whole, chunked, strict=True):
         np.testing.assert_allclose(a, b, atol=LOGIT_ATOL)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import av
 import cv2
 import numpy as np
@@ -218,3 +220,69 @@ def test_prompts_entirely_off_the_frame_warn(predictor):
         predictor.add_new_points_or_box(session, 0, 1, points=[[480, 320]], labels=[1])
     with pytest.warns(UserWarning, match=r"A box lies entirely outside the 64x48 image"):
         predictor.add_new_points_or_box(session, 1, 1, box=[100, 100, 200, 200])
+
+
+@pytest.mark.parametrize(("components", "transfers_per_frame"), [("opencv", 2), ("torch", 1)])
+def test_each_tracked_frame_crosses_to_the_host_once_or_twice_whatever_the_objects(
+    small_model, monkeypatch, components, transfers_per_frame
+):
+    """Per tracked frame, every object's masks go to the host together, also when the objects are tracked in
+    separate batches: once with the hole filling of GPUs (tensor operations), twice with OpenCV's (the CPU's
+    default: the low-res regions, then the binary masks kept as RLE). Both give the same masks."""
+    from sam2_model import transforms, video_tracker
+
+    fill = functools.partial(transforms.fill_holes_and_sprinkles, components=components)
+    monkeypatch.setattr(video_tracker, "fill_holes_and_sprinkles", fill)
+    predictor = VideoPredictor(small_model, batch_objects=False)  # three batches of one: the worst case
+    session = predictor.init_state(moving_square(4))
+    for obj_id, x in ((1, 15), (2, 40), (3, 55)):
+        predictor.add_new_points_or_box(session, 0, obj_id, points=[[x, 20]], labels=[1])
+    transfers: list[int] = []
+    real_cpu = torch.Tensor.cpu
+
+    def counting_cpu(self, *args, **kwargs):
+        transfers.append(1)
+        return real_cpu(self, *args, **kwargs)
+
+    frames = predictor.propagate_in_video(session)
+    next(frames)  # frame 0: prompted, no tracking step
+    with monkeypatch.context() as counting:
+        counting.setattr(torch.Tensor, "cpu", counting_cpu)
+        for _ in frames:
+            assert len(transfers) == transfers_per_frame
+            transfers.clear()
+    masks = [session.frame_rles(t) for t in range(4)]
+    monkeypatch.undo()
+    if components == "torch":  # the same masks as OpenCV's hole filling, on every frame
+        reference = VideoPredictor(small_model, batch_objects=False)
+        again = reference.init_state(moving_square(4))
+        for obj_id, x in ((1, 15), (2, 40), (3, 55)):
+            reference.add_new_points_or_box(again, 0, obj_id, points=[[x, 20]], labels=[1])
+        for _ in reference.propagate_in_video(again):
+            pass
+        assert masks == [again.frame_rles(t) for t in range(4)]
+
+
+def test_a_prompts_result_upsamples_every_object_in_one_call_as_each_alone(predictor, monkeypatch):
+    """The masks a prompt returns (every object on the frame) come from one interpolate to the video's size, with
+    each object's values as if upsampled alone."""
+    import torch.nn.functional as F
+
+    session = predictor.init_state(moving_square(2))
+    for obj_id, x in ((1, 15), (2, 40), (3, 55)):
+        predictor.add_new_points_or_box(session, 0, obj_id, points=[[x, 20]], labels=[1])
+    real_interpolate = F.interpolate
+    to_video_size: list[int] = []
+
+    def counting(tensor, size=None, *args, **kwargs):
+        if size is not None and tuple(size) == (48, 64):
+            to_video_size.append(len(tensor))
+        return real_interpolate(tensor, size, *args, **kwargs)
+
+    monkeypatch.setattr(F, "interpolate", counting)
+    _, _, masks = predictor.add_new_points_or_box(session, 0, 2, points=[[42, 22]], labels=[1])
+    monkeypatch.undo()
+    assert to_video_size == [3]
+    for row, track in enumerate(session.tracks):
+        alone = F.interpolate(track.output_at(0, True).pred_masks, (48, 64), mode="bilinear", align_corners=False)
+        assert torch.equal(masks[row : row + 1], alone)
