@@ -31,7 +31,7 @@ from .prompts import (
     parse_json,
     parse_phrases,
 )
-from .refusals import Refusal
+from .refusals import FoundNothing, Refusal
 from .services import Services
 from .sessions import ImageObject, ImageState, UserSession
 from .video_workflow import VideoWorkflow, require_session
@@ -88,7 +88,7 @@ class NamedApi:
         """/find: image file, names ("person, red car") or an example box [x0, y0, x1, y1] (JSON, image pixels; one
         of the two), detector name ("" for the default), the lowest detector score kept (0..1) -> (overlay PNG,
         {"objects": [{"name", "confidence" (the detector's), "score" (SAM 2's), "box" xyxy, "mask" (COCO RLE at the
-        image's size)}]}, best first). An error when nothing scores that high."""
+        image's size)}]}, best first); nothing scored that high: the image and an empty list."""
         text = phrases if phrases and phrases.strip() else None
         box_value = parse_json(box_json or None, BOX_USAGE)
         if (text is None) == (box_value is None):
@@ -97,11 +97,14 @@ class NamedApi:
             parse_phrases(text)  # the cheap checks first: bad names cost no image decoding
         image = self.services.open_image(image_path)
         state = ImageState(image=image, preview=image, objects=[ImageObject()])
-        if text is not None:
-            self.finder.find(state, text, detector or None, confidence)
-        else:
-            state.objects = [ImageObject(box=check_box(box_value, (image.shape[1], image.shape[0])))]
-            self.finder.find_similar(state, detector or None, confidence)
+        try:
+            if text is not None:
+                self.finder.find(state, text, detector or None, confidence)
+            else:
+                state.objects = [ImageObject(box=check_box(box_value, (image.shape[1], image.shape[0])))]
+                self.finder.find_similar(state, detector or None, confidence)
+        except FoundNothing:
+            return image, {"objects": []}
         found = [o for o in state.objects if o.confidence is not None and o.mask is not None]
         overlay = draw_overlay(image, [o.mask for o in found], boxes=[o.box for o in found])
         objects = [

@@ -22,7 +22,7 @@ from annotate.detectors import load_text_embeddings, text_encoder_of
 from .find_tasks import VISUAL_PROMPT_DETECTORS, FindRequest, FindTasks, Found
 from .image_workflow import active, require_image
 from .prompts import class_name, parse_phrases
-from .refusals import Refusal
+from .refusals import FoundNothing, Refusal
 from .services import Services
 from .sessions import ImageEdit, ImageObject, ImageState
 
@@ -72,7 +72,7 @@ class FindWorkflow:
             )  # fmt: skip
             found = self.tasks.find_objects(finder, image, state.features, request)
         if not len(found):
-            raise Refusal(f"Found no {' or '.join(phrases)} scored {request.conf:g} or more.")
+            raise FoundNothing(f"Found no {' or '.join(phrases)} scored {request.conf:g} or more.")
         return self._add(state, found, [phrases[int(i)] for i in found.class_id], threshold)
 
     def find_similar(
@@ -94,7 +94,7 @@ class FindWorkflow:
             found = self.tasks.find_objects(finder, image, state.features, request)
         others = [i for i in range(len(found)) if box_iou(found.xyxy[i], box) < SAME_AS_EXAMPLE_IOU][:room]
         if not others:
-            raise Refusal(f"Found nothing else like the example scored {request.conf:g} or more.")
+            raise FoundNothing(f"Found nothing else like the example scored {request.conf:g} or more.")
         kept = Found(*(field[others] for field in (found.xyxy, found.confidence, found.class_id, found.masks,
                                                    found.mask_scores)))  # fmt: skip
         return self._add(state, kept, [example.class_name or "similar"] * len(kept), threshold)

@@ -11,6 +11,11 @@ class Refusal(ValueError):
     """Bad input, refused: the message says what was wrong and what to do instead (no server path in it)."""
 
 
+class FoundNothing(Refusal):
+    """Find found nothing scored high enough: in the browser a warning (the objects stay as they were); the named
+    API answers with an empty list instead, since "none" is a valid answer to a program."""
+
+
 class TrackingInProgress(RuntimeError):
     """An edit of a video whose tracking is running (bad state, not bad input): wait, or Cancel."""
 

@@ -72,6 +72,14 @@ def test_find_endpoint_by_name_and_by_example(server, noise_path):
     assert 0 < len(similar["objects"]) <= 3 and {o["name"] for o in similar["objects"]} == {"similar"}
 
 
+def test_find_endpoint_answers_an_empty_list_when_nothing_scores_high_enough(server, noise_path):
+    """ "None found" is an answer a program can use, not an error (the browser shows it as a warning)."""
+    client = Client(server, verbose=False)
+    overlay_file, found = client.predict(handle_file(noise_path), "person", "", "", 0.5, api_name="/find")
+    assert found == {"objects": []}  # untrained scores are ~0.0002
+    assert np.array_equal(cv2.imread(overlay_file), NOISE[:, :, ::-1])  # the image as sent, nothing drawn
+
+
 @pytest.mark.parametrize(
     ("phrases", "box", "error"),
     [
