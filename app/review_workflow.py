@@ -193,6 +193,7 @@ class ReviewWorkflow:
     def add_object(self, state: ReviewState, class_name: str | None = None) -> None:
         """A new instance to draw (clicks or a box), of `class_name` (else the active object's class)."""
         require_item(state)
+        _not_on_a_frame(state)
         image = state.image
         current = image.objects[image.active].class_name if image.objects else ""
         self.images.add_object(image)
@@ -201,6 +202,7 @@ class ReviewWorkflow:
     def delete(self, state: ReviewState) -> None:
         """Delete the active object (undoable)."""
         require_item(state)
+        _not_on_a_frame(state)
         image = state.image
         if not image.objects:
             raise Refusal("There is no instance to delete on this item.")
@@ -211,6 +213,7 @@ class ReviewWorkflow:
     def relabel(self, state: ReviewState, number: Any, class_name: str | None) -> None:
         """Object `number` (1-based, as listed) gets class `class_name`, one of the dataset's (undoable)."""
         require_item(state)
+        _not_on_a_frame(state)
         image = state.image
         if not image.objects or number is None:
             return
@@ -376,3 +379,9 @@ def require_item(state: ReviewState) -> str:
 
 def _covers(mask: Any, x: int, y: int) -> bool:
     return 0 <= y < mask.shape[0] and 0 <= x < mask.shape[1] and bool(mask[y, x])
+
+
+def _not_on_a_frame(state: ReviewState) -> None:
+    if state.video is not None:
+        raise Refusal("A video frame's instances are its tracks': use the Videos section (delete from this frame on, "
+                      "change the track's class).")  # fmt: skip

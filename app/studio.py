@@ -23,6 +23,7 @@ from .image_tab import ImageTab
 from .image_workflow import ImageWorkflow
 from .review_tab import ReviewTab
 from .review_video import VideoReview
+from .review_video_tab import ReviewVideoTab
 from .review_workflow import ReviewWorkflow
 from .services import Services
 from .settings import Limits
@@ -55,3 +56,4 @@ class Studio(Services):
         self.reviewing = ReviewWorkflow(self, image, dataset)  # `dataset`: sam2-studio --dataset PATH
         self.reviewing_videos = VideoReview(self.reviewing)
         self.review = ReviewTab(self, self.reviewing)
+        self.review_videos = ReviewVideoTab(self.review, self.reviewing_videos)

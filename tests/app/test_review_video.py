@@ -18,6 +18,7 @@ from annotate.dataset import open_dataset
 from annotate.previews import write_h264
 from app.refusals import Refusal
 from app.review_video import TO_THE_END, TrackRow, VideoReview, VideoRow
+from app.review_workflow import ALL, ANY_CLASS, NEEDS_A_LOOK
 from app.sessions import ReviewState
 from app.studio import Studio
 from sam2_model import VideoPredictor
@@ -81,6 +82,9 @@ def test_videos_are_listed_and_a_video_opens_at_a_frame_with_its_tracks_as_objec
     for obj, square in zip(state.image.objects, (red, green), strict=True):
         assert obj.mask is not None and (obj.mask == square).mean() > 0.97
     assert videos.track_rows(state) == [TrackRow(RED, "red", 0, 6, 7), TrackRow(GREEN, "green", 2, 6, 5)]
+    for edit in (videos.reviewing.delete, videos.reviewing.add_object):  # an image's edits, not a track's
+        with pytest.raises(Refusal, match="use the Videos section"):
+            edit(state)
     videos.show(state, 0)
     assert videos.object_names(state) == ["track 1: red"]
     with pytest.raises(Refusal, match="choose 0 to 6"):
@@ -175,3 +179,31 @@ def test_a_track_corrected_with_clicks_is_repropagated_over_the_range_only(revie
     assert state.frame == 4 and not state.image.objects[-1].points  # shown again from the dataset
     with pytest.raises(Refusal, match="whole number"):
         videos.repropagate(state, -1, TO_THE_END)
+
+
+# ------------------------------------------------------------------------------------------------------ the tab
+def test_the_tab_lists_videos_moves_the_slider_and_cuts_a_track_through_its_handlers(small_model, folder):
+    from app.review_video_tab import BACKWARD, BOTH, FORWARD, SOME, WHOLE, range_counts
+
+    from .conftest import request
+
+    studio = Studio(small_model, dataset=folder)
+    studio.open_session(request())
+    studio.review.open_local(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
+    tab = studio.review_videos
+    videos, classes = tab.list_videos(request())
+    assert [key for _, key in videos["choices"]] == [NORTH, SOUTH] and classes["choices"] == ["red", "green"]
+    assert videos["choices"][0][0] == "clips/north · 7 frames · 2 tracks · to review"
+    *view, slider, tracks, first, _ = tab.open(NORTH, request())
+    assert slider["maximum"] == 6 and slider["value"] == 0 and slider["visible"]
+    assert tracks.splitlines() == ["- **track 1** · red · frames 0–6 (7)", "- **track 2** · green · frames 2–6 (5)"]
+    assert first["choices"] == ["1", "2"]
+    *view, slider, _, _, _ = tab.move(5, request())
+    assert view[0].shape == (72, 96, 3) and slider["value"] == 5
+    assert [label for label, _ in view[2]["choices"]] == ["Track 1 · red — as tracked", "Track 2 · green — as tracked"]
+    *view, _, tracks, _, _ = tab.cut("2", request())
+    assert "frames 2–4 (3)" in tracks and "(2 frames)" in view[-1]
+    *view, _ = studio.review.save(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
+    assert tracks_of(folder) == ORIGINAL[:5] + [{RED: "red"}] * 2
+    assert range_counts(FORWARD, WHOLE, 3) == (TO_THE_END, 0) and range_counts(BACKWARD, SOME, 3) == (0, 3)
+    assert range_counts(BOTH, SOME, 4) == (4, 4)
