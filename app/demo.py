@@ -110,7 +110,8 @@ def build_demo(
         with gr.Tab("Auto-annotate"):
             studio.annotate.build(model_events)
         with gr.Tab("Review"):
-            studio.review.build(model_events)
+            panels = studio.review.build(model_events)
+            studio.review_videos.build(panels, studio.review.opened, model_events)
         named_api(studio, model_events)
 
         # Gradio passes the request to a parameter annotated gr.Request: Services takes any caller, so these wrap it

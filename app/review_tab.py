@@ -88,6 +88,7 @@ class ReviewTab:
     def __init__(self, services: Services, workflow: ReviewWorkflow) -> None:
         self.services = services
         self.workflow = workflow
+        self.opened: list[Any] = []  # the events that open a dataset (set by `build`)
 
     # ------------------------------------------------------------------------------------------------- layout
     def build(self, model_events: Events) -> ReviewPanels:
@@ -137,8 +138,11 @@ class ReviewTab:
         view, size = panels.view(), len(ReviewView._fields)
         filters = [by_class, status, order]
         opened = [*view, by_class]
-        open_local.click(guard(self.open_local, keep=size + 1), filters, opened, **model_events, **private)
-        upload.upload(guard(self.open_upload, keep=size + 1), [upload, *filters], opened, **model_events, **private)
+        self.opened = [  # the video section lists the dataset's videos after these
+            open_local.click(guard(self.open_local, keep=size + 1), filters, opened, **model_events, **private),
+            upload.upload(guard(self.open_upload, keep=size + 1), [upload, *filters], opened, **model_events,
+                          **private),
+        ]  # fmt: skip
         for control in filters:
             control.input(guard(self.list_items, keep=size), filters, view, **private)
         grid.select(guard(self.pick_item, keep=size), filters, view, **model_events, **private)
@@ -323,6 +327,11 @@ class ReviewTab:
         image = state.image
         choices = []
         for i, obj in enumerate(image.objects):
+            if state.video is not None and obj in state.originals:  # a video frame's instance: its track's
+                what = "corrected" if obj.points or obj.box is not None else "as tracked"
+                track = state.tracks[state.originals.index(obj)]
+                choices.append((f"Track {track} · {obj.class_name} — {what}", str(i + 1)))
+                continue
             what = "edited" if obj.points or obj.box is not None else ("as saved" if obj.prior is not None else "new")
             choices.append((f"Instance {i + 1} · {obj.class_name or 'no class'} — {what}", str(i + 1)))
         return choices

@@ -8,7 +8,7 @@ work on it unchanged; a click on an instance refines it from its stored mask (SA
 `annotate.refine`). Leaving the item (another item, Accept, Save) commits what changed to the `Dataset` as its
 edits: delete, refine (`replace_mask`), change of class, add, and reviewed.
 
-Videos' frames are not listed yet: their instances are edited track by track (`Dataset.correct_track`).
+Videos are reviewed frame by frame, their instances edited track by track: `app.review_video`.
 """
 
 from __future__ import annotations
@@ -138,8 +138,9 @@ class ReviewWorkflow:
         dataset = require_dataset(state)
         dataset.item(key)  # ValueError for an unknown key: a bug of the caller, not the user's
         if dataset.item(key).kind != "image":
-            raise Refusal(f"{key} is a video frame: videos are reviewed track by track (not in this tab yet).")
+            raise Refusal(f"{key} is a video frame: open its video (videos are reviewed track by track).")
         self.commit(state)
+        state.video = None
         image, features = self._picture(state, key)
         if (image.shape[1], image.shape[0]) != dataset.resolution_wh(key):
             stated = "x".join(map(str, dataset.resolution_wh(key)))
@@ -192,14 +193,16 @@ class ReviewWorkflow:
     def add_object(self, state: ReviewState, class_name: str | None = None) -> None:
         """A new instance to draw (clicks or a box), of `class_name` (else the active object's class)."""
         require_item(state)
+        _not_on_a_frame(state)
         image = state.image
         current = image.objects[image.active].class_name if image.objects else ""
         self.images.add_object(image)
-        image.objects[image.active].class_name = self._class(state, class_name or current)
+        image.objects[image.active].class_name = self.class_named(state, class_name or current)
 
     def delete(self, state: ReviewState) -> None:
         """Delete the active object (undoable)."""
         require_item(state)
+        _not_on_a_frame(state)
         image = state.image
         if not image.objects:
             raise Refusal("There is no instance to delete on this item.")
@@ -210,12 +213,13 @@ class ReviewWorkflow:
     def relabel(self, state: ReviewState, number: Any, class_name: str | None) -> None:
         """Object `number` (1-based, as listed) gets class `class_name`, one of the dataset's (undoable)."""
         require_item(state)
+        _not_on_a_frame(state)
         image = state.image
         if not image.objects or number is None:
             return
         self.images.select_object(image, number)
         obj = image.objects[image.active]
-        name = self._class(state, class_name)
+        name = self.class_named(state, class_name)
         if name != obj.class_name:
             state.edits.append(ReviewEdit("class", obj, image.active, obj.class_name, len(image.edits)))
             obj.class_name = name
@@ -238,8 +242,9 @@ class ReviewWorkflow:
     def commit(self, state: ReviewState) -> int:
         """Write the editor's changes of its item into the dataset as edits (delete, refine, change of class, add),
         and start the editor again from what the dataset now holds. Returns how many edits were made; Refusal,
-        changing nothing, when an edited instance's mask is empty."""
-        if state.dataset is None or state.key is None:
+        changing nothing, when an edited instance's mask is empty. A video frame's changes are track edits, made
+        at once (`app.review_video`): nothing to commit."""
+        if state.dataset is None or state.key is None or state.video is not None:
             return 0
         dataset, key, objects = state.dataset, state.key, state.image.objects
         kept = [o for o in state.originals if o in objects]
@@ -259,7 +264,7 @@ class ReviewWorkflow:
                 made += 1
         for obj in objects:
             if obj not in state.originals and obj.mask is not None and obj.mask.any():
-                dataset.add_instance(key, obj.mask, self._class(state, obj.class_name))
+                dataset.add_instance(key, obj.mask, self.class_named(state, obj.class_name))
                 made += 1
         if made:
             self._fill(state)
@@ -294,10 +299,10 @@ class ReviewWorkflow:
             for a in dataset.instances(key)
         ]  # fmt: skip
         image = state.image
-        image.objects = list(state.originals) or [ImageObject(class_name=self._class(state, None))]
+        image.objects = list(state.originals) or [ImageObject(class_name=self.class_named(state, None))]
         image.active, image.box_corner, image.edits, state.edits = 0, None, [], []
 
-    def _class(self, state: ReviewState, name: str | None) -> str:
+    def class_named(self, state: ReviewState, name: str | None) -> str:
         """`name` when it is one of the dataset's classes, the first class for None or ""; Refusal otherwise."""
         names = self.class_names(state)
         if not names:
@@ -374,3 +379,9 @@ def require_item(state: ReviewState) -> str:
 
 def _covers(mask: Any, x: int, y: int) -> bool:
     return 0 <= y < mask.shape[0] and 0 <= x < mask.shape[1] and bool(mask[y, x])
+
+
+def _not_on_a_frame(state: ReviewState) -> None:
+    if state.video is not None:
+        raise Refusal("A video frame's instances are its tracks': use the Videos section (delete from this frame on, "
+                      "change the track's class).")  # fmt: skip

@@ -125,7 +125,8 @@ class ReviewState:
     editor; image: the editor (an `ImageState` whose objects are the item's instances); originals: those objects as
     loaded, by instance index (what the dataset holds); edits: deletes and class changes (undo); prefetch: the next
     item being prepared; thumbnails: the grid's pictures by key, with the instances they show (drawn again when
-    those change).
+    those change); video: the video in the editor (a `Video.key`; None for an image item), frame: its frame shown
+    (0-based among its frames), tracks: the track id of each of `originals` (a frame's instances).
     """
 
     dataset: Dataset | None = None
@@ -138,6 +139,9 @@ class ReviewState:
     edits: list[ReviewEdit] = field(default_factory=list)
     prefetch: Prefetch | None = None
     thumbnails: dict[str, tuple[tuple[Any, ...], np.ndarray]] = field(default_factory=dict, repr=False)
+    video: str | None = None
+    frame: int = 0
+    tracks: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from .gpu import GpuRunner
 from .image_tab import ImageTab
 from .image_workflow import ImageWorkflow
 from .review_tab import ReviewTab
+from .review_video import VideoReview
+from .review_video_tab import ReviewVideoTab
 from .review_workflow import ReviewWorkflow
 from .services import Services
 from .settings import Limits
@@ -34,7 +36,7 @@ EXAMPLES = examples_dir()  # shipped with the package
 
 class Studio(Services):
     """The services, and the handlers: `image`, `video`, `annotate`, `review` (tabs) and `api` (named endpoints);
-    `reviewing`, the Review tab's workflow."""
+    `reviewing` and `reviewing_videos`, the Review tab's workflows (images, videos)."""
 
     def __init__(
         self,
@@ -55,4 +57,6 @@ class Studio(Services):
         self.annotate = AnnotateTab(self, annotate)
         self.api = NamedApi(self, image, video, annotate, find)
         self.reviewing = ReviewWorkflow(self, image, dataset)  # `dataset`: sam2-studio --dataset PATH
+        self.reviewing_videos = VideoReview(self.reviewing)
         self.review = ReviewTab(self, self.reviewing)
+        self.review_videos = ReviewVideoTab(self.review, self.reviewing_videos)

@@ -1,0 +1,171 @@
+"""The Review tab's video section: a video of the dataset opened at a frame (a slider), its tracks listed, and the
+track edits of `VideoReview` — re-propagate a correction over a range, delete from this frame on, merge, swap,
+change class, undo, accept — drawn back through the Review tab's editor (`ReviewTab.view`).
+
+The editor's canvas, candidates and object list work on the frame as on an image: a click on a track's instance
+corrects it, and *Re-propagate* carries the correction over the range chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from .errors import guard
+from .refusals import Refusal
+from .review_tab import ReviewPanels, ReviewTab, ReviewView
+from .review_video import TO_THE_END, VideoReview
+from .sessions import ReviewState, UserSession
+
+FORWARD, BACKWARD, BOTH = "Forward", "Backward", "Both ways"
+DIRECTIONS = [FORWARD, BACKWARD, BOTH]
+WHOLE, SOME = "To the end", "N frames"
+EXTENTS = [WHOLE, SOME]
+
+
+@dataclass
+class VideoControls:
+    """What a video action redraws besides the editor: the frame slider, the track list and the two track choices."""
+
+    video: gr.Dropdown
+    frame: gr.Slider
+    tracks: gr.Markdown
+    first: gr.Dropdown
+    second: gr.Dropdown
+
+    def outputs(self) -> list[Any]:
+        return [self.frame, self.tracks, self.first, self.second]
+
+
+def range_counts(direction: str, extent: str, count: Any) -> tuple[int | None, int | None]:
+    """(forward, backward) frame counts for `VideoReview.repropagate` from the range controls."""
+    if direction not in DIRECTIONS or extent not in EXTENTS:
+        raise Refusal(f"Choose a direction among {DIRECTIONS} and an extent among {EXTENTS}.")
+    amount = TO_THE_END if extent == WHOLE else count
+    return (amount if direction != BACKWARD else 0), (amount if direction != FORWARD else 0)
+
+
+class ReviewVideoTab:
+    """Handlers of the Review tab's video section; `build` lays it out under the editor and wires it."""
+
+    def __init__(self, review: ReviewTab, videos: VideoReview) -> None:
+        self.review = review
+        self.services = review.services
+        self.videos = videos
+
+    def build(self, panels: ReviewPanels, opened: list[Any], events: dict[str, Any]) -> VideoControls:
+        """The section (inside the tab's layout); `opened`: the events that open a dataset (the video list follows)."""
+        private: dict[str, Any] = {"api_visibility": "private"}
+        with gr.Accordion("Videos: review track by track", open=True, elem_id="review_videos"):
+            video = gr.Dropdown([], label="Video", elem_id="review_video")
+            frame = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="review_frame", visible=False)
+            tracks = gr.Markdown("", elem_id="review_tracks")
+            with gr.Row():
+                first = gr.Dropdown([], label="Track", elem_id="review_track_a", min_width=90)
+                second = gr.Dropdown([], label="Other track (merge into the first, swap)", elem_id="review_track_b",
+                                     min_width=90)  # fmt: skip
+                track_class = gr.Dropdown([], label="Track's class", elem_id="review_track_class", min_width=90)
+            with gr.Row():
+                direction = gr.Radio(DIRECTIONS, value=FORWARD, label="Re-propagate", elem_id="review_direction")
+                extent = gr.Radio(EXTENTS, value=WHOLE, label="Over", elem_id="review_extent")
+                count = gr.Number(10, precision=0, minimum=0, label="N frames", elem_id="review_count", min_width=80)
+            with gr.Row(elem_classes=["toolbar"]):
+                propagate = gr.Button("Re-propagate the correction", size="sm", elem_id="review_propagate")
+                cut = gr.Button("Delete track from this frame on", size="sm", elem_id="review_cut")
+                merge = gr.Button("Merge other into track", size="sm", elem_id="review_merge")
+                swap = gr.Button("Swap the two ids", size="sm", elem_id="review_swap")
+                relabel = gr.Button("Change track's class", size="sm", elem_id="review_relabel")
+                undo = gr.Button("Undo track edit", size="sm", elem_id="review_track_undo")
+                accept = gr.Button("Accept video ✓", size="sm", elem_id="review_accept_video")
+        controls = VideoControls(video, frame, tracks, first, second)
+        out = [*panels.view(), *controls.outputs()]
+        size = len(out)
+        for event in opened:
+            event.then(guard(self.list_videos, keep=2), None, [video, track_class], **private)
+        video.input(guard(self.open, keep=size), video, out, **events, **private)
+        frame.release(guard(self.move, keep=size), frame, out, **events, **private)
+        propagate.click(guard(self.repropagate, keep=size), [direction, extent, count], out, **events, **private)
+        cut.click(guard(self.cut, keep=size), first, out, **events, **private)
+        merge.click(guard(self.merge, keep=size), [first, second], out, **events, **private)
+        swap.click(guard(self.swap, keep=size), [first, second], out, **events, **private)
+        relabel.click(guard(self.relabel, keep=size), [first, track_class], out, **events, **private)
+        undo.click(guard(self.undo, keep=size), None, out, **events, **private)
+        accept.click(guard(self.accept, keep=size), None, out, **private)
+        return controls
+
+    # ----------------------------------------------------------------------------------------------- handlers
+    def list_videos(self, request: gr.Request) -> tuple[Any, Any]:
+        """The opened dataset's videos (captioned with their frames, tracks and status) and its classes."""
+        with self.services.user_session(request) as user:
+            rows = self.videos.rows(user.review)
+            choices = [(f"{r.key} · {r.frames} frames · {len(r.tracks)} tracks · {r.status}", r.key) for r in rows]
+            classes = self.review.workflow.class_names(user.review) if user.review.dataset is not None else []
+            return gr.update(choices=choices, value=None), gr.update(choices=classes, value=None)
+
+    def open(self, video: str | None, request: gr.Request) -> tuple[Any, ...]:
+        with self.services.user_session(request) as user:
+            if video:
+                self.videos.open(user.review, video, 0)
+            return self._view(user)
+
+    def move(self, frame: Any, request: gr.Request) -> tuple[Any, ...]:
+        with self.services.user_session(request) as user:
+            self.videos.show(user.review, int(frame or 0))
+            return self._view(user)
+
+    def repropagate(self, direction: str, extent: str, count: Any, request: gr.Request) -> tuple[Any, ...]:
+        with self.services.user_session(request) as user:
+            forward, backward = range_counts(direction, extent, count)
+            changed = self.videos.repropagate(user.review, forward, backward)
+            return self._view(user, f"Re-propagated: {changed} frames changed.")
+
+    def cut(self, track: Any, request: gr.Request) -> tuple[Any, ...]:
+        with self.services.user_session(request) as user:
+            changed = self.videos.delete_track(user.review, _track(track))
+            return self._view(user, f"Track {track} deleted from this frame on ({changed} frames).")
+
+    def merge(self, keep: Any, absorb: Any, request: gr.Request) -> tuple[Any, ...]:
+        with self.services.user_session(request) as user:
+            changed = self.videos.merge_tracks(user.review, _track(keep), _track(absorb))
+            return self._view(user, f"Track {absorb} merged into track {keep} ({changed} frames).")
+
+    def swap(self, first: Any, second: Any, request: gr.Request) -> tuple[Any, ...]:
+        with self.services.user_session(request) as user:
+            changed = self.videos.swap_tracks(user.review, _track(first), _track(second))
+            return self._view(user, f"Tracks {first} and {second} swapped ({changed} frames).")
+
+    def relabel(self, track: Any, class_name: str | None, request: gr.Request) -> tuple[Any, ...]:
+        with self.services.user_session(request) as user:
+            changed = self.videos.change_class(user.review, _track(track), class_name)
+            return self._view(user, f"Track {track} is {class_name} ({changed} frames).")
+
+    def undo(self, request: gr.Request) -> tuple[Any, ...]:
+        with self.services.user_session(request) as user:
+            self.videos.undo(user.review)
+            return self._view(user)
+
+    def accept(self, request: gr.Request) -> tuple[Any, ...]:
+        with self.services.user_session(request) as user:
+            self.videos.accept(user.review)
+            return self._view(user, "Every frame of the video accepted.")
+
+    # ------------------------------------------------------------------------------------------------- views
+    def _view(self, user: UserSession, note: str = "") -> tuple[Any, ...]:
+        state: ReviewState = user.review
+        view: ReviewView = self.review.view(user, None, note)
+        if state.video is None or state.dataset is None:
+            return (*view, gr.update(visible=False), "", gr.update(choices=[]), gr.update(choices=[]))
+        frames = len(state.dataset.video(state.video).frame_keys)
+        rows = self.videos.track_rows(state)
+        lines = [f"- **track {r.track}** · {r.class_name} · frames {r.first}–{r.last} ({r.frames})" for r in rows]
+        ids = [str(r.track) for r in rows]
+        slider = gr.update(minimum=0, maximum=max(frames - 1, 1), value=state.frame, visible=True)
+        return (*view, slider, "\n".join(lines), gr.update(choices=ids), gr.update(choices=ids))
+
+
+def _track(value: Any) -> int:
+    if value is None or not str(value).isdigit():
+        raise Refusal(f"Choose a track id in the list, not {value!r}.")
+    return int(value)

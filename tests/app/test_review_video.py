@@ -1,0 +1,209 @@
+"""`VideoReview`: a dataset's videos listed, opened at a frame (instances named by track and class), and their tracks
+edited from the review workflow — corrected with clicks and re-propagated by SAM 2 over a range, deleted from a
+frame on, merged, swapped, relabelled, undone — each changing only what it should, read back after save.
+
+The dataset is an `auto_annotate` run (every format) over two clips of `tests/annotate/clips`: north (7 frames, a red
+square tracked as track 1 on every frame, a green one as track 2 from frame 2) and south (5 frames: tracks 3 and 4).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from annotate import auto_annotate
+from annotate.dataset import open_dataset
+from annotate.previews import write_h264
+from app.refusals import Refusal
+from app.review_video import TO_THE_END, TrackRow, VideoReview, VideoRow
+from app.review_workflow import ALL, ANY_CLASS, NEEDS_A_LOOK
+from app.sessions import ReviewState
+from app.studio import Studio
+from sam2_model import VideoPredictor
+
+from ..annotate.clips import ColourDetector, clip_frames, colour_masks, use_colour_tracker
+
+NORTH, SOUTH, RED, GREEN = "clips/north", "clips/south", 1, 2
+INSIDE_GREEN = (74, 52)  # image pixels of frame 2 on: green x 60..88, y 40..66
+
+
+@pytest.fixture(scope="module")
+def annotated(tmp_path_factory, small_model) -> Path:
+    data = tmp_path_factory.mktemp("review_video") / "data"
+    for name, count in {"clips/north.mp4": 7, "clips/south.mp4": 5}.items():
+        write_h264(clip_frames(count, green_from=2), data / name, fps=10)
+    with pytest.MonkeyPatch.context() as patch:
+        use_colour_tracker(patch)
+        auto_annotate(data, det_model=ColourDetector(), sam_model=small_model, output_dir=data.parent / "all",
+                      formats=["yolo", "coco", "masks"], keyframe_interval=2, progress=False)  # fmt: skip
+    return data.parent / "all"
+
+
+@pytest.fixture
+def folder(annotated, tmp_path) -> Path:
+    target = tmp_path / "all"
+    shutil.copytree(annotated, target, symlinks=True)
+    return target
+
+
+@pytest.fixture
+def review(small_model, folder) -> tuple[VideoReview, ReviewState]:
+    studio = Studio(small_model, dataset=folder)
+    return studio.reviewing_videos, studio.reviewing.open_local(ReviewState())
+
+
+def tracks_of(folder: Path, video: str = NORTH) -> list[dict[int, str]]:
+    """Each frame's {track id: class name}, as the saved dataset reads back."""
+    dataset = open_dataset(folder)
+    return [{a.track_id: a.class_name for a in dataset.instances(k)} for k in dataset.video(video).frame_keys]
+
+
+def saved(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+ORIGINAL = [{RED: "red"}] * 2 + [{RED: "red", GREEN: "green"}] * 5
+
+
+# ------------------------------------------------------------------------------------------------ list and open
+def test_videos_are_listed_and_a_video_opens_at_a_frame_with_its_tracks_as_objects(review):
+    videos, state = review
+    assert videos.reviewing.rows(state) == []  # the image grid leaves frames out
+    assert videos.rows(state) == [VideoRow(NORTH, 7, (RED, GREEN), False, False), VideoRow(SOUTH, 5, (3, 4), False,
+                                                                                              False)]  # fmt: skip
+    assert videos.rows(state)[0].status == "to review"
+    videos.open(state, NORTH, 3)
+    assert (state.video, state.frame, state.key) == (NORTH, 3, state.dataset.video(NORTH).frame_keys[3])
+    assert state.image.image is not None and state.image.image.shape == (72, 96, 3)
+    assert videos.object_names(state) == ["track 1: red", "track 2: green"]
+    red, green = colour_masks(clip_frames(7, green_from=2)[3])
+    for obj, square in zip(state.image.objects, (red, green), strict=True):
+        assert obj.mask is not None and (obj.mask == square).mean() > 0.97
+    assert videos.track_rows(state) == [TrackRow(RED, "red", 0, 6, 7), TrackRow(GREEN, "green", 2, 6, 5)]
+    for edit in (videos.reviewing.delete, videos.reviewing.add_object):  # an image's edits, not a track's
+        with pytest.raises(Refusal, match="use the Videos section"):
+            edit(state)
+    videos.show(state, 0)
+    assert videos.object_names(state) == ["track 1: red"]
+    with pytest.raises(Refusal, match="choose 0 to 6"):
+        videos.show(state, 7)
+    with pytest.raises(Refusal, match="No video 'clips/east'"):
+        videos.open(state, "clips/east")
+    videos.accept(state)
+    assert [r.status for r in videos.rows(state)] == ["reviewed", "to review"]
+
+
+# ------------------------------------------------------------------------------------------------ track edits
+def test_delete_from_a_frame_on_merge_swap_and_class_change_are_saved_as_such(review, folder):
+    videos, state = review
+    south = {k: v for k, v in saved(folder).items() if "south" in k}
+    videos.open(state, NORTH, 4)
+    assert videos.delete_track(state, RED) == 3  # frames 4, 5, 6
+    assert videos.object_names(state) == ["track 2: green"]  # the frame shown again
+    assert videos.merge_tracks(state, RED, GREEN) == 3
+    assert videos.object_names(state) == ["track 1: red"]
+    videos.show(state, 2)
+    assert videos.swap_tracks(state, RED, GREEN) == 5  # frames 2 to 6 (4 to 6: the merged track alone)
+    assert videos.change_class(state, GREEN, "green") == 0  # already green: no edit
+    assert videos.change_class(state, RED, "green") == 4  # track 1 is on frames 0 to 3 now
+    with pytest.raises(Refusal, match="both on frames"):
+        videos.merge_tracks(state, RED, GREEN)
+    with pytest.raises(Refusal, match="not one of the dataset's classes"):
+        videos.change_class(state, RED, "blue")
+    assert videos.rows(state)[0].status == "edited"
+    videos.reviewing.save(state, folder / "unused")
+    assert tracks_of(folder) == [{RED: "green"}] * 2 + [{GREEN: "green", RED: "green"}] * 2 + [{GREEN: "green"}] * 3
+    assert {k: v for k, v in saved(folder).items() if "south" in k} == south  # the other video, byte for byte
+    assert videos.rows(state)[0].status == "edited"
+
+
+def test_undo_takes_back_the_last_click_then_the_track_edits(review, folder):
+    videos, state = review
+    before = saved(folder)
+    videos.open(state, NORTH, 4)
+    videos.delete_track(state, GREEN)
+    videos.swap_tracks(state, RED, GREEN)  # green is gone from frame 4 on: only red changes id (and class)
+    assert videos.object_names(state) == ["track 2: green"]
+    videos.click(state, [28, 20])  # inside the red square of frame 4 (x 16..40, y 10..34)
+    assert state.image.objects[0].points
+    videos.undo(state)  # the click
+    assert not state.image.objects[0].points and videos.object_names(state) == ["track 2: green"]
+    videos.undo(state)  # the swap
+    assert videos.object_names(state) == ["track 1: red"]
+    videos.undo(state)  # the delete
+    assert videos.object_names(state) == ["track 1: red", "track 2: green"]
+    with pytest.raises(Refusal, match="Nothing to undo"):
+        videos.undo(state)
+    videos.reviewing.save(state, folder / "unused")
+    after = saved(folder)
+    assert sorted(k for k in after if after[k] != before.get(k)) == []  # nothing changed, nothing written
+    assert tracks_of(folder) == ORIGINAL
+
+
+# ------------------------------------------------------------------------------------------ correct and propagate
+def test_a_track_corrected_with_clicks_is_repropagated_over_the_range_only(review, folder, small_model):
+    videos, state = review
+    videos.open(state, NORTH, 4)
+    with pytest.raises(Refusal, match="Correct the track first"):
+        videos.repropagate(state, 1, 0)
+    videos.select_track(state, GREEN)
+    videos.click(state, list(INSIDE_GREEN))  # refines the green instance from its stored mask
+    corrected = state.image.objects[1].mask
+    assert corrected is not None and corrected.any() and state.image.objects[1].points
+    dataset = state.dataset
+    keys = dataset.video(NORTH).frame_keys
+    loaded = [dataset.instances(k) for k in keys]
+    assert videos.repropagate(state, 1, 0) >= 1  # this frame and the next
+    # what our VideoPredictor gives for that correction over frames 4 and 5, run directly
+    predictor = VideoPredictor(small_model)
+    session = predictor.init_state([dataset.image(k) for k in keys[4:6]])
+    predictor.add_new_mask(session, 0, 1, corrected)
+    direct = {4: corrected}
+    for index, _, logits in predictor.propagate_in_video(session, 0, 1):
+        if index != 0:
+            direct[4 + index] = (logits[0, 0] > 0).cpu().numpy()
+    predictor.close_state(session)
+    videos.reviewing.save(state, folder / "unused")
+    reopened = open_dataset(folder)
+    for f, key in enumerate(keys):
+        now = reopened.instances(key)
+        red_now, red_then = ([a.mask.tolist() for a in i if a.track_id == RED] for i in (now, loaded[f]))
+        assert red_now == red_then  # the other track untouched
+        green = [a.mask for a in now if a.track_id == GREEN]
+        if f in (4, 5):
+            assert [g.tolist() for g in green] == ([direct[f].tolist()] if direct[f].any() else [])
+        else:
+            assert [g.tolist() for g in green] == [a.mask.tolist() for a in loaded[f] if a.track_id == GREEN]
+    assert state.frame == 4 and not state.image.objects[-1].points  # shown again from the dataset
+    with pytest.raises(Refusal, match="whole number"):
+        videos.repropagate(state, -1, TO_THE_END)
+
+
+# ------------------------------------------------------------------------------------------------------ the tab
+def test_the_tab_lists_videos_moves_the_slider_and_cuts_a_track_through_its_handlers(small_model, folder):
+    from app.review_video_tab import BACKWARD, BOTH, FORWARD, SOME, WHOLE, range_counts
+
+    from .conftest import request
+
+    studio = Studio(small_model, dataset=folder)
+    studio.open_session(request())
+    studio.review.open_local(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
+    tab = studio.review_videos
+    videos, classes = tab.list_videos(request())
+    assert [key for _, key in videos["choices"]] == [NORTH, SOUTH] and classes["choices"] == ["red", "green"]
+    assert videos["choices"][0][0] == "clips/north · 7 frames · 2 tracks · to review"
+    *view, slider, tracks, first, _ = tab.open(NORTH, request())
+    assert slider["maximum"] == 6 and slider["value"] == 0 and slider["visible"]
+    assert tracks.splitlines() == ["- **track 1** · red · frames 0–6 (7)", "- **track 2** · green · frames 2–6 (5)"]
+    assert first["choices"] == ["1", "2"]
+    *view, slider, _, _, _ = tab.move(5, request())
+    assert view[0].shape == (72, 96, 3) and slider["value"] == 5
+    assert [label for label, _ in view[2]["choices"]] == ["Track 1 · red — as tracked", "Track 2 · green — as tracked"]
+    *view, _, tracks, _, _ = tab.cut("2", request())
+    assert "frames 2–4 (3)" in tracks and "(2 frames)" in view[-1]
+    *view, _ = studio.review.save(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
+    assert tracks_of(folder) == ORIGINAL[:5] + [{RED: "red"}] * 2
+    assert range_counts(FORWARD, WHOLE, 3) == (TO_THE_END, 0) and range_counts(BACKWARD, SOME, 3) == (0, 3)
+    assert range_counts(BOTH, SOME, 4) == (4, 4)
