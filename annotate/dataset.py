@@ -32,7 +32,7 @@ from .refine import mask_side, mask_to_mask_input, prompt_mask, refine_mask
 from .review import LookEntry, LookThresholds, look_entry, look_order
 from .run_record import ReviewRecord
 from .track_edits import Frames, change_track_class, delete_track, merge_tracks, swap_tracks, track_class
-from .track_propagate import frame_range, propagate_track, replace_track
+from .track_propagate import FramePropagator, frame_range, propagate_track, replace_track
 
 
 class NothingToUndo(RuntimeError):
@@ -276,14 +276,15 @@ class Dataset:
         track: int,
         frame: int,
         mask: np.ndarray,
-        predictor: VideoPredictor,
+        predictor: VideoPredictor | FramePropagator,
         forward: int | None = 0,
         backward: int | None = 0,
     ) -> TrackEdit:
         """Give `track` the HxW bool `mask` on `frame` and re-propagate that track only with SAM 2 (`predictor`):
         `forward` frames after it and `backward` before it (0: none; None: to the video's end / start; to the next
-        keyframe: the count of frames to it). The track's masks in that range are replaced (removed where SAM 2
-        finds nothing); other tracks and frames are untouched. One undoable edit."""
+        keyframe: the count of frames to it; `predictor` may be a `FramePropagator`, as the app's GPU task). The
+        track's masks in that range are replaced (removed where SAM 2 finds nothing); other tracks and frames are
+        untouched. One undoable edit."""
         keys = self.video(video).frame_keys
         span = frame_range(len(keys), frame, forward, backward)
         width, height = self.resolution_wh(keys[frame])

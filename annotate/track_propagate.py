@@ -8,7 +8,7 @@ and this one object) carries the correction forward and/or backward. `propagate_
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import TypeAlias, cast
 
 import numpy as np
 
@@ -16,6 +16,10 @@ from sam2_model import VideoPredictor
 
 from .dataset_items import Annotation
 from .track_edits import Frames
+
+# Re-propagation run elsewhere (the app's GPU task, which may be another process): (the span's frames, HxWx3 uint8
+# RGB in video order; the corrected frame's index among them; its HxW bool mask) -> {index among them: HxW bool}.
+FramePropagator: TypeAlias = Callable[[list[np.ndarray], int, np.ndarray], dict[int, np.ndarray]]
 
 
 def frame_range(num_frames: int, frame: int, forward: int | None, backward: int | None) -> range:
@@ -32,7 +36,7 @@ def frame_range(num_frames: int, frame: int, forward: int | None, backward: int 
 
 
 def propagate_track(
-    predictor: VideoPredictor,
+    predictor: VideoPredictor | FramePropagator,
     images: Callable[[int], np.ndarray],
     span: range,
     frame: int,
@@ -41,8 +45,12 @@ def propagate_track(
     """SAM 2 masks of one object over `span` (video frame indices) from its `mask` (HxW bool) on `frame`:
     {frame index: HxW bool} for every frame of `span` (`frame` itself: `mask`). `images(i)`: frame i, HxWx3 uint8
     RGB. Only the span's frames are decoded; the object is tracked forward to the span's end, then backward to its
-    start (Meta's order for a correction), each direction from the corrected frame."""
+    start (Meta's order for a correction), each direction from the corrected frame. A `FramePropagator` instead of
+    a predictor is given the span's frames and does this elsewhere."""
     frames = [images(i) for i in span]
+    if not isinstance(predictor, VideoPredictor):
+        found = predictor(frames, frame - span.start, np.asarray(mask, bool))
+        return {span.start + index: found_mask for index, found_mask in found.items()}
     session = predictor.init_state(frames)
     try:
         start = frame - span.start

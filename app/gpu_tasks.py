@@ -22,6 +22,7 @@ import torch
 from annotate import auto_annotate
 from annotate.refine import mask_side, mask_to_mask_input
 from annotate.summary import AnnotationSummary
+from annotate.track_propagate import propagate_track
 from sam2_model import AutomaticMaskGenerator, ImagePredictor, Sam2Model, VideoPredictor
 from sam2_model.embedding_cache import ImageFeatures, image_key
 
@@ -138,6 +139,13 @@ def track_video(key: int, state: TrackerState, passes: Sequence[Pass], portable:
     yield state_of(session, portable)
 
 
+def propagate_mask(key: int, frames: list[np.ndarray], frame: int, mask: np.ndarray) -> dict[int, np.ndarray]:
+    """One object's HxW bool `mask` on `frames[frame]` carried by SAM 2 over all of `frames` (HxWx3 uint8 RGB, video
+    order), forward then backward -> {index in `frames`: HxW bool} (the Review tab's corrected track)."""
+    gpu.fork_safe()
+    return propagate_track(video_predictor(key), frames.__getitem__, range(len(frames)), frame, mask)
+
+
 def tracked_visits(num_frames: int, passes: Sequence[Pass]) -> int:
     """Frames the passes go through together (a forward pass from its start to the end, a reverse one to 0)."""
     return sum(start + 1 if reverse else num_frames - start for start, reverse in passes)
@@ -229,6 +237,10 @@ def _track_budget(key: int, state: TrackerState, passes: Sequence[Pass], portabl
     return gpu.track_seconds(tracked_visits(state.num_frames, passes), len(state.tracks))
 
 
+def _propagate_budget(key: int, frames: list[np.ndarray], frame: int, mask: np.ndarray) -> int:
+    return gpu.track_seconds(len(frames), 1)
+
+
 def _annotate_budget(key: int, detector: Any, inputs: Path, output_dir: Path, options: dict[str, Any]) -> int:
     return gpu.annotate_seconds(*annotate_work(inputs))
 
@@ -248,6 +260,7 @@ class GpuTasks:
         self._everything = runner.wrap(segment_everything, _everything_budget)
         self._prompt = runner.wrap(prompt_video, _click_budget)
         self._track = runner.wrap(track_video, _track_budget)
+        self._propagate = runner.wrap(propagate_mask, _propagate_budget)
         self._annotate = runner.wrap(annotate_files, _annotate_budget)
 
     def embed_image(self, image: np.ndarray) -> ImageFeatures:
@@ -296,6 +309,11 @@ class GpuTasks:
         """See `track_video` (module function)."""
         steps: Generator[Any, None, None] = self._track(self.key, state, tuple(passes), self.portable)
         return steps
+
+    def propagate_mask(self, frames: list[np.ndarray], frame: int, mask: np.ndarray) -> dict[int, np.ndarray]:
+        """See `propagate_mask` (module function); an `annotate.track_propagate.FramePropagator`."""
+        masks: dict[int, np.ndarray] = self._propagate(self.key, frames, frame, mask)
+        return masks
 
     def annotate_files(self, detector: Any, inputs: Path, output_dir: Path, **options: Any) -> Iterator[Any]:
         """See `annotate_files` (module function)."""

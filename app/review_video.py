@@ -163,7 +163,7 @@ class VideoReview:
         if obj.mask is None or not obj.mask.any():
             raise Refusal("The corrected mask is empty: undo the last click, or delete the track from this frame on.")
         track = state.tracks[image.active]
-        predictor, mask = self.services.video_predictor, obj.mask
+        predictor, mask = self.services.gpu.propagate_mask, obj.mask  # a GPU task (ZeroGPU: another process)
         edit = self._edit(lambda: dataset.correct_track(video, track, state.frame, mask, predictor, forward, backward))
         self.show(state, state.frame)
         return len(edit.edits)

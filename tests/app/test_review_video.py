@@ -24,6 +24,7 @@ from app.studio import Studio
 from sam2_model import VideoPredictor
 
 from ..annotate.clips import ColourDetector, clip_frames, colour_masks, use_colour_tracker
+from .conftest import IN_PROCESS, ZERO_GPU, runner_for
 
 NORTH, SOUTH, RED, GREEN = "clips/north", "clips/south", 1, 2
 INSIDE_GREEN = (74, 52)  # image pixels of frame 2 on: green x 60..88, y 40..66
@@ -143,8 +144,10 @@ def test_undo_takes_back_the_last_click_then_the_track_edits(review, folder):
 
 
 # ------------------------------------------------------------------------------------------ correct and propagate
-def test_a_track_corrected_with_clicks_is_repropagated_over_the_range_only(review, folder, small_model):
-    videos, state = review
+@pytest.mark.parametrize("mode", [IN_PROCESS, ZERO_GPU])
+def test_a_track_corrected_with_clicks_is_repropagated_over_the_range_only(folder, small_model, mode):
+    studio = Studio(small_model, dataset=folder, runner=runner_for(mode))
+    videos, state = studio.reviewing_videos, studio.reviewing.open_local(ReviewState())
     videos.open(state, NORTH, 4)
     with pytest.raises(Refusal, match="Correct the track first"):
         videos.repropagate(state, 1, 0)
@@ -156,6 +159,8 @@ def test_a_track_corrected_with_clicks_is_repropagated_over_the_range_only(revie
     keys = dataset.video(NORTH).frame_keys
     loaded = [dataset.instances(k) for k in keys]
     assert videos.repropagate(state, 1, 0) >= 1  # this frame and the next
+    if mode == ZERO_GPU:  # the re-propagation ran as a GPU task, in a forked worker, as on ZeroGPU
+        assert "propagate_mask" in [call.task for call in studio.gpu.runner.decorator.calls]
     # what our VideoPredictor gives for that correction over frames 4 and 5, run directly
     predictor = VideoPredictor(small_model)
     session = predictor.init_state([dataset.image(k) for k in keys[4:6]])
