@@ -85,7 +85,7 @@ class ReviewVideoTab:
         for event in opened:
             event.then(guard(self.list_videos, keep=2), None, [video, track_class], **private)
         video.input(guard(self.open, keep=size), video, out, **events, **private)
-        frame.release(guard(self.move, keep=size), frame, out, **events, **private)
+        frame.input(guard(self.move, keep=size), frame, out, **events, **private)  # as the Video tab: drag or type
         propagate.click(guard(self.repropagate, keep=size), [direction, extent, count], out, **events, **private)
         cut.click(guard(self.cut, keep=size), first, out, **events, **private)
         merge.click(guard(self.merge, keep=size), [first, second], out, **events, **private)

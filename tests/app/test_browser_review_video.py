@@ -1,0 +1,82 @@
+"""The Review tab's videos in headless Chromium, as a person uses them (see `browser.py`): the studio started with
+`--dataset` on an `auto_annotate` run over a clip, then open, choose the video, move to a frame with the slider,
+delete a track from that frame on, save; the saved files are read back by the dataset reader."""
+
+from __future__ import annotations
+
+import pytest
+
+from .browser import CHROMIUM_MISSING
+
+if CHROMIUM_MISSING:
+    pytest.skip(
+        "Chromium is not installed: apt-get install chromium && pip install playwright", allow_module_level=True
+    )
+
+from playwright.sync_api import expect
+
+from annotate import auto_annotate
+from annotate.dataset import open_dataset
+from annotate.previews import write_h264
+from app.demo import build_demo
+from app.settings import parse_settings
+
+from ..annotate.clips import ColourDetector, clip_frames, use_colour_tracker
+from .browser import WAIT_MS, screenshot_path, settled
+from .conftest import free_port
+from .test_browser_review import choose
+
+NORTH, RED, GREEN = "clips/north", 1, 2  # north: 7 frames, red tracked from frame 0, green from frame 2
+
+
+@pytest.fixture(scope="module")
+def video_dataset_app(tmp_path_factory, small_model):
+    """(url, dataset folder): the studio started as `sam2-studio --dataset FOLDER` on an auto_annotate run of one
+    7-frame clip, its squares found by colour and tracked by our tracker."""
+    data = tmp_path_factory.mktemp("review_video_browser") / "data"
+    write_h264(clip_frames(7, green_from=2), data / "clips" / "north.mp4", fps=10)
+    folder = data.parent / "dataset"
+    with pytest.MonkeyPatch.context() as patch:
+        use_colour_tracker(patch)
+        auto_annotate(data, det_model=ColourDetector(), sam_model=small_model, output_dir=folder,
+                      formats=["yolo", "coco", "masks"], keyframe_interval=2, progress=False)  # fmt: skip
+    settings = parse_settings(["--dataset", str(folder)], environ={})
+    demo = build_demo(small_model, settings.limits, dataset=settings.dataset)
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, max_file_size="20mb")
+    yield f"http://127.0.0.1:{port}/", folder
+    demo.close()
+
+
+def test_review_a_video_move_to_a_frame_delete_a_track_from_there_and_save(browser, video_dataset_app, tmp_path):
+    url, folder = video_dataset_app
+    before = open_dataset(folder)
+    keys = before.video(NORTH).frame_keys
+    assert [sorted(a.track_id for a in before.instances(k)) for k in keys] == [[RED]] * 2 + [[RED, GREEN]] * 5
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url, wait_until="load")
+    page.get_by_role("tab", name="Review").click()
+    page.locator("#review_open").click()
+    status, objects = page.locator("#review_status"), page.locator("#review_objects")
+    expect(status).to_contain_text("listed")
+
+    choose(page, "#review_video", f"{NORTH} · 7 frames · 2 tracks · to review")
+    expect(page.locator("#review_tracks")).to_contain_text("green")
+    number = page.locator("#review_frame input[type=number]")
+    number.fill("4")
+    number.press("Enter")
+    expect(objects).to_contain_text("Track 2")
+    choose(page, "#review_track_a", "2")
+    page.locator("#review_cut").click()
+    expect(status).to_contain_text("Track 2 deleted from this frame on (3 frames)")
+    expect(objects).not_to_contain_text("Track 2")
+    settled(page, "#review_canvas")
+    page.screenshot(path=str(screenshot_path(tmp_path, "screenshot_review_video.png")), full_page=True)
+    page.locator("#review_save").click()
+    expect(status).to_contain_text("Saved")
+    page.close()
+
+    saved = open_dataset(folder)
+    tracks = [sorted(a.track_id for a in saved.instances(k)) for k in saved.video(NORTH).frame_keys]
+    assert tracks == [[RED]] * 2 + [[RED, GREEN]] * 2 + [[RED]] * 3  # green gone from frame 4 on, nothing else
