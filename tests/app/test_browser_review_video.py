@@ -1,6 +1,7 @@
 """The Review tab's videos in headless Chromium, as a person uses them (see `browser.py`): the studio started with
 `--dataset` on an `auto_annotate` run over a clip, then open, choose the video, move to a frame with the slider,
-delete a track from that frame on, save; the saved files are read back by the dataset reader."""
+correct a track there with a click and re-propagate it to the end, delete another track from that frame on, save;
+the saved files are read back by the dataset reader."""
 
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ from app.demo import build_demo
 from app.settings import parse_settings
 
 from ..annotate.clips import ColourDetector, clip_frames, use_colour_tracker
-from .browser import WAIT_MS, screenshot_path, settled
+from .browser import WAIT_MS, click_image_pixel, screenshot_path, settled
 from .conftest import free_port
 from .test_browser_review import choose
 
 NORTH, RED, GREEN = "clips/north", 1, 2  # north: 7 frames, red tracked from frame 0, green from frame 2
+RED_ON_FRAME_4 = (28, 22)  # the red square's centre on frame 4 (it moves 3 pixels right a frame)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def video_dataset_app(tmp_path_factory, small_model):
     demo.close()
 
 
-def test_review_a_video_move_to_a_frame_delete_a_track_from_there_and_save(browser, video_dataset_app, tmp_path):
+def test_review_a_video_repropagate_a_corrected_track_cut_another_and_save(browser, video_dataset_app, tmp_path):
     url, folder = video_dataset_app
     before = open_dataset(folder)
     keys = before.video(NORTH).frame_keys
@@ -67,6 +69,14 @@ def test_review_a_video_move_to_a_frame_delete_a_track_from_there_and_save(brows
     number.fill("4")
     number.press("Enter")
     expect(objects).to_contain_text("Track 2")
+    page.locator("#review_objects label").first.click()  # track 1: clicks on the frame now correct it
+    expect(objects).to_contain_text("Track 1 · red — as tracked")
+    page.evaluate("window.scrollTo(0, 0)")  # the frame is at the top; the video section below it
+    click_image_pixel(page, "#review_canvas", *RED_ON_FRAME_4)
+    expect(objects).to_contain_text("Track 1 · red — corrected")
+    page.locator("#review_propagate").click()  # forward, to the end: the default range
+    expect(status).to_contain_text("Re-propagated:")
+    expect(objects).to_contain_text("Track 1 · red — as tracked")  # the frame shown again from the dataset
     choose(page, "#review_track_a", "2")
     page.locator("#review_cut").click()
     expect(status).to_contain_text("Track 2 deleted from this frame on (3 frames)")
@@ -78,5 +88,9 @@ def test_review_a_video_move_to_a_frame_delete_a_track_from_there_and_save(brows
     page.close()
 
     saved = open_dataset(folder)
-    tracks = [sorted(a.track_id for a in saved.instances(k)) for k in saved.video(NORTH).frame_keys]
-    assert tracks == [[RED]] * 2 + [[RED, GREEN]] * 2 + [[RED]] * 3  # green gone from frame 4 on, nothing else
+    tracks = [[a.track_id for a in saved.instances(k)] for k in keys]
+    assert [[t for t in f if t == GREEN] for f in tracks] == [[]] * 2 + [[GREEN]] * 2 + [[]] * 3  # gone from 4 on
+    red = [[a.mask.tolist() for a in saved.instances(k) if a.track_id == RED] for k in keys]
+    red_before = [[a.mask.tolist() for a in before.instances(k) if a.track_id == RED] for k in keys]
+    assert red[:4] == red_before[:4]  # before the corrected frame: untouched
+    assert red[4:] != red_before[4:]  # from it on: SAM 2's re-propagation (untrained: not the square)
