@@ -56,7 +56,8 @@ class AnnotateTab:
                     list(self.services.detectors.class_names(names[0]).values()), value=[], multiselect=True,
                     label="Classes to keep (none: all; YOLOE and YOLO-World: type names)", elem_id="annotate_classes",
                 )  # fmt: skip
-                conf = gr.Slider(0.0, 1.0, value=DetectorSettings.conf, step=0.01, label="Detector confidence")
+                conf = gr.Slider(0.0, 1.0, value=DetectorSettings.conf, step=0.01, label="Detector confidence",
+                                 elem_id="annotate_conf")  # fmt: skip
                 keyframes = gr.Slider(
                     1, 30, value=VideoSettings.keyframe_interval, step=1, elem_id="annotate_keyframes",
                     label="Videos: detector every N frames (SAM 2 tracks in between)",
