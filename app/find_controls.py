@@ -32,11 +32,11 @@ class FindControls:
     def layout(self) -> None:
         """The controls, where the caller's layout is now."""
         names = self.workflow.detectors
+        self.text = gr.Textbox(
+            placeholder='Find by name: "person, red car"', show_label=False, container=False,
+            max_length=MAX_PHRASES * (MAX_PHRASE_CHARS + 2), elem_id="image_find_text",
+        )  # fmt: skip
         with gr.Row(elem_classes=["toolbar"], equal_height=True):
-            self.text = gr.Textbox(
-                placeholder='Find by name: "person, red car"', show_label=False, container=False, scale=4,
-                min_width=160, max_length=MAX_PHRASES * (MAX_PHRASE_CHARS + 2), elem_id="image_find_text",
-            )  # fmt: skip
             self.detector = gr.Dropdown(names, value=names[0], show_label=False, container=False, scale=2,
                                         min_width=120, elem_id="image_find_detector")  # fmt: skip
             self.find_button = gr.Button("Find", size="sm", min_width=60, elem_id="image_find")

@@ -102,7 +102,6 @@ class ImageTab:
                     undo = gr.Button("Undo", size="sm", min_width=90, elem_id="image_undo")
                     clear = gr.Button("Clear all", size="sm", min_width=90, elem_id="image_clear")
                     everything = gr.Button("Segment everything", size="sm", min_width=90, elem_id="image_everything")
-                self.find.layout()
                 candidates = gr.Gallery(
                     label="Candidates for the active object: pick the best", columns=3, height=200,
                     object_fit="contain", allow_preview=False, format="png", elem_id="image_candidates",
@@ -122,6 +121,7 @@ class ImageTab:
                     height=110, allow_preview=False, object_fit="contain", elem_id="image_examples",
                     interactive=False, visible=bool(self.examples), buttons=[], fit_columns=False,
                 )  # fmt: skip
+                self.find.layout()  # beside the work surface: the left column is the click loop, within one screen
                 export = gr.Button("Export masks, COCO and YOLO labels", variant="primary", elem_id="image_export")
                 exported = gr.File(label="Downloads", file_count="multiple", elem_id="image_downloads",
                                    elem_classes=["hide-when-empty"])  # fmt: skip
