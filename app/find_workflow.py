@@ -20,7 +20,7 @@ import torch
 from annotate.detectors import load_text_embeddings, text_encoder_of
 
 from .find_tasks import VISUAL_PROMPT_DETECTORS, FindRequest, FindTasks, Found
-from .image_workflow import active, require_image
+from .image_workflow import active, require_image, room
 from .prompts import class_name, parse_phrases
 from .refusals import FoundNothing, Refusal
 from .services import Services
@@ -185,12 +185,11 @@ class FindWorkflow:
 
     def _room(self, state: ImageState) -> int:
         limit = self.services.limits.max_objects
-        taken = sum(1 for o in state.objects if o.candidates is not None or o.points or o.box is not None)
-        room = limit - taken - len(state.hidden)
-        if room <= 0:
+        left = room(state, limit)
+        if left == 0:
             raise Refusal(f"An image can have at most {limit} objects here (hidden found ones count): remove some, "
                           "or Clear all, first.")  # fmt: skip
-        return room
+        return left
 
 
 def check_confidence(confidence: Any, default: float) -> float:

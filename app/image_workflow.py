@@ -133,8 +133,9 @@ class ImageWorkflow:
     # ------------------------------------------------------------------------------------------------ objects
     def add_object(self, state: ImageState) -> None:
         limit = self.services.limits.max_objects
-        if len(state.objects) >= limit:
-            raise Refusal(f"An image can have at most {limit} objects here: remove one first.")
+        if len(state.objects) >= limit or room(state, limit) == 0:
+            raise Refusal(f"An image can have at most {limit} objects here (hidden found ones count): remove one, "
+                          "or lower the Find slider and remove some, first.")  # fmt: skip
         state.objects.append(ImageObject())
         state.active = len(state.objects) - 1
         state.box_corner = None
@@ -179,10 +180,9 @@ class ImageWorkflow:
         records = last_of(self.services.gpu.segment_everything(image, features, EVERYTHING_POINTS_PER_SIDE), show)
         if not records:
             raise Refusal("Segment everything found no object the model is confident about.")
-        kept = [o for o in state.objects if o.mask is not None]
-        room = max(0, self.services.limits.max_objects - len(kept) - len(state.hidden))  # hidden finds count
+        kept = [o for o in state.objects if is_taken(o)]
         added = []
-        for record in sorted(records, key=lambda r: -r["area"])[:room]:
+        for record in sorted(records, key=lambda r: -r["area"])[: room(state, self.services.limits.max_objects)]:
             x, y = record["point_coords"][0]
             added.append(
                 ImageObject(
@@ -238,6 +238,17 @@ def require_image(state: ImageState) -> np.ndarray:
 
 def active(state: ImageState) -> ImageObject:
     return state.objects[state.active]
+
+
+def is_taken(obj: ImageObject) -> bool:
+    """Whether an object holds work (a mask, clicks or a box): an empty one is only where the next click goes."""
+    return obj.candidates is not None or bool(obj.points) or obj.box is not None
+
+
+def room(state: ImageState, limit: int) -> int:
+    """How many more objects the image may hold under `limit` (`Limits.max_objects`): objects holding work count,
+    and so do found objects the Find slider hides (lowering it brings them back). Never negative."""
+    return max(0, limit - sum(1 for o in state.objects if is_taken(o)) - len(state.hidden))
 
 
 def preview_size(state: ImageState) -> tuple[int, int]:

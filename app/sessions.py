@@ -35,8 +35,8 @@ class ImageObject:
     points: [(x, y, label)] image pixels, label 1 positive / 0 negative; box: xyxy pixels or None;
     candidates: the masks of the last prediction (CxHxW bool, best first) and their scores; choice: the kept one;
     class_name: what the exports call it ("" = "object"); prior: HxW bool, the mask a dataset stored for it (Review
-    tab): shown while it has no prompt, and given with its clicks as SAM 2's ``mask_input`` (refined, not redrawn).
-    class_name: what the exports call it ("" = "object"); confidence: the open-vocabulary detector's score of an
+    tab): shown while it has no prompt, and given with its clicks as SAM 2's ``mask_input`` (refined, not redrawn);
+    confidence: the open-vocabulary detector's score of an
     object Find found (its box is the detection), None for objects a person prompted.
     """
 

@@ -9,7 +9,7 @@ import torch
 
 from app.detector_pool import DetectorPool
 from app.find_workflow import FindWorkflow
-from app.image_workflow import ImageWorkflow
+from app.image_workflow import ImageWorkflow, room
 from app.prompts import MAX_PHRASES, PromptError, parse_phrases
 from app.refusals import Refusal
 from app.services import Services
@@ -183,6 +183,23 @@ def test_find_respects_the_object_limit(small_model, yoloe, npz):
         find.find(state, "dog", detector="yolo11n.pt")
     with pytest.raises(Refusal, match="Upload an image"):
         find.find(ImageState(), "dog")
+
+
+def test_hidden_found_objects_count_against_the_object_limit(small_model):
+    """One limit for every way objects arrive: found objects the slider hides count (lowering it brings them
+    back), an empty object does not; Add object is refused when the limit is taken, whatever took it."""
+    mask = np.ones((1, 240, 320), bool)
+    state = noise_state()
+    state.objects = [ImageObject(candidates=mask), ImageObject()]
+    state.hidden = [ImageObject(candidates=mask, confidence=0.1), ImageObject(candidates=mask, confidence=0.2)]
+    assert room(state, 5) == 2 and room(state, 3) == 0 and room(state, 2) == 0
+    images = ImageWorkflow(Services(small_model, Limits(max_objects=3)))
+    with pytest.raises(Refusal, match="hidden found ones count"):
+        images.add_object(state)
+    assert len(state.objects) == 2  # nothing added
+    state.hidden = state.hidden[:1]
+    images.add_object(state)
+    assert len(state.objects) == 3 and state.active == 2
 
 
 # ------------------------------------------------------------------------------------------------- find similar
