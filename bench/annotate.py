@@ -41,8 +41,8 @@ from bench.isolated import (
     resolve_device,
     run_isolated,
     ultralytics_device,
+    untrained_checkpoint,
 )
-from sam2_model.checkpoints import ModelSpec
 
 
 def count_lines(folder: Path) -> int:
@@ -129,9 +129,7 @@ def main() -> None:
             cv2.rectangle(image, (50 + i, 60), (300, 280 + i), (30, 200, 90), -1)
             cv2.imwrite(str(images / f"{i:05d}.jpg"), image)
         YOLO("yolo11n.yaml").save(root / "yolo11n.pt")
-        torch.manual_seed(0)  # "sam2.1" in the name tells ultralytics to build SAM 2.1
-        sam_file = root / f"sam2.1_{args.size}.pt"
-        torch.save({"model": ModelSpec(args.size, "2.1").build_untrained().state_dict()}, sam_file)
+        untrained_checkpoint(root, args.size)  # the workers find it by name
 
         options = worker_options(args, device)
         runs = [("ours (annotate)", "ours", 0)]

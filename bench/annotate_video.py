@@ -45,8 +45,8 @@ from bench.isolated import (
     resolve_device,
     run_isolated,
     ultralytics_device,
+    untrained_checkpoint,
 )
-from sam2_model.checkpoints import ModelSpec
 
 
 def synthetic_frames(count: int, width: int, height: int) -> list[np.ndarray]:
@@ -138,10 +138,7 @@ def main() -> None:
             for i, frame in enumerate(frames):
                 cv2.imwrite(str(root / f"frames_{count}" / f"{i:06d}.jpg"), frame[:, :, ::-1])
         YOLO("yolo11n.yaml").save(root / "yolo11n.pt")
-        torch.manual_seed(0)  # "sam2.1" in the name tells ultralytics to build SAM 2.1
-        torch.save(
-            {"model": ModelSpec(args.size, "2.1").build_untrained().state_dict()}, root / f"sam2.1_{args.size}.pt"
-        )
+        untrained_checkpoint(root, args.size)
 
         options = worker_options(args, device)
         runs = [

@@ -41,9 +41,9 @@ from bench.isolated import (
     resolve_device,
     run_isolated,
     ultralytics_device,
+    untrained_checkpoint,
 )
 from sam2_model import ImagePredictor, load_model
-from sam2_model.checkpoints import ModelSpec
 
 META_CONFIGS = {"t": "sam2.1_hiera_t", "s": "sam2.1_hiera_s", "b": "sam2.1_hiera_b+", "l": "sam2.1_hiera_l"}
 IMPLS = ("ours", "meta", "ultralytics")
@@ -146,10 +146,7 @@ def main() -> None:
 
     device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as folder:
-        # "sam2.1" in the file name makes ultralytics build the SAM 2.1 architecture for the same file
-        checkpoint = Path(folder) / f"sam2.1_{args.size}.pt"
-        torch.manual_seed(0)
-        torch.save({"model": ModelSpec(args.size, "2.1").build_untrained().state_dict()}, checkpoint)
+        checkpoint = untrained_checkpoint(folder, args.size)
         options = worker_options(args, device)
         rows = [run_isolated(__file__, [*options, "--worker", impl, str(checkpoint)]) for impl in args.impls]
     report_gpu_peak([row.get("gpu_mb") for row in rows])

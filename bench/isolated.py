@@ -42,6 +42,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sam2_model.checkpoints import ModelSpec  # noqa: E402
 from sam2_model.devices import autocast, select_device, tf32, uses_tf32  # noqa: E402
 
 # gpu_check.py sets it per step: each benchmark writes its largest per-implementation GPU peak there (MiB)
@@ -61,6 +62,16 @@ def run_isolated(script: str | Path, arguments: list[str]) -> dict[str, Any]:
     except (IndexError, json.JSONDecodeError):
         return {"error": (result.stderr.strip().splitlines() or ["no output"])[-1][:120]}
     return row
+
+
+def untrained_checkpoint(folder: str | Path, size: str) -> Path:
+    """A seeded, randomly initialised SAM 2.1 checkpoint of `size` ("t", "s", "b", "l") written into `folder`: every
+    implementation of a benchmark loads these same weights. The file is named ``sam2.1_<size>.pt`` because
+    ultralytics picks the SAM 2.1 architecture by the file's name."""
+    checkpoint = Path(folder) / f"sam2.1_{size}.pt"
+    torch.manual_seed(0)
+    torch.save({"model": ModelSpec(size, "2.1").build_untrained().state_dict()}, checkpoint)
+    return checkpoint
 
 
 def resolve_device(requested: str | None) -> torch.device:

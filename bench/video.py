@@ -44,6 +44,7 @@ from bench.isolated import (  # noqa: E402
     resolve_device,
     run_isolated,
     ultralytics_device,
+    untrained_checkpoint,
 )
 
 META_CONFIGS = {"t": "sam2.1_hiera_t", "s": "sam2.1_hiera_s", "b": "sam2.1_hiera_b+", "l": "sam2.1_hiera_l"}
@@ -205,13 +206,9 @@ def main() -> None:
         print(json.dumps(worker(impl, int(objects), frame_dir, checkpoint, args.size, device)))
         return
 
-    from sam2_model.checkpoints import ModelSpec
-
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = Path(tmp) / f"sam2.1_{args.size}.pt"  # the name tells ultralytics to build SAM 2.1
-        torch.manual_seed(0)
-        torch.save({"model": ModelSpec(args.size, "2.1").build_untrained().state_dict()}, checkpoint)
+        checkpoint = untrained_checkpoint(tmp, args.size)
         for frames in args.frames:
             frame_dir = make_video(Path(tmp), frames)
             for objects in args.objects:

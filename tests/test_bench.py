@@ -217,7 +217,7 @@ def test_image_table_has_a_gpu_memory_column_on_cuda(device, gpu_column, monkeyp
     monkeypatch.setattr(module, "resolve_device", lambda _: device)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda _=None: "Fake GPU")
     monkeypatch.setattr(isolated, "uses_tf32", lambda _: False)  # a pre-Ampere GPU
-    monkeypatch.setattr(module.ModelSpec, "build_untrained", lambda _: torch.nn.Linear(1, 1))
+    monkeypatch.setattr(module, "untrained_checkpoint", lambda folder, size: Path(folder) / f"sam2.1_{size}.pt")
     monkeypatch.setenv(isolated.GPU_PEAK_FILE, str(tmp_path / "peak"))
     monkeypatch.setattr("sys.argv", ["image.py", "--impls", "ours", "meta"])
     module.main()
@@ -226,3 +226,12 @@ def test_image_table_has_a_gpu_memory_column_on_cuda(device, gpu_column, monkeyp
     assert ("bf16 autocast for every predictor" in table) is gpu_column
     assert re.search(r"\| meta \| 1.000 \| 0.5000 \| 2x \| 10.0 \|" + (r" 250 \|" if gpu_column else "$"), table, re.M)
     assert (tmp_path / "peak").exists() is gpu_column
+
+
+def test_every_benchmark_gets_the_same_untrained_weights_named_for_sam2_1(tmp_path):
+    """ultralytics picks SAM 2.1 by the file's name; a seeded build gives every run the same weights."""
+    (tmp_path / "a").mkdir()
+    first, second = isolated.untrained_checkpoint(tmp_path / "a", "t"), isolated.untrained_checkpoint(tmp_path, "t")
+    assert first.name == second.name == "sam2.1_t.pt"
+    a, b = torch.load(first)["model"], torch.load(second)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
