@@ -39,6 +39,13 @@ def embeddings_file(path, names, dim=512):
     return path
 
 
+def yoloe_pool(folder, names=("person", "red car")) -> DetectorPool:
+    """A finders pool of one untrained YOLOE with embeddings of `names` written into `folder`."""
+    npz = embeddings_file(folder / "names.npz", list(names))
+    yoloe = untrained("yoloe-11s-seg.pt")
+    return DetectorPool(["yoloe-11s-seg.pt"], loader=lambda name: yoloe, text_embeddings=npz)
+
+
 @pytest.fixture(scope="module")
 def yoloe():
     return untrained("yoloe-11s-seg.pt")

@@ -17,14 +17,12 @@ from app.studio import Studio
 from sam2_model.rle import rle_to_mask
 
 from .conftest import free_port, request
-from .test_find import NOISE, embeddings_file, untrained
+from .test_find import NOISE, embeddings_file, yoloe_pool
 
 
 @pytest.fixture(scope="module")
 def finders(tmp_path_factory) -> DetectorPool:
-    npz = embeddings_file(tmp_path_factory.mktemp("find_api") / "names.npz", ["person", "red car"])
-    yoloe = untrained("yoloe-11s-seg.pt")
-    return DetectorPool(["yoloe-11s-seg.pt"], loader=lambda name: yoloe, text_embeddings=npz)
+    return yoloe_pool(tmp_path_factory.mktemp("find_api"))
 
 
 @pytest.fixture(scope="module")

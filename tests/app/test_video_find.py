@@ -13,15 +13,13 @@ from app.settings import Limits
 from app.studio import Studio
 
 from .conftest import request
-from .test_find import embeddings_file, untrained
+from .test_find import yoloe_pool
 from .test_studio import write_video
 
 
 @pytest.fixture(scope="module")
 def finders(tmp_path_factory) -> DetectorPool:
-    npz = embeddings_file(tmp_path_factory.mktemp("video_find") / "names.npz", ["person", "red car"])
-    yoloe = untrained("yoloe-11s-seg.pt")
-    return DetectorPool(["yoloe-11s-seg.pt"], loader=lambda name: yoloe, text_embeddings=npz)
+    return yoloe_pool(tmp_path_factory.mktemp("video_find"))
 
 
 @pytest.fixture(scope="module")
