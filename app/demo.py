@@ -41,10 +41,12 @@ def swatch_css(max_objects: int) -> str:
 
 
 STUDIO_CSS = """
-.timeline { display: flex; flex-direction: column; gap: 4px; padding: 4px 0; }
-.tl-row { display: flex; align-items: center; gap: 8px; }
-.tl-name { width: 3.5em; font-size: 0.85em; font-weight: 600; white-space: nowrap; }
-.tl-bar { position: relative; flex: 1; height: 14px; background: var(--background-fill-secondary);
+/* one grid for every row: the bars start after the widest name, so frames line up from row to row */
+.timeline { display: grid; grid-template-columns: minmax(3.5em, max-content) 1fr; gap: 4px 8px; padding: 4px 0;
+            align-items: center; }
+.tl-row { display: contents; }
+.tl-name { font-size: 0.85em; font-weight: 600; white-space: nowrap; }
+.tl-bar { position: relative; height: 14px; background: var(--background-fill-secondary);
           border-radius: 3px; overflow: hidden; }
 .tl-run { position: absolute; top: 3px; height: 8px; opacity: 0.8; border-radius: 2px; }
 .tl-prompt { position: absolute; top: 1px; width: 8px; height: 8px; margin-left: -5px; transform: rotate(45deg);

@@ -275,9 +275,14 @@ class ReviewTab:
         if state.key is None or image.image is None or image.preview is None:
             return ReviewView(None, [], objects, "Open a dataset, then click an item of the grid.",
                               gr.update(choices=choices, value=None), grid, status)  # fmt: skip
-        corner = None if image.box_corner is None else (*image.box_corner, image.active)
-        overlay = draw_overlay(image.preview, [o.mask for o in image.objects], [o.points for o in image.objects],
-                               [o.box for o in image.objects], scale=image.scale, corner=corner)  # fmt: skip
+        slots = colour_slots(state)
+        masks: list[np.ndarray | None] = [None] * (max(slots, default=-1) + 1)
+        points: list[list[tuple[float, float, int]]] = [[] for _ in masks]
+        boxes: list[list[float] | None] = [None] * len(masks)
+        for slot, obj in zip(slots, image.objects, strict=True):
+            masks[slot], points[slot], boxes[slot] = obj.mask, obj.points, obj.box
+        corner = None if image.box_corner is None else (*image.box_corner, slots[image.active])
+        overlay = draw_overlay(image.preview, masks, points, boxes, scale=image.scale, corner=corner)
         active = image.objects[image.active] if image.objects else None
         gallery = []
         if active is not None and active.candidates is not None and len(active.candidates) > 1:
@@ -285,9 +290,9 @@ class ReviewTab:
             small = preview_scale(height, width, max_side=CANDIDATE_SIDE)
             base = to_preview(image.image, small)
             for i, candidate in enumerate(active.candidates):
-                masks: list[np.ndarray | None] = [None] * image.active + [candidate]
+                alone: list[np.ndarray | None] = [None] * slots[image.active] + [candidate]
                 mark = " ✓" if i == active.choice else ""
-                gallery.append((draw_overlay(base, masks, scale=small), f"{i + 1}: score {active.scores[i]:.2f}{mark}"))
+                gallery.append((draw_overlay(base, alone, scale=small), f"{i + 1}: score {active.scores[i]:.2f}{mark}"))
         class_name = gr.update(choices=choices, value=active.class_name if active is not None else None)
         return ReviewView(overlay, gallery, objects, self._hint(state), class_name, grid, status)
 
@@ -339,7 +344,7 @@ class ReviewTab:
     @staticmethod
     def _hint(state: ReviewState) -> str:
         image = state.image
-        number, colour = image.active + 1, color_of(image.active).as_hex()
+        number, colour = image.active + 1, color_of(colour_slots(state)[image.active]).as_hex()
         swatch = f'<span style="color:{colour}">■</span>'
         where = f"**{state.key}**: "
         if image.box_corner is not None:
@@ -347,3 +352,20 @@ class ReviewTab:
         if image.mode == BOX_CLICKS:
             return f"{where}{swatch} Instance {number}: click one corner of its box, then the opposite corner."
         return f"{where}click an instance to refine it ({swatch} instance {number} is active); Negative click removes."
+
+
+def colour_slots(state: ReviewState) -> list[int]:
+    """Each editor object's colour (an index for `media.color_of`), in object order. On a video's frame a track's
+    instance has its track's colour, the same on every frame and in the timeline (its place among the video's
+    tracks), so an id switch shows as a change of colour; other objects follow. On an image: the object's place."""
+    image = state.image
+    if state.video is None:
+        return list(range(len(image.objects)))
+    slots, extra = [], len(state.video_tracks)
+    for obj in image.objects:
+        if obj in state.originals and state.tracks[state.originals.index(obj)] in state.video_tracks:
+            slots.append(state.video_tracks.index(state.tracks[state.originals.index(obj)]))
+        else:
+            slots.append(extra)
+            extra += 1
+    return slots

@@ -45,14 +45,20 @@ class VideoRow:
 
 @dataclass(frozen=True)
 class TrackRow:
-    """A track of the open video: its id, its class name (on its first frame), its first and last frames (0-based)
-    and how many frames hold it."""
+    """A track of the open video: its id, its class name (on its first frame) and the frames that hold it (0-based,
+    in order)."""
 
     track: int
     class_name: str
-    first: int
-    last: int
-    frames: int
+    present: tuple[int, ...]
+
+    @property
+    def first(self) -> int:
+        return self.present[0]
+
+    @property
+    def last(self) -> int:
+        return self.present[-1]
 
 
 class VideoReview:
@@ -78,13 +84,14 @@ class VideoReview:
     def track_rows(self, state: ReviewState) -> list[TrackRow]:
         """The open video's tracks, by id."""
         dataset, video = require_dataset(state), require_video(state)
-        seen: dict[int, list[Any]] = {}
+        names: dict[int, str] = {}
+        present: dict[int, list[int]] = {}
         for frame, key in enumerate(dataset.video(video).frame_keys):
             for a in dataset.instances(key):
                 if a.track_id is not None:
-                    seen.setdefault(a.track_id, [a.class_name, frame, frame, 0])
-                    seen[a.track_id][2:] = [frame, seen[a.track_id][3] + 1]
-        return [TrackRow(t, *seen[t]) for t in sorted(seen)]
+                    names.setdefault(a.track_id, a.class_name)
+                    present.setdefault(a.track_id, []).append(frame)
+        return [TrackRow(t, names[t], tuple(sorted(set(present[t])))) for t in sorted(present)]
 
     def object_names(self, state: ReviewState) -> list[str]:
         """The frame's instances as the object list names them: "track 3: car"."""
@@ -130,6 +137,7 @@ class VideoReview:
         state.originals = [ImageObject(candidates=a.mask[None], scores=[] if a.score is None else [float(a.score)],
                                        class_name=a.class_name, prior=a.mask) for a in instances]  # fmt: skip
         state.tracks = [int(a.track_id) for a in instances if a.track_id is not None]
+        state.video_tracks = [row.track for row in self.track_rows(state)]
         image = state.image
         image.objects, image.active, image.box_corner, image.edits, state.edits = list(state.originals), 0, None, [], []
 

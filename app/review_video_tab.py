@@ -18,6 +18,7 @@ from .refusals import Refusal
 from .review_tab import ReviewPanels, ReviewTab, ReviewView
 from .review_video import TO_THE_END, VideoReview
 from .sessions import ReviewState, UserSession
+from .video_view import TimelineRow, timeline_bars
 
 FORWARD, BACKWARD, BOTH = "Forward", "Backward", "Both ways"
 DIRECTIONS = [FORWARD, BACKWARD, BOTH]
@@ -31,7 +32,7 @@ class VideoControls:
 
     video: gr.Dropdown
     frame: gr.Slider
-    tracks: gr.Markdown
+    tracks: gr.HTML
     first: gr.Dropdown
     second: gr.Dropdown
 
@@ -61,7 +62,7 @@ class ReviewVideoTab:
         with gr.Accordion("Videos: review track by track", open=True, elem_id="review_videos"):
             video = gr.Dropdown([], label="Video", elem_id="review_video")
             frame = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="review_frame", visible=False)
-            tracks = gr.Markdown("", elem_id="review_tracks")
+            tracks = gr.HTML("", elem_id="review_tracks")
             with gr.Row():
                 first = gr.Dropdown([], label="Track", elem_id="review_track_a", min_width=90)
                 second = gr.Dropdown([], label="Other track (merge into the first, swap)", elem_id="review_track_b",
@@ -159,10 +160,13 @@ class ReviewVideoTab:
             return (*view, gr.update(visible=False), "", gr.update(choices=[]), gr.update(choices=[]))
         frames = len(state.dataset.video(state.video).frame_keys)
         rows = self.videos.track_rows(state)
-        lines = [f"- **track {r.track}** · {r.class_name} · frames {r.first}–{r.last} ({r.frames})" for r in rows]
+        # a track's colour is its place among the video's tracks, as on the frame (`review_tab.colour_slots`)
+        bars = [TimelineRow(f"track {r.track} · {r.class_name} · frames {r.first}–{r.last} ({len(r.present)})",
+                            state.video_tracks.index(r.track) if r.track in state.video_tracks else i, r.present)
+                for i, r in enumerate(rows)]  # fmt: skip
         ids = [str(r.track) for r in rows]
         slider = gr.update(minimum=0, maximum=max(frames - 1, 1), value=state.frame, visible=True)
-        return (*view, slider, "\n".join(lines), gr.update(choices=ids), gr.update(choices=ids))
+        return (*view, slider, timeline_bars(bars, frames, state.frame), gr.update(choices=ids), gr.update(choices=ids))
 
 
 def _track(value: Any) -> int:

@@ -126,7 +126,8 @@ class ReviewState:
     loaded, by instance index (what the dataset holds); edits: deletes and class changes (undo); prefetch: the next
     item being prepared; thumbnails: the grid's pictures by key, with the instances they show (drawn again when
     those change); video: the video in the editor (a `Video.key`; None for an image item), frame: its frame shown
-    (0-based among its frames), tracks: the track id of each of `originals` (a frame's instances).
+    (0-based among its frames), tracks: the track id of each of `originals` (a frame's instances), video_tracks:
+    every track id of the open video, in order (a track's colour is its place here, on every frame and the timeline).
     """
 
     dataset: Dataset | None = None
@@ -142,6 +143,7 @@ class ReviewState:
     video: str | None = None
     frame: int = 0
     tracks: list[int] = field(default_factory=list)
+    video_tracks: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

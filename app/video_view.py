@@ -6,6 +6,10 @@ Pure functions of the state (no Gradio events, no locks): the tab calls them wit
 
 from __future__ import annotations
 
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -63,35 +67,53 @@ def frame_overlay(video: VideoState, frame_idx: int, logits: torch.Tensor | None
     return draw_overlay(frame, masks, points, boxes, corner=mark)
 
 
-def timeline_html(video: VideoState, frame: int) -> str:
-    """Per object, a bar over the video: tracked stretches filled in its colour, prompted frames as marks, the
-    shown frame as a line (HTML)."""
-    session = video.session
-    if session is None:
-        return ""
-    frames, rows = max(1, session.num_frames), []
-    known = {obj.obj_id: obj for obj in session.objects}
-    for i, obj_id in enumerate(video.object_ids):
-        colour = color_of(i).as_hex()
-        obj = known.get(obj_id)
-        pieces = []
-        for start, stop in runs(obj.tracked_frames if obj else ()):
+@dataclass(frozen=True)
+class TimelineRow:
+    """One bar of a timeline: its label, its colour (an index for `media.color_of`), the frames it covers (sorted,
+    0-based) and the frames marked on it (prompts)."""
+
+    label: str
+    colour: int
+    frames: tuple[int, ...]
+    marks: tuple[int, ...] = ()
+
+
+def timeline_bars(rows: Sequence[TimelineRow], frames: int, frame: int) -> str:
+    """Per row, a bar over a video of `frames` frames: its stretches filled in its colour, its marks, and frame
+    `frame` as a line (HTML; labels are escaped)."""
+    frames, bars = max(1, frames), []
+    cursor = f'<span class="tl-cursor" style="left:{100 * (frame + 0.5) / frames:.2f}%"></span>'
+    for row in rows:
+        colour, pieces = color_of(row.colour).as_hex(), []
+        for start, stop in runs(row.frames):
             left, width = 100 * start / frames, 100 * (stop - start + 1) / frames
             pieces.append(
                 f'<span class="tl-run" style="left:{left:.2f}%;width:{width:.2f}%;background:{colour}"></span>'
             )
-        for t in obj.prompted_frames if obj else ():
-            left = 100 * (t + 0.5) / frames
+        for t in row.marks:
             pieces.append(
-                f'<span class="tl-prompt" style="left:{left:.2f}%;border-color:{colour}" '
+                f'<span class="tl-prompt" style="left:{100 * (t + 0.5) / frames:.2f}%;border-color:{colour}" '
                 f'title="prompt on frame {t}"></span>'
             )
-        cursor = f'<span class="tl-cursor" style="left:{100 * (frame + 0.5) / frames:.2f}%"></span>'
-        rows.append(
-            f'<div class="tl-row"><span class="tl-name" style="color:{colour}">■ {obj_id}</span>'
+        bars.append(
+            f'<div class="tl-row"><span class="tl-name" style="color:{colour}">■ {html.escape(row.label)}</span>'
             f'<span class="tl-bar">{"".join(pieces)}{cursor}</span></div>'
         )
-    return f'<div class="timeline" data-frame="{frame}">{"".join(rows)}</div>'
+    return f'<div class="timeline" data-frame="{frame}">{"".join(bars)}</div>'
+
+
+def timeline_html(video: VideoState, frame: int) -> str:
+    """The Video tab's timeline: per object, its tracked stretches and its prompted frames (HTML)."""
+    session = video.session
+    if session is None:
+        return ""
+    known = {obj.obj_id: obj for obj in session.objects}
+    rows = []
+    for i, obj_id in enumerate(video.object_ids):
+        obj = known.get(obj_id)
+        tracked, prompted = (tuple(obj.tracked_frames), tuple(obj.prompted_frames)) if obj else ((), ())
+        rows.append(TimelineRow(str(obj_id), i, tracked, prompted))
+    return timeline_bars(rows, session.num_frames, frame)
 
 
 def object_choices(video: VideoState) -> list[tuple[str, str]]:

@@ -8,18 +8,22 @@ square tracked as track 1 on every frame, a green one as track 2 from frame 2) a
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from annotate import auto_annotate
 from annotate.dataset import open_dataset
 from annotate.previews import write_h264
+from app.media import color_of
 from app.refusals import Refusal
+from app.review_tab import colour_slots
 from app.review_video import TO_THE_END, TrackRow, VideoReview, VideoRow
 from app.review_workflow import ALL, ANY_CLASS, NEEDS_A_LOOK
-from app.sessions import ReviewState
+from app.sessions import ImageObject, ReviewState
 from app.studio import Studio
 from sam2_model import VideoPredictor
 
@@ -82,7 +86,11 @@ def test_videos_are_listed_and_a_video_opens_at_a_frame_with_its_tracks_as_objec
     red, green = colour_masks(clip_frames(7, green_from=2)[3])
     for obj, square in zip(state.image.objects, (red, green), strict=True):
         assert obj.mask is not None and (obj.mask == square).mean() > 0.97
-    assert videos.track_rows(state) == [TrackRow(RED, "red", 0, 6, 7), TrackRow(GREEN, "green", 2, 6, 5)]
+    assert videos.track_rows(state) == [
+        TrackRow(RED, "red", tuple(range(7))),
+        TrackRow(GREEN, "green", (2, 3, 4, 5, 6)),
+    ]
+    assert (videos.track_rows(state)[1].first, videos.track_rows(state)[1].last) == (2, 6)
     for edit in (videos.reviewing.delete, videos.reviewing.add_object):  # an image's edits, not a track's
         with pytest.raises(Refusal, match="use the Videos section"):
             edit(state)
@@ -94,6 +102,35 @@ def test_videos_are_listed_and_a_video_opens_at_a_frame_with_its_tracks_as_objec
         videos.open(state, "clips/east")
     videos.accept(state)
     assert [r.status for r in videos.rows(state)] == ["reviewed", "to review"]
+
+
+def test_a_track_keeps_its_colour_on_every_frame(small_model, folder):
+    """A track's instance is drawn in its track's colour whatever else the frame holds, so an id switch shows as a
+    change of colour; an object that is not a track's takes the colours after the tracks'."""
+    from .conftest import request
+
+    studio = Studio(small_model, dataset=folder)
+    studio.open_session(request())
+    studio.review.open_local(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
+    tab = studio.review_videos
+    tab.open(NORTH, request())
+    tab.move(3, request())
+    with studio.user_session(request()) as user:
+        assert user.review.video_tracks == [RED, GREEN] and colour_slots(user.review) == [0, 1]
+    tab.cut("1", request())  # frames 3 to 6 hold the green track alone
+    *view, _, tracks, _, _ = tab.move(5, request())
+    with studio.user_session(request()) as user:
+        state = user.review
+        assert state.tracks == [GREEN] and colour_slots(state) == [1]
+        x, y = INSIDE_GREEN
+        frame = state.image.image[y, x].astype(int)
+    drawn = view[0][y, x].astype(int)  # the canvas: half the frame, half the track's colour
+    near_track, near_first = (np.abs(drawn - (frame + color_of(i).as_rgb()) / 2).max() for i in (1, 0))
+    assert near_track <= 10 < 40 < near_first
+    assert f'style="color:{color_of(1).as_hex()}">■ track 2' in tracks  # the timeline's bar, the same colour
+    with studio.user_session(request()) as user:
+        user.review.image.objects.append(ImageObject())
+        assert colour_slots(user.review) == [1, 2]
 
 
 # ------------------------------------------------------------------------------------------------ track edits
@@ -201,13 +238,20 @@ def test_the_tab_lists_videos_moves_the_slider_and_cuts_a_track_through_its_hand
     assert videos["choices"][0][0] == "clips/north · 7 frames · 2 tracks · to review"
     *view, slider, tracks, first, _ = tab.open(NORTH, request())
     assert slider["maximum"] == 6 and slider["value"] == 0 and slider["visible"]
-    assert tracks.splitlines() == ["- **track 1** · red · frames 0–6 (7)", "- **track 2** · green · frames 2–6 (5)"]
+    # the timeline: a bar per track over the 7 frames, in the track's colour, the frame shown as a line
+    assert re.findall(r'class="tl-name" style="color:(#\w+)">■ ([^<]+)<', tracks) == [
+        (color_of(0).as_hex(), "track 1 · red · frames 0–6 (7)"),
+        (color_of(1).as_hex(), "track 2 · green · frames 2–6 (5)"),
+    ]
+    assert re.findall(r'class="tl-run" style="left:([\d.]+)%;width:([\d.]+)%', tracks) == [
+        ("0.00", "100.00"), ("28.57", "71.43")]  # fmt: skip
+    assert 'data-frame="0"' in tracks
     assert first["choices"] == ["1", "2"]
     *view, slider, _, _, _ = tab.move(5, request())
     assert view[0].shape == (72, 96, 3) and slider["value"] == 5
     assert [label for label, _ in view[2]["choices"]] == ["Track 1 · red — as tracked", "Track 2 · green — as tracked"]
     *view, _, tracks, _, _ = tab.cut("2", request())
-    assert "frames 2–4 (3)" in tracks and "(2 frames)" in view[-1]
+    assert "frames 2–4 (3)" in tracks and "(2 frames)" in view[-1] and 'data-frame="5"' in tracks
     *view, _ = studio.review.save(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
     assert tracks_of(folder) == ORIGINAL[:5] + [{RED: "red"}] * 2
     assert range_counts(FORWARD, WHOLE, 3) == (TO_THE_END, 0) and range_counts(BACKWARD, SOME, 3) == (0, 3)
