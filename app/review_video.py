@@ -59,7 +59,7 @@ class VideoRow:
         other reasons ("thin masks"); "" when nothing is flagged."""
         shown = [f"track {c.track} {CONCERN_WORDS[c.reason]} (frame {c.frame})" for c in self.concerns]
         more = len(shown) - CONCERNS_SHOWN
-        words = shown[:CONCERNS_SHOWN] + [f"{more} more track concerns"] * (more > 0)
+        words = shown[:CONCERNS_SHOWN] + [f"{more} more track concern{'s' * (more > 1)}"] * (more > 0)
         return ", ".join(words + [REASON_WORDS[r] for r in self.reasons if r in REASON_WORDS])
 
 

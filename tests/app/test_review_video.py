@@ -16,7 +16,7 @@ import pytest
 from annotate import auto_annotate
 from annotate.dataset import open_dataset
 from annotate.previews import write_h264
-from annotate.review import TRACK_ENDS_EARLY
+from annotate.review import CLASS_SWITCH, LOW_FILL, TRACK_ENDS_EARLY
 from annotate.track_review import TrackConcern
 from app.refusals import Refusal
 from app.review_filters import (
@@ -129,6 +129,15 @@ def test_the_video_list_is_filtered_by_class_and_status_in_the_needs_a_look_orde
     assert listed == {ALL: [NORTH, SOUTH], TO_REVIEW: [NORTH], REVIEWED: [SOUTH], EDITED: [SOUTH], NOTHING_FOUND: []}
     with pytest.raises(Refusal, match="Choose a status"):
         videos.rows(state, ANY_CLASS, "Lost")
+
+
+def test_a_video_rows_caption_names_its_first_track_concerns_then_counts_the_others_then_other_reasons():
+    concerns = tuple(TrackConcern(t, r, f) for t, r, f in ((3, TRACK_ENDS_EARLY, 5), (2, CLASS_SWITCH, 6),
+                                                          (4, TRACK_ENDS_EARLY, 8), (5, CLASS_SWITCH, 8)))  # fmt: skip
+    row = VideoRow("v", 9, (2, 3, 4, 5), False, False, ("car",), (LOW_FILL, TRACK_ENDS_EARLY, CLASS_SWITCH), concerns)
+    named = "track 3 ends early (frame 5), track 2 switches class (frame 6)"
+    assert row.why == f"{named}, 2 more track concerns, thin masks"
+    assert VideoRow("v", 9, (2,), False, False, ("car",), (), concerns[:3]).why.endswith(", 1 more track concern")
 
 
 # ------------------------------------------------------------------------------------------------ track edits
