@@ -1,6 +1,7 @@
-"""The Review tab's video section: a video of the dataset opened at a frame (a slider), its tracks listed, and the
-track edits of `VideoReview` — re-propagate a correction over a range, delete from this frame on, merge, swap,
-change class, undo, accept — drawn back through the Review tab's editor (`ReviewTab.view`).
+"""The Review tab's video section: the dataset's videos listed with the image grid's filters (class, status, order:
+`app.review_filters`; needs a look first, each caption saying why), a video opened at a frame (a slider), its tracks
+listed, and the track edits of `VideoReview` — re-propagate a correction over a range, delete from this frame on,
+merge, swap, change class, undo, accept — drawn back through the Review tab's editor (`ReviewTab.view`).
 
 The editor's canvas, candidates and object list work on the frame as on an image: a click on a track's instance
 corrects it, and *Re-propagate* carries the correction over the range chosen.
