@@ -27,12 +27,14 @@ from .dataset_readers import DatasetSource, image_size, load_annotations, read_s
 from .dataset_save import ReviewSummary, save_dataset
 from .dataset_save_tracks import patch_coco_tracks, save_video_tracks
 from .dataset_tracks import Box, TrackIndex, read_track_index, video_track_boxes, with_track_ids
+from .exporters.base import class_id_of
 from .images import read_image
 from .refine import mask_side, mask_to_mask_input, prompt_mask, refine_mask
 from .review import LookEntry, LookThresholds, look_entry, look_order
 from .run_record import ReviewRecord
 from .track_edits import Frames, change_track_class, delete_track, merge_tracks, swap_tracks, track_class
 from .track_propagate import FramePropagator, frame_range, propagate_track, replace_track
+from .track_review import VideoLookEntry, videos_look
 
 
 class NothingToUndo(RuntimeError):
@@ -172,7 +174,7 @@ class Dataset:
         """Give instance `index` of an image another class (an id or a name of `names`); its region is kept."""
         instances = list(self._editable(key, "change_class"))
         self._check_index(key, instances, index)
-        class_id = self._class_id(new_class)
+        class_id = class_id_of(self.source.names, new_class)
         instances[index] = instances[index].with_class(class_id, self.source.names[class_id])
         return self._apply(key, "change_class", instances)
 
@@ -182,7 +184,7 @@ class Dataset:
         width, height = self.resolution_wh(key)
         if np.shape(mask) != (height, width):
             raise ValueError(f"The mask is {np.shape(mask)} but {key!r} is {height}x{width}: give an HxW mask.")
-        class_id = self._class_id(new_class)
+        class_id = class_id_of(self.source.names, new_class)
         instances.append(Annotation.from_mask(mask, class_id, self.source.names[class_id], score))
         return self._apply(key, "add", instances)
 
@@ -202,7 +204,7 @@ class Dataset:
         starts from them). `multimask_output`: keep the best of three candidates (a single ambiguous click).
         ValueError when SAM 2 finds nothing there."""
         instances = list(self._editable(key, "add_instance_with_sam2"))
-        class_id = self._class_id(new_class)
+        class_id = class_id_of(self.source.names, new_class)
         image = self._image_at(key, self.resolution_wh(key))
         result = prompt_mask(predictor, image, point_coords, point_labels, box, multimask_output)
         if not result.mask.any():
@@ -253,7 +255,7 @@ class Dataset:
     # ------------------------------------------------------------------------------------------- track edits
     def change_track_class(self, video: str, track: int, new_class: int | str) -> TrackEdit:
         """Give every instance of `track` in `video` (a `Video.key`) another class (an id or a name of `names`)."""
-        class_id = self._class_id(new_class)
+        class_id = class_id_of(self.source.names, new_class)
         name = self.source.names[class_id]
         return self._track_edit(video, "track_class", lambda f: change_track_class(f, track, class_id, name))
 
@@ -312,9 +314,19 @@ class Dataset:
     # ------------------------------------------------------------------------------------------ review, save
     def needs_a_look(self, thresholds: LookThresholds | None = None) -> list[LookEntry]:
         """Every item in the order a person should see them (`annotate.review`: not yet reviewed first; no
-        instances, then flagged instances, then the rest; worst quality first). Decodes every mask."""
+        instances, then flagged instances, then the rest; worst quality first); a video frame is flagged by its
+        tracks' concerns too (`annotate.track_review`). Decodes every mask."""
         limits = thresholds or LookThresholds()
-        return look_order(look_entry(key, self.instances(key), self.is_reviewed(key), limits) for key in self.keys)
+        _, frames = videos_look(self.videos, self.instances, self.is_reviewed, limits)
+        return look_order(frames[key] if key in frames else look_entry(key, self.instances(key),
+                          self.is_reviewed(key), limits) for key in self.keys)  # fmt: skip
+
+    def videos_needing_a_look(self, thresholds: LookThresholds | None = None) -> list[VideoLookEntry]:
+        """Every video in the order a person should see them (`annotate.track_review`: not fully reviewed first; no
+        tracks, then concerns — a track that ends early away from the border, a class switch, its frames' flagged
+        instances — then the rest; worst quality first). Decodes every mask of the videos."""
+        videos, _ = videos_look(self.videos, self.instances, self.is_reviewed, thresholds)
+        return look_order(videos)
 
     def save(self) -> ReviewSummary:
         """Write the changed items back in every format the dataset holds (atomically, file by file; unchanged items'
@@ -376,17 +388,6 @@ class Dataset:
     def _check_index(key: str, instances: list[Annotation], index: int) -> None:
         if not 0 <= index < len(instances):
             raise ValueError(f"{key!r} has {len(instances)} instances: index {index} is not one of them.")
-
-    def _class_id(self, new_class: int | str) -> int:
-        names = self.source.names
-        if isinstance(new_class, str):
-            found = [i for i, name in names.items() if name == new_class]
-            if not found:
-                raise ValueError(f"No class named {new_class!r}; the dataset's classes: {sorted(names.values())}.")
-            return found[0]
-        if int(new_class) not in names:
-            raise ValueError(f"No class id {new_class}; the dataset's classes: {names}.")
-        return int(new_class)
 
     def _apply(self, key: str, action: str, instances: list[Annotation]) -> Edit:
         before = self.state(key)

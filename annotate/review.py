@@ -8,13 +8,15 @@ item's quality is its worst instance's, so an item whose mask SAM 2 doubts most 
 
 The order (part of the API, tested): items not yet reviewed first; among them, items with no instances, then items
 with a flagged instance (`LookThresholds`), then the rest; within each group, lowest quality first, then dataset
-order. Reviewed items come last, in the same order.
+order. Reviewed items come last, in the same order. A video frame is flagged by its tracks' concerns too, and videos
+are ordered by the same rule (`annotate.track_review`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -26,7 +28,9 @@ LOW_FILL = "low_fill"
 SPILL = "spill"
 LOW_SCORE = "low_score"
 LOW_SAM2_IOU = "low_sam2_iou"
-REASONS = (EMPTY_MASK, LOW_FILL, SPILL, LOW_SCORE, LOW_SAM2_IOU)  # the order an entry names them in
+TRACK_ENDS_EARLY = "track_ends_early"  # video frames only: `annotate.track_review`
+CLASS_SWITCH = "class_switch"
+REASONS = (EMPTY_MASK, LOW_FILL, SPILL, LOW_SCORE, LOW_SAM2_IOU, TRACK_ENDS_EARLY, CLASS_SWITCH)  # as entries name them
 
 
 @dataclass(frozen=True)
@@ -34,17 +38,22 @@ class LookThresholds:
     """When an instance is flagged: it fills less than `min_fill` of its mask's box, more than `max_spill` of it lies
     outside the box its file states, its score is below `min_score`, or SAM 2's predicted IoU of its mask is below
     `min_sam2_iou` (each in [0, 1]). SAM 2's automatic mask generator keeps masks predicted at 0.8 and above (Meta's
-    ``pred_iou_thresh``): below 0.7 is a mask SAM 2 itself doubts."""
+    ``pred_iou_thresh``): below 0.7 is a mask SAM 2 itself doubts. `border_margin` (a share of the picture's side,
+    in [0, 0.5)): a track whose last mask comes that close to the border left the picture (`annotate.track_review`).
+    """
 
     min_fill: float = 0.5
     max_spill: float = 0.1
     min_score: float = 0.5
     min_sam2_iou: float = 0.7
+    border_margin: float = 0.02
 
     def __post_init__(self) -> None:
         for name in ("min_fill", "max_spill", "min_score", "min_sam2_iou"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}.")
+        if not 0.0 <= self.border_margin < 0.5:
+            raise ValueError(f"border_margin is a share of the picture's side in [0, 0.5), got {self.border_margin}.")
 
 
 @dataclass(frozen=True)
@@ -89,22 +98,30 @@ def instance_concerns(annotation: Annotation, thresholds: LookThresholds) -> tup
 
 
 def look_entry(
-    key: str, instances: Iterable[Annotation], reviewed: bool, thresholds: LookThresholds = LookThresholds()
+    key: str,
+    instances: Iterable[Annotation],
+    reviewed: bool,
+    thresholds: LookThresholds = LookThresholds(),
+    flags: Iterable[str] = (),
 ) -> LookEntry:
-    """An item's entry: NO_DETECTIONS when it has no instances, else its instances' reasons (each once, in the
-    order of `REASONS`) and its worst instance's quality."""
+    """An item's entry: NO_DETECTIONS when it has no instances, else its instances' reasons and `flags` (reasons
+    found elsewhere: a frame's track concerns), each once, in the order of `REASONS`, and its worst instance's
+    quality."""
     concerns = [instance_concerns(annotation, thresholds) for annotation in instances]
     if not concerns:
         return LookEntry(key, (NO_DETECTIONS,), 1.0, reviewed)
-    found = {reason for _, reasons in concerns for reason in reasons}
+    found = {reason for _, reasons in concerns for reason in reasons} | set(flags)
     reasons = tuple(r for r in REASONS if r in found)
     return LookEntry(key, reasons, min(quality for quality, _ in concerns), reviewed)
 
 
-def look_order(entries: Iterable[LookEntry]) -> list[LookEntry]:
+Entry = TypeVar("Entry", bound=LookEntry)
+
+
+def look_order(entries: Iterable[Entry]) -> list[Entry]:
     """`entries` (in dataset order) sorted as the module's docstring says; a stable sort keeps dataset order last."""
 
-    def rank(entry: LookEntry) -> tuple[bool, int, float]:
+    def rank(entry: Entry) -> tuple[bool, int, float]:
         group = 0 if NO_DETECTIONS in entry.reasons else 1 if entry.reasons else 2
         return entry.reviewed, group, entry.quality
 

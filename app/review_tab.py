@@ -17,7 +17,8 @@ import numpy as np
 from .errors import guard
 from .media import color_of, draw_overlay, preview_scale, to_preview
 from .prompts import BOX_CLICKS, NEGATIVE, POSITIVE
-from .review_workflow import ALL, ANY_CLASS, NEEDS_A_LOOK, ORDERS, STATUSES, ItemRow, ReviewWorkflow
+from .review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK, ORDERS, STATUSES
+from .review_workflow import ItemRow, ReviewWorkflow
 from .services import Services
 from .sessions import ReviewState, UserSession
 

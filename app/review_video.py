@@ -14,33 +14,53 @@ from dataclasses import dataclass
 from typing import Any
 
 from annotate.dataset import Dataset, NothingToUndo
+from annotate.review import CLASS_SWITCH, EMPTY_MASK, LOW_FILL, LOW_SAM2_IOU, LOW_SCORE, SPILL, TRACK_ENDS_EARLY
+from annotate.track_review import TrackConcern
 
 from .media import preview_scale, to_preview
 from .refusals import Refusal
+from .review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK, check_filters, item_status, status_matches
 from .review_workflow import ReviewWorkflow, require_dataset
 from .sessions import ImageObject, ImageState, ReviewState
 
 TO_THE_END = None  # a range count: to the video's last (forward) or first (backward) frame
 
 
+REASON_WORDS = {EMPTY_MASK: "empty masks", LOW_FILL: "thin masks", SPILL: "masks spilling out of their boxes",
+                LOW_SCORE: "low scores", LOW_SAM2_IOU: "masks SAM 2 doubts"}  # fmt: skip
+CONCERN_WORDS = {TRACK_ENDS_EARLY: "ends early", CLASS_SWITCH: "switches class"}
+CONCERNS_SHOWN = 2  # a caption names this many track concerns, then counts the others
+
+
 @dataclass(frozen=True)
 class VideoRow:
-    """One video as the grid lists it: its key, its frame count, its track ids, and whether every frame was reviewed
-    and any was edited."""
+    """One video as the list shows it: its key, its frame count, its track ids, whether every frame was reviewed and
+    any was edited, its tracked instances' class names (first seen first), and why it needs a look (`reasons`,
+    `annotate.review` names; `concerns`, its tracks', by frame: `annotate.track_review`; both empty in dataset
+    order)."""
 
     key: str
     frames: int
     tracks: tuple[int, ...]
     reviewed: bool
     edited: bool
+    classes: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    concerns: tuple[TrackConcern, ...] = ()
 
     @property
     def status(self) -> str:
-        """What the grid says: reviewed, edited (both: "reviewed, edited"), nothing found, or to review."""
-        words = [w for w, on in (("reviewed", self.reviewed), ("edited", self.edited)) if on]
-        if not self.tracks:
-            words.append("nothing found")
-        return ", ".join(words) or "to review"
+        """What the list says (`item_status`): reviewed, edited, nothing found, or to review."""
+        return item_status(self.reviewed, self.edited, not self.tracks)
+
+    @property
+    def why(self) -> str:
+        """Why it needs a look, in words: its first track concerns ("track 3 ends early (frame 5)") and its frames'
+        other reasons ("thin masks"); "" when nothing is flagged."""
+        shown = [f"track {c.track} {CONCERN_WORDS[c.reason]} (frame {c.frame})" for c in self.concerns]
+        more = len(shown) - CONCERNS_SHOWN
+        words = shown[:CONCERNS_SHOWN] + [f"{more} more track concern{'s' * (more > 1)}"] * (more > 0)
+        return ", ".join(words + [REASON_WORDS[r] for r in self.reasons if r in REASON_WORDS])
 
 
 @dataclass(frozen=True)
@@ -70,15 +90,27 @@ class VideoReview:
         self.services = reviewing.services
 
     # -------------------------------------------------------------------------------------------------- list
-    def rows(self, state: ReviewState) -> list[VideoRow]:
-        """The dataset's videos, in dataset order (their frames' instances are parsed: track ids)."""
+    def rows(self, state: ReviewState, class_name: str = ANY_CLASS, status: str = ALL,
+             order: str = NEEDS_A_LOOK) -> list[VideoRow]:  # fmt: skip
+        """The dataset's videos holding a track of `class_name` (an instance of that class with a track id;
+        `ANY_CLASS`: every video) with the status asked (`STATUSES`; a video is reviewed when every frame is), in
+        `order` (`ORDERS`: `Dataset.videos_needing_a_look`, which decodes every mask, or the dataset's)."""
         dataset = require_dataset(state)
+        check_filters(status, order)
+        if order == NEEDS_A_LOOK:
+            looks = [(dataset.video(e.key), e.reasons, e.concerns) for e in dataset.videos_needing_a_look()]
+        else:
+            looks = [(video, (), ()) for video in dataset.videos]
         rows = []
-        for video in dataset.videos:
-            tracks = {a.track_id for k in video.frame_keys for a in dataset.instances(k) if a.track_id is not None}
+        for video, reasons, concerns in looks:
+            tracked = [a for k in video.frame_keys for a in dataset.instances(k) if a.track_id is not None]
+            tracks = tuple(sorted({int(a.track_id) for a in tracked if a.track_id is not None}))
+            classes = tuple(dict.fromkeys(a.class_name for a in tracked))
             reviewed = bool(video.frame_keys) and all(dataset.is_reviewed(k) for k in video.frame_keys)
             edited = any(dataset.is_edited(k) for k in video.frame_keys)
-            rows.append(VideoRow(video.key, len(video.frame_keys), tuple(sorted(tracks)), reviewed, edited))
+            row = VideoRow(video.key, len(video.frame_keys), tracks, reviewed, edited, classes, reasons, concerns)
+            if status_matches(status, reviewed, edited, not tracks) and class_name in (ANY_CLASS, *classes):
+                rows.append(row)
         return rows
 
     def track_rows(self, state: ReviewState) -> list[TrackRow]:

@@ -1,6 +1,7 @@
-"""The Review tab's video section: a video of the dataset opened at a frame (a slider), its tracks listed, and the
-track edits of `VideoReview` — re-propagate a correction over a range, delete from this frame on, merge, swap,
-change class, undo, accept — drawn back through the Review tab's editor (`ReviewTab.view`).
+"""The Review tab's video section: the dataset's videos listed with the image grid's filters (class, status, order:
+`app.review_filters`; needs a look first, each caption saying why), a video opened at a frame (a slider), its tracks
+listed, and the track edits of `VideoReview` — re-propagate a correction over a range, delete from this frame on,
+merge, swap, change class, undo, accept — drawn back through the Review tab's editor (`ReviewTab.view`).
 
 The editor's canvas, candidates and object list work on the frame as on an image: a click on a track's instance
 corrects it, and *Re-propagate* carries the correction over the range chosen.
@@ -15,8 +16,9 @@ import gradio as gr
 
 from .errors import guard
 from .refusals import Refusal
+from .review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK, ORDERS, STATUSES
 from .review_tab import ReviewPanels, ReviewTab, ReviewView
-from .review_video import TO_THE_END, VideoReview
+from .review_video import TO_THE_END, VideoReview, VideoRow
 from .sessions import ReviewState, UserSession
 from .video_view import TimelineRow, timeline_bars
 
@@ -60,6 +62,12 @@ class ReviewVideoTab:
         """The section (inside the tab's layout); `opened`: the events that open a dataset (the video list follows)."""
         private: dict[str, Any] = {"api_visibility": "private"}
         with gr.Accordion("Videos: review track by track", open=True, elem_id="review_videos"):
+            with gr.Row():
+                by_class = gr.Dropdown([ANY_CLASS], value=ANY_CLASS, label="Class", elem_id="review_video_class",
+                                       min_width=100)  # fmt: skip
+                status = gr.Dropdown(STATUSES, value=ALL, label="Status", elem_id="review_video_status", min_width=100)
+                order = gr.Dropdown(ORDERS, value=NEEDS_A_LOOK, label="Order", elem_id="review_video_order",
+                                    min_width=100)  # fmt: skip
             video = gr.Dropdown([], label="Video", elem_id="review_video")
             frame = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="review_frame", visible=False)
             tracks = gr.HTML("", elem_id="review_tracks")
@@ -83,8 +91,11 @@ class ReviewVideoTab:
         controls = VideoControls(video, frame, tracks, first, second)
         out = [*panels.view(), *controls.outputs()]
         size = len(out)
+        filters = [by_class, status, order]
         for event in opened:
-            event.then(guard(self.list_videos, keep=2), None, [video, track_class], **private)
+            event.then(guard(self.list_videos, keep=5), None, [video, track_class, *filters], **private)
+        for control in filters:
+            control.input(guard(self.filter_videos, keep=1), filters, video, **private)
         video.input(guard(self.open, keep=size), video, out, **events, **private)
         frame.input(guard(self.move, keep=size), frame, out, **events, **private)  # as the Video tab: drag or type
         propagate.click(guard(self.repropagate, keep=size), [direction, extent, count], out, **events, **private)
@@ -93,17 +104,28 @@ class ReviewVideoTab:
         swap.click(guard(self.swap, keep=size), [first, second], out, **events, **private)
         relabel.click(guard(self.relabel, keep=size), [first, track_class], out, **events, **private)
         undo.click(guard(self.undo, keep=size), None, out, **events, **private)
-        accept.click(guard(self.accept, keep=size), None, out, **private)
+        accept.click(guard(self.accept, keep=size), None, out, **private).then(
+            guard(self.filter_videos, keep=1), filters, video, **private
+        )  # the video's status changed: the list says so
         return controls
 
     # ----------------------------------------------------------------------------------------------- handlers
-    def list_videos(self, request: gr.Request) -> tuple[Any, Any]:
-        """The opened dataset's videos (captioned with their frames, tracks and status) and its classes."""
+    def list_videos(self, request: gr.Request) -> tuple[Any, ...]:
+        """The opened dataset's videos in the needs-a-look order (captioned: `video_choices`), its classes (the
+        track's class, the class filter) and the status and order filters reset."""
         with self.services.user_session(request) as user:
-            rows = self.videos.rows(user.review)
-            choices = [(f"{r.key} · {r.frames} frames · {len(r.tracks)} tracks · {r.status}", r.key) for r in rows]
+            choices = video_choices(self.videos.rows(user.review))
             classes = self.review.workflow.class_names(user.review) if user.review.dataset is not None else []
-            return gr.update(choices=choices, value=None), gr.update(choices=classes, value=None)
+            return (gr.update(choices=choices, value=None), gr.update(choices=classes, value=None),
+                    gr.update(choices=[ANY_CLASS, *classes], value=ANY_CLASS), ALL, NEEDS_A_LOOK)  # fmt: skip
+
+    def filter_videos(self, by_class: str, status: str, order: str, request: gr.Request) -> Any:
+        """The videos with a track of `by_class` and the status asked, in `order` (the open one stays chosen when
+        it is listed)."""
+        with self.services.user_session(request) as user:
+            choices = video_choices(self.videos.rows(user.review, by_class, status, order))
+            listed = user.review.video in [key for _, key in choices]
+            return gr.update(choices=choices, value=user.review.video if listed else None)
 
     def open(self, video: str | None, request: gr.Request) -> tuple[Any, ...]:
         with self.services.user_session(request) as user:
@@ -167,6 +189,13 @@ class ReviewVideoTab:
         ids = [str(r.track) for r in rows]
         slider = gr.update(minimum=0, maximum=max(frames - 1, 1), value=state.frame, visible=True)
         return (*view, slider, timeline_bars(bars, frames, state.frame), gr.update(choices=ids), gr.update(choices=ids))
+
+
+def video_choices(rows: list[VideoRow]) -> list[tuple[str, str]]:
+    """The video list's (caption, key) pairs: "clips/north · 7 frames · 2 tracks · to review", then why it needs a
+    look when it does ("· track 3 ends early (frame 5)")."""
+    captions = [f"{r.key} · {r.frames} frames · {len(r.tracks)} tracks · {r.status}" for r in rows]
+    return [(caption + (f" · {r.why}" if r.why else ""), r.key) for caption, r in zip(captions, rows, strict=True)]
 
 
 def _track(value: Any) -> int:

@@ -27,17 +27,12 @@ from .image_workflow import ImageWorkflow, preview_size, to_image
 from .media import preview_scale, to_preview
 from .prompts import POSITIVE, click_position
 from .refusals import Refusal
+from .review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK, check_filters, item_status, status_matches
 from .services import Services
 from .sessions import ImageObject, ImageState, Prefetch, ReviewEdit, ReviewState
 from .uploads import extract_dataset
 
 logger = logging.getLogger("sam2_studio")
-
-ANY_CLASS = "Any class"
-ALL, TO_REVIEW, REVIEWED, EDITED, NOTHING_FOUND = "All", "To review", "Reviewed", "Edited", "Nothing found"
-STATUSES = [ALL, TO_REVIEW, REVIEWED, EDITED, NOTHING_FOUND]
-NEEDS_A_LOOK, DATASET_ORDER = "Needs a look", "Dataset order"
-ORDERS = [NEEDS_A_LOOK, DATASET_ORDER]
 
 
 @dataclass(frozen=True)
@@ -53,11 +48,8 @@ class ItemRow:
 
     @property
     def status(self) -> str:
-        """What the grid says: reviewed, edited (both: "reviewed, edited"), nothing found, or to review."""
-        words = [w for w, on in (("reviewed", self.reviewed), ("edited", self.edited)) if on]
-        if not self.classes:
-            words.append("nothing found")
-        return ", ".join(words) or "to review"
+        """What the grid says (`item_status`): reviewed, edited, nothing found, or to review."""
+        return item_status(self.reviewed, self.edited, not self.classes)
 
 
 class ReviewWorkflow:
@@ -107,8 +99,7 @@ class ReviewWorkflow:
         asked (`STATUSES`), in `order` (`ORDERS`: needs-a-look first, or the dataset's). They become the items
         Next and Previous go through."""
         dataset = require_dataset(state)
-        if status not in STATUSES or order not in ORDERS:
-            raise Refusal(f"Choose a status among {', '.join(STATUSES)} and an order among {', '.join(ORDERS)}.")
+        check_filters(status, order)
         if order == NEEDS_A_LOOK:
             looks = [(e.key, e.reasons) for e in dataset.needs_a_look()]
         else:
@@ -119,8 +110,7 @@ class ReviewWorkflow:
                 continue
             classes = tuple(a.class_name for a in dataset.instances(key))
             row = ItemRow(key, classes, dataset.is_reviewed(key), dataset.is_edited(key), tuple(reasons))
-            wanted = {ALL: True, TO_REVIEW: not row.reviewed, REVIEWED: row.reviewed, EDITED: row.edited,
-                      NOTHING_FOUND: not classes}[status]  # fmt: skip
+            wanted = status_matches(status, row.reviewed, row.edited, not classes)
             if wanted and (class_name == ANY_CLASS or class_name in classes):
                 rows.append(row)
         state.listed = [row.key for row in rows]

@@ -1,9 +1,11 @@
 """The Review tab's videos in headless Chromium, as a person uses them (see `browser.py`): the studio started with
 `--dataset` on an `auto_annotate` run over a clip, then open, choose the video, move to a frame with the slider,
-correct a track there with a click and re-propagate it to the end, delete another track from that frame on, save;
-the saved files are read back by the dataset reader."""
+correct a track there with a click and re-propagate it to the end, delete another track from that frame on (the
+video list's caption then says it ends early), save; the saved files are read back by the dataset reader."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -20,6 +22,7 @@ from annotate import auto_annotate
 from annotate.dataset import open_dataset
 from annotate.previews import write_h264
 from app.demo import build_demo
+from app.review_filters import DATASET_ORDER, NEEDS_A_LOOK
 from app.settings import parse_settings
 
 from ..annotate.clips import ColourDetector, clip_frames, use_colour_tracker
@@ -83,6 +86,11 @@ def test_review_a_video_repropagate_a_corrected_track_cut_another_and_save(brows
     expect(objects).not_to_contain_text("Track 2")
     settled(page, "#review_canvas")
     page.screenshot(path=str(screenshot_path(tmp_path, "screenshot_review_video.png")), full_page=True)
+    listed = page.locator("#review_video input")  # the open video stays chosen: its caption is the list's
+    choose(page, "#review_video_order", DATASET_ORDER)
+    expect(listed).to_have_value(f"{NORTH} · 7 frames · 2 tracks · edited")
+    choose(page, "#review_video_order", NEEDS_A_LOOK)  # green now vanishes mid-picture after frame 3
+    expect(listed).to_have_value(re.compile(r"· edited · track 2 ends early \(frame 3\)"))
     page.locator("#review_save").click()
     expect(status).to_contain_text("Saved")
     page.close()

@@ -9,8 +9,8 @@ import numpy as np
 from annotate.dataset import open_dataset
 from app.demo import build_demo
 from app.prompts import POSITIVE
+from app.review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK
 from app.review_tab import GRID_MAX, KEYBOARD_JS
-from app.review_workflow import ALL, ANY_CLASS, NEEDS_A_LOOK
 
 from .conftest import request
 from .test_review_workflow import INSIDE_GREEN, A, studio, yolo_folder  # noqa: F401 (fixtures)

@@ -18,11 +18,23 @@ import pytest
 from annotate import auto_annotate
 from annotate.dataset import open_dataset
 from annotate.previews import write_h264
+from annotate.review import CLASS_SWITCH, LOW_FILL, TRACK_ENDS_EARLY
+from annotate.track_review import TrackConcern
 from app.media import color_of
 from app.refusals import Refusal
+from app.review_filters import (
+    ALL,
+    ANY_CLASS,
+    DATASET_ORDER,
+    EDITED,
+    NEEDS_A_LOOK,
+    NOTHING_FOUND,
+    REVIEWED,
+    STATUSES,
+    TO_REVIEW,
+)
 from app.review_tab import colour_slots
 from app.review_video import TO_THE_END, TrackRow, VideoReview, VideoRow
-from app.review_workflow import ALL, ANY_CLASS, NEEDS_A_LOOK
 from app.sessions import ImageObject, ReviewState
 from app.studio import Studio
 from sam2_model import VideoPredictor
@@ -76,8 +88,9 @@ ORIGINAL = [{RED: "red"}] * 2 + [{RED: "red", GREEN: "green"}] * 5
 def test_videos_are_listed_and_a_video_opens_at_a_frame_with_its_tracks_as_objects(review):
     videos, state = review
     assert videos.reviewing.rows(state) == []  # the image grid leaves frames out
-    assert videos.rows(state) == [VideoRow(NORTH, 7, (RED, GREEN), False, False), VideoRow(SOUTH, 5, (3, 4), False,
-                                                                                              False)]  # fmt: skip
+    both = ("red", "green")
+    assert videos.rows(state) == [VideoRow(NORTH, 7, (RED, GREEN), False, False, both),
+                                  VideoRow(SOUTH, 5, (3, 4), False, False, both)]  # fmt: skip
     assert videos.rows(state)[0].status == "to review"
     videos.open(state, NORTH, 3)
     assert (state.video, state.frame, state.key) == (NORTH, 3, state.dataset.video(NORTH).frame_keys[3])
@@ -101,7 +114,38 @@ def test_videos_are_listed_and_a_video_opens_at_a_frame_with_its_tracks_as_objec
     with pytest.raises(Refusal, match="No video 'clips/east'"):
         videos.open(state, "clips/east")
     videos.accept(state)
-    assert [r.status for r in videos.rows(state)] == ["reviewed", "to review"]
+    assert [(r.key, r.status) for r in videos.rows(state)] == [(SOUTH, "to review"), (NORTH, "reviewed")]  # last
+
+
+def test_the_video_list_is_filtered_by_class_and_status_in_the_needs_a_look_order(review):
+    videos, state = review
+    assert [r.key for r in videos.rows(state)] == [NORTH, SOUTH]  # nothing flagged: dataset order
+    videos.open(state, SOUTH, 3)
+    assert videos.delete_track(state, 4) == 2  # the green square now vanishes mid-picture after frame 2
+    rows = videos.rows(state)
+    assert [r.key for r in rows] == [SOUTH, NORTH]  # a track that ends early comes first
+    assert rows[0].concerns == (TrackConcern(4, TRACK_ENDS_EARLY, 2),) and rows[0].reasons == (TRACK_ENDS_EARLY,)
+    assert rows[0].why == "track 4 ends early (frame 2)" and rows[1].why == ""
+    unordered = videos.rows(state, order=DATASET_ORDER)
+    assert [r.key for r in unordered] == [NORTH, SOUTH] and unordered[1].concerns == ()
+    assert videos.change_class(state, 3, "green") == 5  # south holds green tracks only
+    assert [r.key for r in videos.rows(state, "red")] == [NORTH]
+    assert [r.key for r in videos.rows(state, "green")] == [SOUTH, NORTH]
+    videos.accept(state)  # every frame of south reviewed: it goes last, flagged or not
+    assert [r.key for r in videos.rows(state)] == [NORTH, SOUTH]
+    listed = {status: [r.key for r in videos.rows(state, ANY_CLASS, status)] for status in STATUSES}
+    assert listed == {ALL: [NORTH, SOUTH], TO_REVIEW: [NORTH], REVIEWED: [SOUTH], EDITED: [SOUTH], NOTHING_FOUND: []}
+    with pytest.raises(Refusal, match="Choose a status"):
+        videos.rows(state, ANY_CLASS, "Lost")
+
+
+def test_a_video_rows_caption_names_its_first_track_concerns_then_counts_the_others_then_other_reasons():
+    concerns = tuple(TrackConcern(t, r, f) for t, r, f in ((3, TRACK_ENDS_EARLY, 5), (2, CLASS_SWITCH, 6),
+                                                          (4, TRACK_ENDS_EARLY, 8), (5, CLASS_SWITCH, 8)))  # fmt: skip
+    row = VideoRow("v", 9, (2, 3, 4, 5), False, False, ("car",), (LOW_FILL, TRACK_ENDS_EARLY, CLASS_SWITCH), concerns)
+    named = "track 3 ends early (frame 5), track 2 switches class (frame 6)"
+    assert row.why == f"{named}, 2 more track concerns, thin masks"
+    assert VideoRow("v", 9, (2,), False, False, ("car",), (), concerns[:3]).why.endswith(", 1 more track concern")
 
 
 def test_a_track_keeps_its_colour_on_every_frame(small_model, folder):
@@ -233,8 +277,9 @@ def test_the_tab_lists_videos_moves_the_slider_and_cuts_a_track_through_its_hand
     studio.open_session(request())
     studio.review.open_local(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
     tab = studio.review_videos
-    videos, classes = tab.list_videos(request())
+    videos, classes, by_class, status, order = tab.list_videos(request())
     assert [key for _, key in videos["choices"]] == [NORTH, SOUTH] and classes["choices"] == ["red", "green"]
+    assert by_class["choices"] == [ANY_CLASS, "red", "green"] and (status, order) == (ALL, NEEDS_A_LOOK)
     assert videos["choices"][0][0] == "clips/north · 7 frames · 2 tracks · to review"
     *view, slider, tracks, first, _ = tab.open(NORTH, request())
     assert slider["maximum"] == 6 and slider["value"] == 0 and slider["visible"]
@@ -252,6 +297,11 @@ def test_the_tab_lists_videos_moves_the_slider_and_cuts_a_track_through_its_hand
     assert [label for label, _ in view[2]["choices"]] == ["Track 1 · red — as tracked", "Track 2 · green — as tracked"]
     *view, _, tracks, _, _ = tab.cut("2", request())
     assert "frames 2–4 (3)" in tracks and "(2 frames)" in view[-1] and 'data-frame="5"' in tracks
+    listed = tab.filter_videos(ANY_CLASS, ALL, NEEDS_A_LOOK, request())  # north's green track ends early now
+    assert listed["choices"][0] == ("clips/north · 7 frames · 2 tracks · edited · track 2 ends early (frame 4)", NORTH)
+    assert listed["value"] == NORTH  # the open video stays chosen
+    assert tab.filter_videos(ANY_CLASS, REVIEWED, NEEDS_A_LOOK, request()) == {"__type__": "update", "choices": [],
+                                                                             "value": None}  # fmt: skip
     *view, _ = studio.review.save(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
     assert tracks_of(folder) == ORIGINAL[:5] + [{RED: "red"}] * 2
     assert range_counts(FORWARD, WHOLE, 3) == (TO_THE_END, 0) and range_counts(BACKWARD, SOME, 3) == (0, 3)

@@ -24,7 +24,8 @@ from app.detector_pool import DetectorPool
 from app.gpu import GpuRunner
 from app.prompts import BOX_CLICKS, NEGATIVE, POSITIVE
 from app.refusals import Refusal
-from app.review_workflow import ANY_CLASS, DATASET_ORDER, EDITED, NOTHING_FOUND, REVIEWED, TO_REVIEW, ReviewWorkflow
+from app.review_filters import ANY_CLASS, DATASET_ORDER, EDITED, NOTHING_FOUND, REVIEWED, TO_REVIEW
+from app.review_workflow import ReviewWorkflow
 from app.sessions import ReviewState
 from app.settings import Limits, parse_settings
 from app.studio import Studio
