@@ -4,6 +4,10 @@ status words an item or a video is listed with."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from annotate.review import EMPTY_MASK, LOW_FILL, LOW_SAM2_IOU, LOW_SCORE, SPILL
+
 from .refusals import Refusal
 
 ANY_CLASS = "Any class"
@@ -11,6 +15,14 @@ ALL, TO_REVIEW, REVIEWED, EDITED, NOTHING_FOUND = "All", "To review", "Reviewed"
 STATUSES = [ALL, TO_REVIEW, REVIEWED, EDITED, NOTHING_FOUND]
 NEEDS_A_LOOK, DATASET_ORDER = "Needs a look", "Dataset order"
 ORDERS = [NEEDS_A_LOOK, DATASET_ORDER]
+REASON_WORDS = {EMPTY_MASK: "empty masks", LOW_FILL: "thin masks", SPILL: "masks spilling out of their boxes",
+                LOW_SCORE: "low scores", LOW_SAM2_IOU: "masks SAM 2 doubts"}  # fmt: skip
+
+
+def reason_words(reasons: Iterable[str]) -> list[str]:
+    """An item's instance reasons (`annotate.review` names) as a caption says them, in their order ("thin masks");
+    the others (no detections: the status says it; a track's: said with the track) are left out."""
+    return [REASON_WORDS[r] for r in reasons if r in REASON_WORDS]
 
 
 def item_status(reviewed: bool, edited: bool, empty: bool) -> str:

@@ -315,7 +315,7 @@ class ReviewTab:
     @staticmethod
     def _caption(row: ItemRow) -> str:
         count = f"{len(row.classes)} instance{'s' * (len(row.classes) != 1)}"
-        return f"{row.key.rsplit('/', 1)[-1]} · {count} · {row.status}"
+        return " · ".join(part for part in (row.key.rsplit("/", 1)[-1], count, row.status, row.why) if part)
 
     @staticmethod
     def _status(state: ReviewState, rows: list[ItemRow] | None, note: str) -> str:

@@ -14,20 +14,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from annotate.dataset import Dataset, NothingToUndo
-from annotate.review import CLASS_SWITCH, EMPTY_MASK, LOW_FILL, LOW_SAM2_IOU, LOW_SCORE, SPILL, TRACK_ENDS_EARLY
+from annotate.review import CLASS_SWITCH, TRACK_ENDS_EARLY
 from annotate.track_review import TrackConcern
 
 from .media import preview_scale, to_preview
 from .refusals import Refusal
-from .review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK, check_filters, item_status, status_matches
+from .review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK, check_filters, item_status, reason_words, status_matches
 from .review_workflow import ReviewWorkflow, require_dataset
 from .sessions import ImageObject, ImageState, ReviewState
 
 TO_THE_END = None  # a range count: to the video's last (forward) or first (backward) frame
 
 
-REASON_WORDS = {EMPTY_MASK: "empty masks", LOW_FILL: "thin masks", SPILL: "masks spilling out of their boxes",
-                LOW_SCORE: "low scores", LOW_SAM2_IOU: "masks SAM 2 doubts"}  # fmt: skip
 CONCERN_WORDS = {TRACK_ENDS_EARLY: "ends early", CLASS_SWITCH: "switches class"}
 CONCERNS_SHOWN = 2  # a caption names this many track concerns, then counts the others
 
@@ -60,7 +58,7 @@ class VideoRow:
         shown = [f"track {c.track} {CONCERN_WORDS[c.reason]} (frame {c.frame})" for c in self.concerns]
         more = len(shown) - CONCERNS_SHOWN
         words = shown[:CONCERNS_SHOWN] + [f"{more} more track concern{'s' * (more > 1)}"] * (more > 0)
-        return ", ".join(words + [REASON_WORDS[r] for r in self.reasons if r in REASON_WORDS])
+        return ", ".join(words + reason_words(self.reasons))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from .image_workflow import ImageWorkflow, preview_size, to_image
 from .media import preview_scale, to_preview
 from .prompts import POSITIVE, click_position
 from .refusals import Refusal
-from .review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK, check_filters, item_status, status_matches
+from .review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK, check_filters, item_status, reason_words, status_matches
 from .services import Services
 from .sessions import ImageObject, ImageState, Prefetch, ReviewEdit, ReviewState
 from .uploads import extract_dataset
@@ -50,6 +50,11 @@ class ItemRow:
     def status(self) -> str:
         """What the grid says (`item_status`): reviewed, edited, nothing found, or to review."""
         return item_status(self.reviewed, self.edited, not self.classes)
+
+    @property
+    def why(self) -> str:
+        """Why it needs a look, in words ("thin masks, low scores"); "" when nothing is flagged."""
+        return ", ".join(reason_words(self.reasons))
 
 
 class ReviewWorkflow:
