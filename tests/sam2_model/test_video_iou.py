@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from sam2_model.video_predictor import VideoPredictor
+from sam2_model.video_tracker import masks_and_values_to_host
 from tests.devices import device_under_test, logit_atol
 from tests.sam2_model.conftest import REFERENCE_VIDEO_FRAMES
 from tests.sam2_model.test_video_predictor import moving_square
@@ -79,3 +81,16 @@ def test_every_object_has_an_iou_on_every_frame_batched_or_not(small_model):
         assert ious_batched == pytest.approx(ious_alone, abs=IOU_TOLERANCE)
     predictor.forget_frames(session, 2)
     assert session.frame_ious(1) == {} and list(session.frame_ious(2)) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 7), (1, 48, 64), (0, 4, 4)])
+def test_masks_and_values_cross_to_the_host_together_unchanged(shape):
+    """The frame's binary masks and IoUs, packed into one transfer, come back exactly (any mask size: the floats'
+    bytes stay aligned)."""
+    generator = torch.Generator().manual_seed(0)
+    masks = torch.rand(shape, generator=generator) > 0.5
+    values = torch.rand(shape[0], generator=generator)
+    host_masks, host_values = masks_and_values_to_host(masks, values)
+    assert host_masks.dtype == np.bool_ and host_values.dtype == np.float32
+    np.testing.assert_array_equal(host_masks, masks.numpy())
+    np.testing.assert_array_equal(host_values, values.numpy())
