@@ -219,7 +219,9 @@ class VideoAnnotator:
                     for frame, masks in associator.run(detect_keyframe):
                         video_frame = stream.video_frame(frame)
                         write_atomic_bytes(self._staged_frame(task, video_frame), _jpeg(stream.rgb(frame)))
-                        rows.write(json.dumps({"frame": video_frame, "masks": masks}) + "\n")
+                        ious = {i: tracker.sam2_iou(frame, i, rle) for i, rle in masks.items()}
+                        known = {i: iou for i, iou in ious.items() if iou is not None}
+                        rows.write(json.dumps({"frame": video_frame, "masks": masks, "sam2_ious": known}) + "\n")
                         progress(1)
             finally:
                 tracker.close()
@@ -242,14 +244,15 @@ class VideoAnnotator:
                 open_atomic(gt_path(output, task.sequence)) as gt,
                 open_atomic(results_path(output, task.sequence)) as results,
             ):
-                for position, (video_frame, masks) in enumerate(self._frames(task), start=1):
+                for position, (video_frame, masks, ious) in enumerate(self._frames(task), start=1):
                     key = task.frame_key(video_frame)
                     entry = ImageEntry(key, f"{key}{FRAME_SUFFIX}", width, height)
                     kept = {i: rle for i, rle in masks.items() if rle_area(rle) >= max(1, min_area)}
                     objects = [
-                        Instance(found[i].class_id, rle, score=found[i].score, name=f"track_{i}", track_id=i)
+                        Instance(found[i].class_id, rle, score=found[i].score, name=f"track_{i}", track_id=i,
+                                 sam2_iou=ious.get(i))
                         for i, rle in kept.items()
-                    ]
+                    ]  # fmt: skip
                     for exporter in exporters:
                         exporter.write(entry, objects)
                     for i, rle in kept.items():  # MOT frame numbers: the written frames, from 1
@@ -283,19 +286,21 @@ class VideoAnnotator:
         report.tracks_started = len(report.tracks)
         report.tracks_ended = sum(t["ended"] is not None for t in report.tracks)
 
-    def _frames(self, task: VideoTask) -> Iterator[tuple[int, dict[int, dict[str, Any]]]]:
-        """(video frame number, {track id: RLE}) of the working file, in order."""
+    def _frames(self, task: VideoTask) -> Iterator[tuple[int, dict[int, dict[str, Any]], dict[int, float]]]:
+        """(video frame number, {track id: RLE}, {track id: SAM 2's predicted IoU of that mask}) of the working file,
+        in order."""
         with open(self._tracking_path(task), encoding="utf-8") as rows:
             for line in rows:
                 row = json.loads(line)
-                yield int(row["frame"]), {int(k): v for k, v in row["masks"].items()}
+                ious = {int(k): float(v) for k, v in row["sam2_ious"].items()}
+                yield int(row["frame"]), {int(k): v for k, v in row["masks"].items()}, ious
 
     def _preview(self, task: VideoTask, tracks: dict[int, Track], fps: float) -> None:
         """``previews/<video>.mp4``: the written frames with each track's mask and "#id class" label."""
         names = self.detector.names
 
         def frames() -> Iterator[np.ndarray]:
-            for video_frame, masks in self._frames(task):
+            for video_frame, masks, _ in self._frames(task):
                 bgr = cv2.imread(str(self._staged_frame(task, video_frame)))
                 if bgr is None:
                     raise ValueError(f"The frame {task.frame_key(video_frame)} written a moment ago cannot be read.")

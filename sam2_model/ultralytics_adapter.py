@@ -2,8 +2,8 @@
 
 Why internals: our predictors do Meta's math on ultralytics' port of Meta's network (`SAM2Model`), step by step,
 because ultralytics' public predictors letterbox images and re-encode frames (their masks differ from Meta's). Those
-steps include private methods of the network (`_prepare_backbone_features`, `_encode_new_memory`,
-`_apply_non_overlapping_constraints`), the helpers of ultralytics' automatic mask generator
+steps include private methods of the network (`_prepare_backbone_features`, `_track_step`, `_encode_new_memory`,
+`_encode_memory_in_output`, `_apply_non_overlapping_constraints`), the helpers of ultralytics' automatic mask generator
 (`ultralytics.models.sam.amg`, not a documented API) and the attribute names of SAM 2.1's switches. Any release may
 rename them, so: requirements pin the tested range (`SUPPORTED_ULTRALYTICS`), every `Sam2Model` runs
 `check_network` on its network when it is built, and a missing or re-signed member raises
@@ -41,6 +41,7 @@ __all__ = [
     "is_box_near_crop_edge",
     "prepare_backbone_features",
     "switch_to_sam2_1",
+    "track_step_with_iou",
     "ultralytics_version",
     "uncrop_boxes_xyxy",
     "uncrop_masks",
@@ -60,10 +61,13 @@ _BUILDERS = {"t": "build_sam2_t", "s": "build_sam2_s", "b": "build_sam2_b", "l":
 NETWORK_METHODS: dict[str, tuple[str, ...]] = {
     "forward_image": ("img_batch",),
     "_prepare_backbone_features": ("backbone_out",),
-    "track_step": (
+    "_track_step": (
         "frame_idx", "is_init_cond_frame", "current_vision_feats", "current_vision_pos_embeds", "feat_sizes",
-        "point_inputs", "mask_inputs", "output_dict", "num_frames", "track_in_reverse", "run_mem_encoder",
-        "prev_sam_mask_logits",
+        "point_inputs", "mask_inputs", "output_dict", "num_frames", "track_in_reverse", "prev_sam_mask_logits",
+    ),
+    "_encode_memory_in_output": (
+        "current_vision_feats", "feat_sizes", "point_inputs", "run_mem_encoder", "high_res_masks",
+        "object_score_logits", "current_out",
     ),
     "_encode_new_memory": (
         "current_vision_feats", "feat_sizes", "pred_masks_high_res", "object_score_logits", "is_mask_from_pts",
@@ -170,25 +174,6 @@ class Sam2Network(Protocol):
         """Bx3xSxS normalised images -> {"backbone_fpn": [BxCxHxW per level, finest first], "vision_pos_enc": [...]}."""
         ...
 
-    def track_step(
-        self,
-        frame_idx: int,
-        is_init_cond_frame: bool,
-        current_vision_feats: list[torch.Tensor],
-        current_vision_pos_embeds: list[torch.Tensor],
-        feat_sizes: list[tuple[int, int]],
-        point_inputs: dict[str, torch.Tensor] | None,
-        mask_inputs: torch.Tensor | None,
-        output_dict: dict[str, dict[int, dict[str, Any]]],
-        num_frames: int,
-        track_in_reverse: bool = False,
-        run_mem_encoder: bool = True,
-        prev_sam_mask_logits: torch.Tensor | None = None,
-    ) -> dict[str, Any]:
-        """One frame for B objects -> {"pred_masks": Bx1xMxM logits, "obj_ptr", "object_score_logits",
-        "maskmem_features", "maskmem_pos_enc", ...} (Meta's keys)."""
-        ...
-
 
 def check_network(net: object) -> None:
     """Check that `net` (ultralytics' SAM2Model) and `ultralytics.models.sam.amg` have every member we use, callable
@@ -292,6 +277,49 @@ def encode_new_memory(
         is_mask_from_pts=is_mask_from_pts,
     )
     return features, list(pos_enc)
+
+
+def track_step_with_iou(
+    net: Sam2Network,
+    *,
+    frame_idx: int,
+    is_init_cond_frame: bool,
+    vision_feats: list[torch.Tensor],
+    vision_pos_embeds: list[torch.Tensor],
+    feat_sizes: list[tuple[int, int]],
+    point_inputs: dict[str, torch.Tensor] | None,
+    mask_inputs: torch.Tensor | None,
+    output_dict: dict[str, dict[int, dict[str, Any]]],
+    num_frames: int,
+    track_in_reverse: bool,
+    run_mem_encoder: bool,
+    prev_sam_mask_logits: torch.Tensor | None,
+) -> tuple[dict[str, Any], torch.Tensor]:
+    """`SAM2Model.track_step` for B objects on one frame, also returning what it drops: the IoU head's prediction.
+
+    The same two calls as `track_step` (`_track_step`, then `_encode_memory_in_output`), so the same outputs bit for
+    bit. Returns ({"pred_masks": Bx1xMxM logits, "pred_masks_high_res", "obj_ptr": BxC, "object_score_logits": Bx1,
+    "maskmem_features", "maskmem_pos_enc"} (Meta's keys), B float predicted IoUs of the masks returned: with several
+    candidate masks the decoder keeps the one of highest predicted IoU, so that IoU; 1 for a mask given as input).
+    """
+    track = _member(net, "_track_step", "SAM2Model._track_step")
+    encode = _member(net, "_encode_memory_in_output", "SAM2Model._encode_memory_in_output")
+    found = track(
+        frame_idx=frame_idx, is_init_cond_frame=is_init_cond_frame, current_vision_feats=vision_feats,
+        current_vision_pos_embeds=vision_pos_embeds, feat_sizes=feat_sizes, point_inputs=point_inputs,
+        mask_inputs=mask_inputs, output_dict=output_dict, num_frames=num_frames, track_in_reverse=track_in_reverse,
+        prev_sam_mask_logits=prev_sam_mask_logits,
+    )  # fmt: skip
+    # 8.4 returns (sam_outputs, high_res_features, pix_feat); 8.3 put its own current_out first
+    _, _, ious, low_res_masks, high_res_masks, obj_ptr, object_score_logits = found[-3]
+    out = {"pred_masks": low_res_masks, "pred_masks_high_res": high_res_masks, "obj_ptr": obj_ptr,
+           "object_score_logits": object_score_logits}  # fmt: skip
+    encode(
+        current_vision_feats=vision_feats, feat_sizes=feat_sizes, point_inputs=point_inputs,
+        run_mem_encoder=run_mem_encoder, high_res_masks=high_res_masks, object_score_logits=object_score_logits,
+        current_out=out,
+    )  # fmt: skip
+    return out, ious.max(dim=-1).values
 
 
 def apply_non_overlapping_constraints(net: Sam2Network, pred_masks: torch.Tensor) -> torch.Tensor:

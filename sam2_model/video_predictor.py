@@ -370,11 +370,12 @@ class VideoPredictor:
         """Every object on one frame: a prompted frame's stored output, else a tracking step (batched by memory
         layout when `batch_objects`). Returns the video-resolution logits and keeps the session bounded."""
         masks: list[torch.Tensor | None] = [None] * len(session.tracks)
+        ious: list[torch.Tensor | None] = [None] * len(session.tracks)
         groups: dict[tuple[object, ...], list[int]] = {}
         for row, track in enumerate(session.tracks):
             output = track.cond.get(frame_idx)
             if output is not None:
-                masks[row] = output.pred_masks.to(session.device)
+                masks[row], ious[row] = output.pred_masks.to(session.device), output.iou
             else:
                 layout = self.tracker.memory_layout(track) if self.batch_objects else (row,)
                 groups.setdefault(layout, []).append(row)
@@ -388,9 +389,10 @@ class VideoPredictor:
             tracked_rows += rows
         for row, (output, low_res) in zip(tracked_rows, self.tracker.fill_frame_holes(session, tracked), strict=True):
             session.tracks[row].non_cond[frame_idx] = output
-            masks[row] = low_res
+            masks[row], ious[row] = low_res, output.iou
         video_masks = self.tracker.to_video_resolution(session, torch.cat([m for m in masks if m is not None]))
-        self.tracker.store_masks(session, frame_idx, video_masks, list(range(len(session.tracks))))
+        frame_ious = torch.cat([iou for iou in ious if iou is not None])
+        self.tracker.store_masks(session, frame_idx, video_masks, list(range(len(session.tracks))), frame_ious)
         for track in session.tracks:
             track.tracked[frame_idx] = reverse
             track.prune(frame_idx, self.memory_window)

@@ -4,8 +4,9 @@ Many sessions live side by side on one model: a session owns its frames, prompts
 and shares nothing mutable with other sessions.
 
 Callers (the app, the annotator, scripts) read a session through its public face: `obj_ids`, `objects`,
-`object(obj_id)`, `prompted_frames`, `tracked_frames`, `prompt`, `mask`, `frame_masks`, `set_object_info`,
-`is_propagating`. The tracker's state (`tracks`, caches) belongs to `VideoPredictor` and may change at any time.
+`object(obj_id)`, `prompted_frames`, `tracked_frames`, `prompt`, `mask`, `frame_masks`, `frame_rles`,
+`frame_ious`, `set_object_info`, `is_propagating`. The tracker's state (`tracks`, caches) belongs to `VideoPredictor`
+and may change at any time.
 
 While `propagate_in_video` runs on a session (from its first frame until the generator is exhausted or closed),
 the session refuses edits (new prompts, removals, resets) with a RuntimeError: the object ids it yields always match
@@ -62,7 +63,8 @@ class FrameOutput:
 
     pred_masks: 1x1x256x256 float32 mask logits; obj_ptr: 1x256 object pointer; object_score_logits: 1x1;
     maskmem_features: 1x64x64x64 memory features stored in bfloat16 (Meta's storage precision), None until the
-    memory encoder ran; maskmem_pos_enc: their positional encoding (a session constant).
+    memory encoder ran; maskmem_pos_enc: their positional encoding (a session constant); iou: (1,) float32, the IoU
+    head's prediction for the mask (on the model's device: it crosses to the host with the frame's masks).
     """
 
     pred_masks: torch.Tensor
@@ -70,6 +72,7 @@ class FrameOutput:
     object_score_logits: torch.Tensor
     maskmem_features: torch.Tensor | None
     maskmem_pos_enc: list[torch.Tensor] | None
+    iou: torch.Tensor
 
     def model_view(self, device: torch.device) -> dict[str, Any]:
         """The dict ultralytics' SAM2Model reads, memory features back in float32 (bf16 -> fp32 is exact; the CPU
@@ -86,7 +89,7 @@ class FrameOutput:
 
     @property
     def nbytes(self) -> int:
-        tensors = [self.pred_masks, self.obj_ptr, self.object_score_logits]
+        tensors = [self.pred_masks, self.obj_ptr, self.object_score_logits, self.iou]
         if self.maskmem_features is not None:
             tensors.append(self.maskmem_features)
         return sum(t.numel() * t.element_size() for t in tensors)
@@ -100,7 +103,8 @@ class ObjectTrack:
     mask_inputs: frame -> 1x1xSxS float mask; prompts: frame -> the same prompts in video pixels; cond / non_cond:
     outputs of conditioning frames (prompted) and of tracked frames; temp_cond / temp_non_cond: outputs of prompts
     not yet consolidated by a propagation; tracked: frame -> whether it was last tracked in reverse; masks:
-    frame -> COCO RLE of the newest binary mask at the video's resolution (compact: kept for every frame).
+    frame -> COCO RLE of the newest binary mask at the video's resolution (compact: kept for every frame); ious:
+    frame -> SAM 2's predicted IoU of that mask (also where the object is absent: the mask is then empty).
     """
 
     obj_id: Hashable
@@ -115,6 +119,7 @@ class ObjectTrack:
     temp_non_cond: dict[int, FrameOutput] = field(default_factory=dict)
     tracked: dict[int, bool] = field(default_factory=dict)
     masks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    ious: dict[int, float] = field(default_factory=dict)
 
     def output_at(self, frame_idx: int, is_cond: bool) -> FrameOutput | None:
         """The newest output on a frame (Meta's order): a pending prompt's, else a conditioning or tracked frame's."""
@@ -168,6 +173,7 @@ class ObjectTrack:
             self.non_cond[frame_idx] = output
             self.tracked.pop(frame_idx, None)
         self.masks.pop(frame_idx, None)
+        self.ious.pop(frame_idx, None)
 
     def forget_before(self, frame_idx: int) -> None:
         """Drop what is kept of frames before `frame_idx`: masks, tracking records, and every prompt there but the
@@ -183,6 +189,7 @@ class ObjectTrack:
             del self.tracked[t]
         for t in [t for t in self.masks if t < frame_idx]:
             del self.masks[t]
+            self.ious.pop(t, None)
 
     # ------------------------------------------------------------------------------ memories (VideoPredictor's)
     def consolidate(self, encode_memory: Callable[[int, FrameOutput], None]) -> None:
@@ -323,6 +330,15 @@ class VideoSession:
         with self.lock:
             found = [(track.obj_id, track.masks.get(frame_idx)) for track in self.tracks]
         return {obj_id: dict(rle) for obj_id, rle in found if rle is not None}
+
+    def frame_ious(self, frame_idx: int) -> dict[Hashable, float]:
+        """SAM 2's predicted IoU of each object's newest mask on a frame (`frame_rles`' objects; the IoU head's
+        output for the mask it chose, 1.0 for a mask prompt), `obj_ids` order. An object absent there (empty mask)
+        keeps the prediction for its empty mask."""
+        self.frames.check_index(frame_idx)
+        with self.lock:
+            found = [(track.obj_id, track.ious.get(frame_idx)) for track in self.tracks]
+        return {obj_id: iou for obj_id, iou in found if iou is not None}
 
     # ------------------------------------------------------------------------------------------- state checks
     def track_for(self, obj_id: Hashable) -> ObjectTrack:

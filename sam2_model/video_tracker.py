@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .model import Sam2Model
 from .rle import masks_to_rles
 from .transforms import fill_holes_and_sprinkles
-from .ultralytics_adapter import apply_non_overlapping_constraints, encode_new_memory, prepare_backbone_features
+from .ultralytics_adapter import (
+    apply_non_overlapping_constraints,
+    encode_new_memory,
+    prepare_backbone_features,
+    track_step_with_iou,
+)
 from .video_session import FrameOutput, ObjectTrack, VideoSession
 
 NO_OBJ_SCORE = -1024.0  # Meta's logit for "no mask here" (objects without output on a frame)
@@ -94,8 +100,8 @@ class VideoTracker:
         prev_sam_mask_logits: torch.Tensor | None = None,
         fill_holes: bool = True,
     ) -> list[tuple[FrameOutput, torch.Tensor]]:
-        """Objects on one frame through the tracker, as one batch -> per object (stored output, 1x1x256x256 float32
-        logits on the session's device).
+        """Objects on one frame through the tracker, as one batch -> per object (stored output with its predicted
+        IoU, 1x1x256x256 float32 logits on the session's device).
 
         The objects must share a memory layout (`memory_layout`): their memories are stacked frame by frame.
         fill_holes=False leaves the hole filling to the caller (`fill_frame_holes`), which can then fill every
@@ -104,11 +110,12 @@ class VideoTracker:
         batch = len(tracks)
         vision_feats, vision_pos_embeds, feat_sizes = self._features(session, frame_idx, batch)
         with self.model.inference():
-            out = self.model.net.track_step(
+            out, ious = track_step_with_iou(
+                self.model.net,
                 frame_idx=frame_idx,
                 is_init_cond_frame=is_init_cond_frame,
-                current_vision_feats=vision_feats,
-                current_vision_pos_embeds=vision_pos_embeds,
+                vision_feats=vision_feats,
+                vision_pos_embeds=vision_pos_embeds,
                 feat_sizes=feat_sizes,
                 point_inputs=point_inputs,
                 mask_inputs=mask_inputs,
@@ -118,6 +125,7 @@ class VideoTracker:
                 run_mem_encoder=run_mem_encoder,
                 prev_sam_mask_logits=prev_sam_mask_logits,
             )
+        ious = ious.float()
         low_res = out["pred_masks"].float()
         if fill_holes:
             low_res = self.fill_holes(low_res)
@@ -133,6 +141,7 @@ class VideoTracker:
                 object_score_logits=out["object_score_logits"][i : i + 1].float(),
                 maskmem_features=None if maskmem is None else maskmem[i : i + 1].clone(),
                 maskmem_pos_enc=pos_enc,
+                iou=ious[i : i + 1],
             )
             results.append((output, low_res[i : i + 1]))
         return results
@@ -245,18 +254,33 @@ class VideoTracker:
         height, width = session.video_height, session.video_width
         masks = torch.full((len(session.tracks), 1, height, width), NO_OBJ_SCORE, device=session.device)
         found = [(row, track.output_at(frame_idx, is_cond)) for row, track in enumerate(session.tracks)]
-        present = [(row, output.pred_masks) for row, output in found if output is not None]
+        present = [(row, output) for row, output in found if output is not None]
         if present:
             rows = [row for row, _ in present]
-            masks[rows] = self._upsample(session, torch.cat([low.to(session.device) for _, low in present]))
-        self.store_masks(session, frame_idx, masks, [row for row, _ in present])
+            low_res = torch.cat([output.pred_masks.to(session.device) for _, output in present])
+            masks[rows] = self._upsample(session, low_res)
+            ious = torch.cat([output.iou for _, output in present])
+            self.store_masks(session, frame_idx, masks, rows, ious)
         return masks
 
     @staticmethod
-    def store_masks(session: VideoSession, frame_idx: int, video_masks: torch.Tensor, rows: list[int]) -> None:
-        """Keep the objects' binary masks of a frame compactly (COCO RLE): the newest mask of each on that frame."""
+    def store_masks(
+        session: VideoSession, frame_idx: int, video_masks: torch.Tensor, rows: list[int], ious: torch.Tensor
+    ) -> None:
+        """Keep the objects' binary masks of a frame compactly (COCO RLE), the newest mask of each on that frame,
+        with its predicted IoU (`ious`: len(rows) floats, any device)."""
         if not rows:
             return
-        binary = (video_masks[rows, 0] > 0).cpu().numpy()
-        for row, rle in zip(rows, masks_to_rles(binary), strict=True):  # one pycocotools call for the frame
+        binary, host_ious = masks_and_values_to_host(video_masks[rows, 0] > 0, ious)
+        for row, rle, iou in zip(rows, masks_to_rles(binary), host_ious.tolist(), strict=True):  # one pycocotools call
             session.tracks[row].masks[frame_idx] = rle
+            session.tracks[row].ious[frame_idx] = iou
+
+
+def masks_and_values_to_host(masks: torch.Tensor, values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """NxHxW bool masks and N float values on one device -> (NxHxW bool, N float32) numpy arrays, in one transfer
+    (a GPU waits for the host once per frame, not once more for a few scores): the bytes travel packed together."""
+    scores = values.to(masks.device, torch.float32).reshape(-1).contiguous()
+    packed = torch.cat([scores.view(torch.uint8), masks.contiguous().reshape(-1).view(torch.uint8)]).cpu().numpy()
+    split = scores.numel() * 4  # the floats first: their bytes stay 4-aligned
+    return packed[split:].view(np.bool_).reshape(masks.shape), packed[:split].view(np.float32)

@@ -57,13 +57,20 @@ class ColourDetector:
         )
 
 
+def scripted_sam2_iou(colour: int) -> float:
+    """What `ColourTracker` states as SAM 2's predicted IoU of a colour's masks: 0.9 for red, 0.8 for green."""
+    return round(0.9 - 0.1 * colour, 2)
+
+
 class ColourTracker:
     """A `FrameTracker` following colours: an object is the colour its prompt box covers most, its mask that
-    colour's pixels on each frame. Install it with `use_colour_tracker(monkeypatch)`."""
+    colour's pixels on each frame; `scripted_sam2_iou` its "predicted IoU". Install it with
+    `use_colour_tracker(monkeypatch)`."""
 
     def __init__(self, stream: VideoStream) -> None:
         self.stream = stream
         self.following: dict[int, int] = {}  # track id -> colour index
+        self.colours: dict[int, int] = {}  # every track's colour, also once removed (its last masks are emitted)
 
     @property
     def num_frames(self) -> int:
@@ -80,7 +87,7 @@ class ColourTracker:
         return [self._mask(self._colour(frame, box), frame) for box in boxes]
 
     def prompt(self, frame: int, track_id: int, box: np.ndarray) -> RLE:
-        self.following[track_id] = self._colour(frame, box)
+        self.following[track_id] = self.colours[track_id] = self._colour(frame, box)
         return self._mask(self.following[track_id], frame)
 
     def remove(self, track_id: int) -> None:
@@ -100,6 +107,9 @@ class ColourTracker:
 
     def close(self) -> None:
         pass
+
+    def sam2_iou(self, frame: int, track_id: int, rle: RLE) -> float | None:
+        return scripted_sam2_iou(self.colours[track_id])
 
 
 def use_colour_tracker(monkeypatch) -> None:

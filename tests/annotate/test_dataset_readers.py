@@ -25,7 +25,7 @@ from annotate import auto_annotate
 from annotate.mot import mot_line_to_row
 from annotate.previews import write_h264
 
-from .clips import ColourDetector, clip_frames, use_colour_tracker
+from .clips import ColourDetector, clip_frames, scripted_sam2_iou, use_colour_tracker
 
 VIDEOS = {"clips/north.mp4": 10, "clips/south.mp4": 8, "images/cam.mp4": 6}  # source -> frames
 PHOTOS = ("images/shot.png", "labels/pic.png", "photo.png")
@@ -215,12 +215,18 @@ def test_coco_carries_videos_frames_and_tracks(dataset):
                 track = annotation["track_id"]
                 assert annotation["instance_id"] == annotation["attributes"]["track_id"] == track
                 assert vis_tracks[(image["video_id"], track)] == annotation["category_id"]  # vis.json's track ids
+                # the tracker's predicted IoU of each frame's mask (the colour tracker's, by class)
+                assert annotation["sam2_iou"] == scripted_sam2_iou(annotation["category_id"] - 1)
+            else:
+                assert 0.0 <= annotation["sam2_iou"] <= 1.0  # SAM 2's, on the photos
     assert [(t["id"], t["video_id"], t["category_id"]) for t in raw["tracks"]] == [
         (a["id"], a["video_id"], a["category_id"]) for a in vis["annotations"]
     ]
 
 
 def test_datumaro_coco_keeps_every_label_and_track(dataset, tmp_path):
+    """Datumaro's COCO importer (CVAT's) reads the file, with SAM 2's ``sam2_iou`` on frames and images, into the
+    same instances: every mask on its item, with its label and area, and the tracks."""
     import datumaro as dm
 
     _, output = dataset
@@ -236,6 +242,12 @@ def test_datumaro_coco_keeps_every_label_and_track(dataset, tmp_path):
     )
     masks = [a for item in imported for a in item.annotations if a.type == dm.AnnotationType.mask]
     assert Counter(labels[m.label] for m in masks if m.label is not None) == expected  # class 0 ("red") kept
+    assert all("sam2_iou" in a for a in coco["annotations"])  # the extra key does not stop the import
+    files = {image["id"]: image["file_name"].rsplit(".", 1)[0] for image in coco["images"]}
+    written = Counter((files[a["image_id"]], a["category_id"] - 1, a["area"]) for a in coco["annotations"])
+    found = Counter((item.id, m.label, int(m.image.sum())) for item in imported for m in item.annotations
+                    if m.type == dm.AnnotationType.mask)  # fmt: skip
+    assert found == written
     in_videos = [item for item in imported if item.id.rsplit("/", 1)[0] in SEQUENCES.values()]
     assert len(in_videos) == sum(VIDEOS.values())
     assert all("track_id" in a.attributes for item in in_videos for a in item.annotations)  # CVAT's tracks

@@ -1,5 +1,6 @@
-"""SAM 2's predicted IoU per instance: `auto_annotate` writes it to COCO (``sam2_iou``), the dataset reads it back,
-`needs_a_look` puts the masks SAM 2 doubts first, and files written before the field still open and resume."""
+"""SAM 2's predicted IoU per instance: `auto_annotate` writes it to COCO (``sam2_iou``) for images and video frames,
+the dataset reads it back, `needs_a_look` puts the masks SAM 2 doubts first, and files written before the field still
+open and resume."""
 
 from __future__ import annotations
 
@@ -17,11 +18,15 @@ from annotate.batch import BatchAnnotator
 from annotate.dataset import open_dataset
 from annotate.exporters.base import RUN_DIR
 from annotate.images import read_image
+from annotate.previews import write_h264
 from annotate.refine import mask_side, mask_to_mask_input
 from annotate.review import LOW_SAM2_IOU, LookThresholds
+from annotate.sam2_tracker import Sam2FrameTracker
 from annotate.settings import OutputSettings
 from sam2_model import ImagePredictor
 from sam2_model.rle import mask_to_rle
+
+from .clips import ColourDetector, clip_frames
 
 
 class TwoBoxes:
@@ -146,3 +151,37 @@ def test_a_refined_instance_carries_its_refinements_predicted_iou(tmp_path, smal
     prompt = mask_to_mask_input(dataset.undo().before.instances[0].mask, mask_side(predictor))
     _, ious, _ = predictor.predict(clicks, labels, mask_input=prompt, multimask_output=False)
     assert stored.sam2_iou == pytest.approx(float(ious[0]))
+
+
+def test_a_videos_frames_hold_sam2s_predicted_iou_of_each_tracked_mask(tmp_path, small_model, monkeypatch):
+    """Each frame instance of a video run states in COCO the IoU SAM 2's tracker predicted for that very mask (the
+    newest it gave the track there: a re-prompt or a backward pass replaces the forward one); the dataset reads it
+    back, and `needs_a_look` flags frames by it."""
+    predicted: dict[tuple[int, int], tuple[str, float]] = {}  # (frame, track) -> (mask's RLE counts, IoU)
+    real_kept = Sam2FrameTracker._kept
+
+    def recording_kept(self, frame, rles, ious):
+        for track_id, rle in rles.items():
+            predicted[(frame, int(track_id))] = (rle["counts"], ious[track_id])
+        return real_kept(self, frame, rles, ious)
+
+    monkeypatch.setattr(Sam2FrameTracker, "_kept", recording_kept)
+    write_h264(clip_frames(8), tmp_path / "clips" / "street.mp4", fps=10)
+    summary = auto_annotate(tmp_path / "clips", det_model=ColourDetector(), sam_model=small_model, formats=["coco"],
+                            output_dir=tmp_path / "dataset", keyframe_interval=4, progress=False)  # fmt: skip
+    output = Path(summary.output_dir)
+    coco = COCO(str(output / "annotations.json"))
+    annotations = coco.loadAnns(coco.getAnnIds())
+    assert annotations, "the untrained model found no mask on any frame: nothing is checked"
+    for annotation in annotations:
+        frame = coco.loadImgs([annotation["image_id"]])[0]["frame_index"]
+        counts, iou = predicted[(frame, annotation["track_id"])]
+        assert annotation["segmentation"]["counts"] == counts  # the newest mask of the track there...
+        assert annotation["sam2_iou"] == round(iou, 5)  # ...with its own predicted IoU
+    dataset = open_dataset(output)
+    stated = {(a["image_id"], a["track_id"]): a["sam2_iou"] for a in annotations}
+    for key in dataset.keys:
+        image_id = dataset.item(key).coco_image_id
+        assert {(image_id, a.track_id): a.sam2_iou for a in dataset.instances(key)}.items() <= stated.items()
+    flagged = [e for e in dataset.needs_a_look(LookThresholds(min_sam2_iou=1.0)) if LOW_SAM2_IOU in e.reasons]
+    assert {e.key for e in flagged} == {key for key in dataset.keys if dataset.instances(key)}  # no IoU reaches 1

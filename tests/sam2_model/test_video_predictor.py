@@ -187,18 +187,18 @@ def test_deprecated_alias_warns(predictor):
 
 
 def test_objects_with_one_memory_layout_are_tracked_as_one_batch(small_model, monkeypatch):
-    """Two objects prompted on the same frame go through one track_step per frame, with the results of two."""
+    """Two objects prompted on the same frame go through one tracking step per frame, with the results of two."""
 
     def track(batched: bool) -> list[torch.Tensor]:
         predictor = VideoPredictor(small_model, batch_objects=batched)
         calls: list[int] = []
-        real_track_step = small_model.net.track_step
+        real_track_step = small_model.net._track_step
 
         def counting_track_step(**kwargs):
             calls.append(kwargs["current_vision_feats"][-1].shape[1])  # batch size of this call
             return real_track_step(**kwargs)
 
-        monkeypatch.setattr(small_model.net, "track_step", counting_track_step)
+        monkeypatch.setattr(small_model.net, "_track_step", counting_track_step)
         session = predictor.init_state(moving_square(4))
         predictor.add_new_points_or_box(session, 0, "a", points=[[15, 20]], labels=[1])
         predictor.add_new_points_or_box(session, 0, "b", box=[30, 5, 60, 40])

@@ -13,57 +13,21 @@ untrained model's masks have holes on tracked frames, which the test checks, so 
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import pytest
 import torch
-from sam2.build_sam import build_sam2_video_predictor
 
 from sam2_model import video_tracker
 from sam2_model.transforms import fill_holes_and_sprinkles
 from sam2_model.video_predictor import VideoPredictor
 from tests.devices import device_under_test, logit_atol, min_iou
+from tests.sam2_model.conftest import REFERENCE_VIDEO_FRAMES
 
 pytestmark = pytest.mark.reference
 
-NUM_FRAMES = 4
+NUM_FRAMES = REFERENCE_VIDEO_FRAMES  # the `video_folder` fixture's (conftest.py)
 # float32 on the CPU (measured: at most ~3e-7 on every frame and object); bf16 on CUDA (tests/devices.py)
 LOGIT_TOLERANCE = logit_atol(device_under_test())
 MIN_IOU = min_iou(device_under_test())
-
-
-@pytest.fixture(scope="module")
-def video_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("jpeg_video")
-    rng = np.random.default_rng(0)
-    for i in range(NUM_FRAMES):
-        frame = rng.integers(0, 160, (72, 96, 3), dtype=np.uint8)
-        cv2.rectangle(frame, (10 + 4 * i, 10), (40 + 4 * i, 40), (0, 0, 230), -1)
-        cv2.circle(frame, (70 - 2 * i, 50), 12, (0, 220, 0), -1)
-        cv2.imwrite(str(folder / f"{i:05d}.jpg"), frame)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def meta_predictor(checkpoints, meta_hole_filling, test_device, meta_precision):
-    predictor = build_sam2_video_predictor(
-        "configs/sam2.1/sam2.1_hiera_t.yaml",
-        ckpt_path=str(checkpoints.meta),
-        device=str(test_device),
-        hydra_overrides_extra=["++model.add_all_frames_to_correct_as_cond=true"],
-    )
-    if test_device.type != "cpu":  # under bf16 autocast the dtypes meet as they do for Meta's own GPU runs
-        return predictor
-    attention = predictor.memory_attention.forward
-
-    def float32_attention(*args, **kwargs):
-        def cast(value):
-            return value.float() if torch.is_tensor(value) else value
-
-        return attention(*[cast(a) for a in args], **{k: cast(v) for k, v in kwargs.items()})
-
-    predictor.memory_attention.forward = float32_attention
-    return predictor
 
 
 def assert_agree(ours, theirs):
