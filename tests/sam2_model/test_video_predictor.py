@@ -192,13 +192,13 @@ def test_objects_with_one_memory_layout_are_tracked_as_one_batch(small_model, mo
     def track(batched: bool) -> list[torch.Tensor]:
         predictor = VideoPredictor(small_model, batch_objects=batched)
         calls: list[int] = []
-        real_track_step = small_model.net._track_step
+        real_track_step = type(small_model.net)._track_step.__get__(small_model.net)  # the class's, unpatched
 
         def counting_track_step(**kwargs):
             calls.append(kwargs["current_vision_feats"][-1].shape[1])  # batch size of this call
             return real_track_step(**kwargs)
 
-        monkeypatch.setattr(small_model.net, "_track_step", counting_track_step)
+        monkeypatch.setitem(vars(small_model.net), "_track_step", counting_track_step)  # undone: no copy left
         session = predictor.init_state(moving_square(4))
         predictor.add_new_points_or_box(session, 0, "a", points=[[15, 20]], labels=[1])
         predictor.add_new_points_or_box(session, 0, "b", box=[30, 5, 60, 40])
