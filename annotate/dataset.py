@@ -22,10 +22,12 @@ import numpy as np
 
 from sam2_model import ImagePredictor, VideoPredictor
 
-from .dataset_items import Annotation, Edit, Item, ItemState, TrackEdit, Video
+from .dataset_items import Annotation, Edit, Item, ItemState, TrackEdit, Video, check_instance_index, class_id_in
 from .dataset_readers import DatasetSource, image_size, load_annotations, read_source
 from .dataset_save import ReviewSummary, save_dataset
 from .dataset_save_tracks import patch_coco_tracks, save_video_tracks
+from .dataset_stamps import DatasetChangedOnDisk as DatasetChangedOnDisk  # raised by save: importable from here
+from .dataset_stamps import FileStamps, item_files, video_files
 from .dataset_tracks import Box, TrackIndex, read_track_index, video_track_boxes, with_track_ids
 from .images import read_image
 from .refine import mask_side, mask_to_mask_input, prompt_mask, refine_mask
@@ -57,6 +59,8 @@ class Dataset:
     def __init__(self, source: DatasetSource) -> None:
         self.source = source
         self._record = ReviewRecord(source.review_path)
+        self._stamps = FileStamps(source.root)  # what `save` checks before replacing a file (`dataset_stamps`)
+        self._stamps.record([source.review_path, *([source.coco_path] if source.coco_path else [])])
         recorded = self._record.read()
         self._recorded = {key: flags for key, flags in recorded.items() if key in source.items}
         self._sizes: dict[str, tuple[int, int]] = {}
@@ -117,6 +121,7 @@ class Dataset:
         """An item's current instances and review flag (its label parsed on first use)."""
         if key not in self._current:
             item = self.item(key)
+            self._stamps.record(item_files(self.source, item))
             instances = load_annotations(self.source, item, self.resolution_wh(key))
             if item.kind == "frame" and item.video is not None and item.frame_index is not None:
                 instances = with_track_ids(instances, self._frame_tracks(item.video).get(item.frame_index, []))
@@ -157,6 +162,7 @@ class Dataset:
 
     def _frame_tracks(self, video: str) -> dict[int, list[tuple[int, Box]]]:
         if video not in self._track_boxes:
+            self._stamps.record(video_files(self.source, self.video(video)))
             self._track_boxes[video] = video_track_boxes(self.root, self.video(video), self.track_index)
         return self._track_boxes[video]
 
@@ -164,15 +170,15 @@ class Dataset:
     def delete_instance(self, key: str, index: int) -> Edit:
         """Remove instance `index` of an image."""
         instances = list(self._editable(key, "delete_instance"))
-        self._check_index(key, instances, index)
+        check_instance_index(key, instances, index)
         del instances[index]
         return self._apply(key, "delete", instances)
 
     def change_class(self, key: str, index: int, new_class: int | str) -> Edit:
         """Give instance `index` of an image another class (an id or a name of `names`); its region is kept."""
         instances = list(self._editable(key, "change_class"))
-        self._check_index(key, instances, index)
-        class_id = self._class_id(new_class)
+        check_instance_index(key, instances, index)
+        class_id = class_id_in(self.source.names, new_class)
         instances[index] = instances[index].with_class(class_id, self.source.names[class_id])
         return self._apply(key, "change_class", instances)
 
@@ -182,7 +188,7 @@ class Dataset:
         width, height = self.resolution_wh(key)
         if np.shape(mask) != (height, width):
             raise ValueError(f"The mask is {np.shape(mask)} but {key!r} is {height}x{width}: give an HxW mask.")
-        class_id = self._class_id(new_class)
+        class_id = class_id_in(self.source.names, new_class)
         instances.append(Annotation.from_mask(mask, class_id, self.source.names[class_id], score))
         return self._apply(key, "add", instances)
 
@@ -202,7 +208,7 @@ class Dataset:
         starts from them). `multimask_output`: keep the best of three candidates (a single ambiguous click).
         ValueError when SAM 2 finds nothing there."""
         instances = list(self._editable(key, "add_instance_with_sam2"))
-        class_id = self._class_id(new_class)
+        class_id = class_id_in(self.source.names, new_class)
         image = self._image_at(key, self.resolution_wh(key))
         result = prompt_mask(predictor, image, point_coords, point_labels, box, multimask_output)
         if not result.mask.any():
@@ -218,7 +224,7 @@ class Dataset:
         when it has them; `annotate.refine`) plus clicks, Nx2 (x, y) pixels with N labels (1 add, 0 remove).
         ValueError when the result is empty (delete the instance instead)."""
         instances = list(self._editable(key, "refine_instance"))
-        self._check_index(key, instances, index)
+        check_instance_index(key, instances, index)
         old = instances[index]
         image = self._image_at(key, old.resolution_wh)
         prompt = old.low_res_logits
@@ -236,7 +242,7 @@ class Dataset:
         the image's size, and its 1xMxM logits when known (the next `refine_instance`'s prompt). Class, score and
         track are kept; recorded as a "refine" edit. ValueError for an empty mask or another size."""
         instances = list(self._editable(key, "replace_mask"))
-        self._check_index(key, instances, index)
+        check_instance_index(key, instances, index)
         old = instances[index]
         width, height = self.resolution_wh(key)
         if np.shape(mask) != (height, width) or not np.any(mask):
@@ -253,7 +259,7 @@ class Dataset:
     # ------------------------------------------------------------------------------------------- track edits
     def change_track_class(self, video: str, track: int, new_class: int | str) -> TrackEdit:
         """Give every instance of `track` in `video` (a `Video.key`) another class (an id or a name of `names`)."""
-        class_id = self._class_id(new_class)
+        class_id = class_id_in(self.source.names, new_class)
         name = self.source.names[class_id]
         return self._track_edit(video, "track_class", lambda f: change_track_class(f, track, class_id, name))
 
@@ -316,26 +322,35 @@ class Dataset:
         limits = thresholds or LookThresholds()
         return look_order(look_entry(key, self.instances(key), self.is_reviewed(key), limits) for key in self.keys)
 
-    def save(self) -> ReviewSummary:
+    def save(self, force: bool = False) -> ReviewSummary:
         """Write the changed items back in every format the dataset holds (atomically, file by file; unchanged items'
-        files are not touched) and the review record; the summary counts reviewed, edited and untouched items."""
+        files are not touched) and the review record; the summary counts reviewed, edited and untouched items.
+        `DatasetChangedOnDisk`, writing nothing and keeping every edit, when a file it would replace changed on disk
+        since the dataset read it (another program saved this dataset); `force`: replace it all the same."""
         changed = [key for key in self.keys if self.is_changed(key)]
         videos = [v for v in self.videos if any(k in changed for k in v.frame_keys)]
-        for video in videos:
-            patch_coco_tracks(self.source, video, self._frames(video))
         flags = dict(self._recorded)
         for key in self._current:
             flags[key] = {"reviewed": self._current[key].reviewed, "edited": self.is_edited(key)}
+        kept = {k: v for k, v in flags.items() if v["reviewed"] or v["edited"]}
+        files = [f for key in changed for f in item_files(self.source, self.item(key))]
+        files += [f for video in videos for f in video_files(self.source, video)]
+        files += [p for p in (self.source.coco_path,) if p is not None and changed]
+        files += [self._record.path] if kept != self._recorded else []
+        if not force:
+            self._stamps.check(files)
+        for video in videos:
+            patch_coco_tracks(self.source, video, self._frames(video))
         summary = save_dataset(self.source, {key: self._loaded[key] for key in changed},
                                {key: self._current[key] for key in changed}, flags,
                                {g: local for g, (_, local) in self.track_index.local_ids.items()})  # fmt: skip
         for video in videos:
             tracks_written = save_video_tracks(self.source, video, self._frames(video), self.track_index)
             summary = replace(summary, written=(*summary.written, *tracks_written))
-        kept = {k: v for k, v in flags.items() if v["reviewed"] or v["edited"]}
         if kept != self._recorded:
             self._record.write(kept)
             summary = replace(summary, written=(*summary.written, str(self._record.path)))
+        self._stamps.refresh(files)
         self._recorded = kept
         self._loaded.update({key: self._current[key] for key in changed})
         return summary
@@ -371,22 +386,6 @@ class Dataset:
             found, stated = f"{image.shape[1]}x{image.shape[0]}", "x".join(map(str, resolution_wh))
             raise ValueError(f"{key!r}'s image is {found} but its labels are for {stated}: fix the dataset's sizes.")
         return image
-
-    @staticmethod
-    def _check_index(key: str, instances: list[Annotation], index: int) -> None:
-        if not 0 <= index < len(instances):
-            raise ValueError(f"{key!r} has {len(instances)} instances: index {index} is not one of them.")
-
-    def _class_id(self, new_class: int | str) -> int:
-        names = self.source.names
-        if isinstance(new_class, str):
-            found = [i for i, name in names.items() if name == new_class]
-            if not found:
-                raise ValueError(f"No class named {new_class!r}; the dataset's classes: {sorted(names.values())}.")
-            return found[0]
-        if int(new_class) not in names:
-            raise ValueError(f"No class id {new_class}; the dataset's classes: {names}.")
-        return int(new_class)
 
     def _apply(self, key: str, action: str, instances: list[Annotation]) -> Edit:
         before = self.state(key)

@@ -206,3 +206,22 @@ class TrackEdit:
     video: str
     action: str
     edits: tuple[Edit, ...]
+
+
+def class_id_in(names: dict[int, str], new_class: int | str) -> int:
+    """The class id of `new_class` (an id, or a name) among `names` (class names by id); ValueError naming them for
+    another."""
+    if isinstance(new_class, str):
+        found = [i for i, name in names.items() if name == new_class]
+        if not found:
+            raise ValueError(f"No class named {new_class!r}; the dataset's classes: {sorted(names.values())}.")
+        return found[0]
+    if int(new_class) not in names:
+        raise ValueError(f"No class id {new_class}; the dataset's classes: {names}.")
+    return int(new_class)
+
+
+def check_instance_index(key: str, instances: list[Annotation], index: int) -> None:
+    """ValueError when `index` is not one of the item `key`'s `instances`."""
+    if not 0 <= index < len(instances):
+        raise ValueError(f"{key!r} has {len(instances)} instances: index {index} is not one of them.")
