@@ -50,7 +50,9 @@ def coco_file(tmp_path) -> Path:
         annotations.append({"id": number, "image_id": number, "category_id": 1, "segmentation": mask_to_rle(mask),
                             "area": 200, "bbox": [20, 5, 20, 10], "iscrowd": 0})  # fmt: skip
     path = tmp_path / "instances.json"
-    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "cat"}]}))
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "cat"}]})
+    )
     return path
 
 
