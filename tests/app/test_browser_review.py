@@ -111,6 +111,7 @@ def test_review_open_filter_fix_delete_relabel_accept_move_on_and_save(browser, 
     expect(objects).to_contain_text("Instance 2 · green — edited")
 
     page.locator("#review_objects label").first.click()
+    expect(hint).to_contain_text("instance 1 is active")  # the choice arrived before the key acts on it
     page.keyboard.press("d")  # delete the red one ...
     expect(objects).not_to_contain_text("Instance 2")
     page.keyboard.press("z")  # ... undo ...
