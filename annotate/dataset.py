@@ -22,10 +22,12 @@ import numpy as np
 
 from sam2_model import ImagePredictor, VideoPredictor
 
-from .dataset_items import Annotation, Edit, Item, ItemState, TrackEdit, Video
-from .dataset_readers import DatasetSource, image_size, load_annotations, read_source
+from .dataset_items import Annotation, Edit, Item, ItemState, TrackEdit, Video, check_instance_index, checked_mask
+from .dataset_readers import DatasetSource, image_at, image_size, load_annotations, read_source
 from .dataset_save import ReviewSummary, save_dataset
 from .dataset_save_tracks import patch_coco_tracks, save_video_tracks
+from .dataset_stamps import DatasetChangedOnDisk as DatasetChangedOnDisk  # raised by save: importable from here
+from .dataset_stamps import FileStamps, item_files, video_files
 from .dataset_tracks import Box, TrackIndex, read_track_index, video_track_boxes, with_track_ids
 from .exporters.base import class_id_of
 from .images import read_image
@@ -59,6 +61,8 @@ class Dataset:
     def __init__(self, source: DatasetSource) -> None:
         self.source = source
         self._record = ReviewRecord(source.review_path)
+        self._stamps = FileStamps(source.root)  # what `save` checks before replacing a file (`dataset_stamps`)
+        self._stamps.record([source.review_path, *([source.coco_path] if source.coco_path else [])])
         recorded = self._record.read()
         self._recorded = {key: flags for key, flags in recorded.items() if key in source.items}
         self._sizes: dict[str, tuple[int, int]] = {}
@@ -119,6 +123,7 @@ class Dataset:
         """An item's current instances and review flag (its label parsed on first use)."""
         if key not in self._current:
             item = self.item(key)
+            self._stamps.record(item_files(self.source, item))
             instances = load_annotations(self.source, item, self.resolution_wh(key))
             if item.kind == "frame" and item.video is not None and item.frame_index is not None:
                 instances = with_track_ids(instances, self._frame_tracks(item.video).get(item.frame_index, []))
@@ -159,6 +164,7 @@ class Dataset:
 
     def _frame_tracks(self, video: str) -> dict[int, list[tuple[int, Box]]]:
         if video not in self._track_boxes:
+            self._stamps.record(video_files(self.source, self.video(video)))
             self._track_boxes[video] = video_track_boxes(self.root, self.video(video), self.track_index)
         return self._track_boxes[video]
 
@@ -166,14 +172,14 @@ class Dataset:
     def delete_instance(self, key: str, index: int) -> Edit:
         """Remove instance `index` of an image."""
         instances = list(self._editable(key, "delete_instance"))
-        self._check_index(key, instances, index)
+        check_instance_index(key, instances, index)
         del instances[index]
         return self._apply(key, "delete", instances)
 
     def change_class(self, key: str, index: int, new_class: int | str) -> Edit:
         """Give instance `index` of an image another class (an id or a name of `names`); its region is kept."""
         instances = list(self._editable(key, "change_class"))
-        self._check_index(key, instances, index)
+        check_instance_index(key, instances, index)
         class_id = class_id_of(self.source.names, new_class)
         instances[index] = instances[index].with_class(class_id, self.source.names[class_id])
         return self._apply(key, "change_class", instances)
@@ -181,10 +187,7 @@ class Dataset:
     def add_instance(self, key: str, mask: np.ndarray, new_class: int | str, score: float | None = None) -> Edit:
         """Add an instance to an image from an HxW bool mask at the image's size."""
         instances = list(self._editable(key, "add_instance"))
-        width, height = self.resolution_wh(key)
-        if np.shape(mask) != (height, width):
-            raise ValueError(f"The mask is {np.shape(mask)} but {key!r} is {height}x{width}: give an HxW mask.")
-        class_id = class_id_of(self.source.names, new_class)
+        mask, class_id = checked_mask(mask, key, self.resolution_wh(key)), class_id_of(self.source.names, new_class)
         instances.append(Annotation.from_mask(mask, class_id, self.source.names[class_id], score))
         return self._apply(key, "add", instances)
 
@@ -205,7 +208,7 @@ class Dataset:
         ValueError when SAM 2 finds nothing there."""
         instances = list(self._editable(key, "add_instance_with_sam2"))
         class_id = class_id_of(self.source.names, new_class)
-        image = self._image_at(key, self.resolution_wh(key))
+        image = image_at(self.item(key).image_path, key, self.resolution_wh(key))
         result = prompt_mask(predictor, image, point_coords, point_labels, box, multimask_output)
         if not result.mask.any():
             raise ValueError(f"SAM 2 found nothing for this prompt on {key!r}: click on the object or redraw the box.")
@@ -220,9 +223,9 @@ class Dataset:
         when it has them; `annotate.refine`) plus clicks, Nx2 (x, y) pixels with N labels (1 add, 0 remove).
         ValueError when the result is empty (delete the instance instead)."""
         instances = list(self._editable(key, "refine_instance"))
-        self._check_index(key, instances, index)
+        check_instance_index(key, instances, index)
         old = instances[index]
-        image = self._image_at(key, old.resolution_wh)
+        image = image_at(self.item(key).image_path, key, old.resolution_wh)
         prompt = old.low_res_logits
         if prompt is None:
             prompt = mask_to_mask_input(old.mask, mask_side(predictor))
@@ -238,13 +241,10 @@ class Dataset:
         the image's size, and its 1xMxM logits when known (the next `refine_instance`'s prompt). Class, score and
         track are kept; recorded as a "refine" edit. ValueError for an empty mask or another size."""
         instances = list(self._editable(key, "replace_mask"))
-        self._check_index(key, instances, index)
-        old = instances[index]
-        width, height = self.resolution_wh(key)
-        if np.shape(mask) != (height, width) or not np.any(mask):
-            raise ValueError(f"Give a non-empty {height}x{width} mask (HxW bool) for {key!r}, got {np.shape(mask)}.")
-        instances[index] = Annotation.from_mask(np.asarray(mask, bool), old.class_id, old.class_name, old.score,
-                                                old.track_id, low_res_logits)  # fmt: skip
+        check_instance_index(key, instances, index)
+        old, mask = instances[index], checked_mask(mask, key, self.resolution_wh(key))
+        instances[index] = Annotation.from_mask(mask, old.class_id, old.class_name, old.score, old.track_id,
+                                                low_res_logits)  # fmt: skip
         return self._apply(key, "refine", instances)
 
     def mark_reviewed(self, key: str, reviewed: bool = True) -> Edit:
@@ -289,9 +289,7 @@ class Dataset:
         untouched. One undoable edit."""
         keys = self.video(video).frame_keys
         span = frame_range(len(keys), frame, forward, backward)
-        width, height = self.resolution_wh(keys[frame])
-        if np.shape(mask) != (height, width) or not np.any(mask):
-            raise ValueError(f"Give a non-empty {height}x{width} mask (HxW bool), got shape {np.shape(mask)}.")
+        mask = checked_mask(mask, keys[frame], self.resolution_wh(keys[frame]))
         class_id, name = track_class(self._frames(self.video(video)), track)
         masks = propagate_track(predictor, lambda i: self.image(keys[i]), span, frame, mask)
         return self._track_edit(video, "correct_track", lambda f: replace_track(f, track, masks, class_id, name))
@@ -328,26 +326,35 @@ class Dataset:
         videos, _ = videos_look(self.videos, self.instances, self.is_reviewed, thresholds)
         return look_order(videos)
 
-    def save(self) -> ReviewSummary:
+    def save(self, force: bool = False) -> ReviewSummary:
         """Write the changed items back in every format the dataset holds (atomically, file by file; unchanged items'
-        files are not touched) and the review record; the summary counts reviewed, edited and untouched items."""
+        files are not touched) and the review record; the summary counts reviewed, edited and untouched items.
+        `DatasetChangedOnDisk`, writing nothing and keeping every edit, when a file it would replace changed on disk
+        since the dataset read it (another program saved this dataset); `force`: replace it all the same."""
         changed = [key for key in self.keys if self.is_changed(key)]
         videos = [v for v in self.videos if any(k in changed for k in v.frame_keys)]
-        for video in videos:
-            patch_coco_tracks(self.source, video, self._frames(video))
         flags = dict(self._recorded)
         for key in self._current:
             flags[key] = {"reviewed": self._current[key].reviewed, "edited": self.is_edited(key)}
+        kept = {k: v for k, v in flags.items() if v["reviewed"] or v["edited"]}
+        files = [f for key in changed for f in item_files(self.source, self.item(key))]
+        files += [f for video in videos for f in video_files(self.source, video)]
+        files += [p for p in (self.source.coco_path,) if p is not None and changed]
+        files += [self._record.path] if kept != self._recorded else []
+        if not force:
+            self._stamps.check(files)
+        for video in videos:
+            patch_coco_tracks(self.source, video, self._frames(video))
         summary = save_dataset(self.source, {key: self._loaded[key] for key in changed},
                                {key: self._current[key] for key in changed}, flags,
                                {g: local for g, (_, local) in self.track_index.local_ids.items()})  # fmt: skip
         for video in videos:
             tracks_written = save_video_tracks(self.source, video, self._frames(video), self.track_index)
             summary = replace(summary, written=(*summary.written, *tracks_written))
-        kept = {k: v for k, v in flags.items() if v["reviewed"] or v["edited"]}
         if kept != self._recorded:
             self._record.write(kept)
             summary = replace(summary, written=(*summary.written, str(self._record.path)))
+        self._stamps.refresh(files)
         self._recorded = kept
         self._loaded.update({key: self._current[key] for key in changed})
         return summary
@@ -375,19 +382,6 @@ class Dataset:
                 self._current[edit.key] = edit.after
             self._history.append(entry)
         return entry
-
-    def _image_at(self, key: str, resolution_wh: tuple[int, int]) -> np.ndarray:
-        """An item's image, checked to be at the size its labels are for (ValueError otherwise)."""
-        image = self.image(key)
-        if (image.shape[1], image.shape[0]) != resolution_wh:
-            found, stated = f"{image.shape[1]}x{image.shape[0]}", "x".join(map(str, resolution_wh))
-            raise ValueError(f"{key!r}'s image is {found} but its labels are for {stated}: fix the dataset's sizes.")
-        return image
-
-    @staticmethod
-    def _check_index(key: str, instances: list[Annotation], index: int) -> None:
-        if not 0 <= index < len(instances):
-            raise ValueError(f"{key!r} has {len(instances)} instances: index {index} is not one of them.")
 
     def _apply(self, key: str, action: str, instances: list[Annotation]) -> Edit:
         before = self.state(key)

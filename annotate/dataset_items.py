@@ -206,3 +206,18 @@ class TrackEdit:
     video: str
     action: str
     edits: tuple[Edit, ...]
+
+
+def check_instance_index(key: str, instances: list[Annotation], index: int) -> None:
+    """ValueError when `index` is not one of the item `key`'s `instances`."""
+    if not 0 <= index < len(instances):
+        raise ValueError(f"{key!r} has {len(instances)} instances: index {index} is not one of them.")
+
+
+def checked_mask(mask: Any, key: str, resolution_wh: tuple[int, int]) -> np.ndarray:
+    """`mask` as the HxW bool mask of item `key` at its (width, height) `resolution_wh`; ValueError for another
+    shape or an empty mask (an empty instance is a deleted one)."""
+    width, height = resolution_wh
+    if np.shape(mask) != (height, width) or not np.any(mask):
+        raise ValueError(f"Give a non-empty {height}x{width} mask (HxW bool) for {key!r}, got shape {np.shape(mask)}.")
+    return np.asarray(mask, bool)

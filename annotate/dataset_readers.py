@@ -20,7 +20,7 @@ from PIL import Image
 
 from .dataset_items import Annotation, Item, Video
 from .exporters.base import RUN_DIR, category_id_to_class_id, class_name
-from .images import find_images
+from .images import find_images, read_image
 from .polygons import box_to_polygon
 from .run_record import REVIEW_FILE
 from .videos import sequence_name
@@ -227,6 +227,16 @@ def coco_to_annotation(raw: dict[str, Any], names: dict[int, str], resolution_wh
 def _optional_float(value: Any) -> float | None:
     """A number a file states, or None when it states none (files written before the field existed)."""
     return None if value is None else float(value)
+
+
+def image_at(path: Path, key: str, resolution_wh: tuple[int, int]) -> np.ndarray:
+    """Item `key`'s image (HxWx3 uint8 RGB, EXIF rotation applied), checked to be at the (width, height) its labels
+    are for; ValueError otherwise."""
+    image = read_image(path)
+    if (image.shape[1], image.shape[0]) != resolution_wh:
+        found, stated = f"{image.shape[1]}x{image.shape[0]}", "x".join(map(str, resolution_wh))
+        raise ValueError(f"{key!r}'s image is {found} but its labels are for {stated}: fix the dataset's sizes.")
+    return image
 
 
 def image_size(path: Path) -> tuple[int, int]:

@@ -234,8 +234,8 @@ class ReviewTab:
 
     def undo(self, request: gr.Request) -> ReviewView:
         with self.services.user_session(request) as user:
-            self.workflow.undo(user.review)
-            return self.view(user)
+            note = self.workflow.undo(user.review)  # the dataset's edit of an item: the grid's captions follow
+            return self.view(user, self._rows_as_listed(user.review) if note else None, note)
 
     def save(self, by_class: str, status: str, order: str, request: gr.Request) -> tuple[Any, ...]:
         with self.services.user_session(request) as user:

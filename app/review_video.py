@@ -13,15 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from annotate.dataset import Dataset, NothingToUndo
 from annotate.review import CLASS_SWITCH, TRACK_ENDS_EARLY
 from annotate.track_review import TrackConcern
 
 from .media import preview_scale, to_preview
 from .refusals import Refusal
 from .review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK, check_filters, item_status, reason_words, status_matches
-from .review_workflow import ReviewWorkflow, require_dataset
-from .sessions import ImageObject, ImageState, ReviewState
+from .review_workflow import ReviewWorkflow, fill_frame, require_dataset
+from .sessions import ImageState, ReviewState
 
 TO_THE_END = None  # a range count: to the video's last (forward) or first (backward) frame
 
@@ -160,16 +159,7 @@ class VideoReview:
         state.key, state.frame = key, int(frame)
         state.image = ImageState(image=image, preview=to_preview(image, scale), scale=scale, name=key,
                                  mode=state.image.mode, features=embedded if gpu.portable else None)  # fmt: skip
-        self._fill(state, dataset, key)
-
-    def _fill(self, state: ReviewState, dataset: Dataset, key: str) -> None:
-        instances = [a for a in dataset.instances(key) if a.track_id is not None]
-        state.originals = [ImageObject(candidates=a.mask[None], scores=[] if a.score is None else [float(a.score)],
-                                       class_name=a.class_name, prior=a.mask) for a in instances]  # fmt: skip
-        state.tracks = [int(a.track_id) for a in instances if a.track_id is not None]
-        state.video_tracks = [row.track for row in self.track_rows(state)]
-        image = state.image
-        image.objects, image.active, image.box_corner, image.edits, state.edits = list(state.originals), 0, None, [], []
+        fill_frame(state, dataset, key)
 
     def select_track(self, state: ReviewState, track: int) -> None:
         """Track `track`'s instance on this frame becomes the active object (the one clicks correct)."""
@@ -238,19 +228,11 @@ class VideoReview:
             if not dataset.is_reviewed(key):
                 dataset.mark_reviewed(key)
 
-    def undo(self, state: ReviewState) -> None:
+    def undo(self, state: ReviewState) -> str:
         """Take back the frame's last click when there is one, else the dataset's most recent edit (a track edit:
-        all its frames), and show the frame again."""
-        dataset = require_dataset(state)
+        all its frames; an image's: that image is opened), as `ReviewWorkflow.undo`; returns what it says."""
         require_video(state)
-        if state.image.edits:
-            self.reviewing.images.undo(state.image)
-            return
-        try:
-            dataset.undo()
-        except NothingToUndo as error:
-            raise Refusal("Nothing to undo.") from error
-        self.show(state, state.frame)
+        return self.reviewing.undo(state)
 
     # --------------------------------------------------------------------------------------------- internals
     @staticmethod

@@ -166,8 +166,7 @@ class ReviewVideoTab:
 
     def undo(self, request: gr.Request) -> tuple[Any, ...]:
         with self.services.user_session(request) as user:
-            self.videos.undo(user.review)
-            return self._view(user)
+            return self._view(user, self.videos.undo(user.review))
 
     def accept(self, request: gr.Request) -> tuple[Any, ...]:
         with self.services.user_session(request) as user:

@@ -13,26 +13,30 @@ Videos are reviewed frame by frame, their instances edited track by track: `app.
 
 from __future__ import annotations
 
-import logging
 import shutil
-import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from annotate.dataset import Dataset, open_dataset
+from annotate.dataset import Dataset, DatasetChangedOnDisk, NothingToUndo, open_dataset
+from annotate.dataset_items import TrackEdit
 
 from .image_workflow import ImageWorkflow, preview_size, to_image
 from .media import preview_scale, to_preview
 from .prompts import POSITIVE, click_position
 from .refusals import Refusal
 from .review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK, check_filters, item_status, reason_words, status_matches
+from .review_prefetch import item_picture, prefetch_next
 from .services import Services
-from .sessions import ImageObject, ImageState, Prefetch, ReviewEdit, ReviewState
+from .sessions import ImageObject, ImageState, ReviewEdit, ReviewState
 from .uploads import extract_dataset
 
-logger = logging.getLogger("sam2_studio")
+UNDONE = {  # what an undone edit was, as the status line names it (`Edit.action`, `TrackEdit.action`)
+    "reviewed": "Accept", "delete": "a delete", "change_class": "a change of class", "add": "an added instance",
+    "refine": "a correction", "delete_track": "a track delete", "track_class": "a track's change of class",
+    "merge_tracks": "a track merge", "swap_tracks": "a track swap", "correct_track": "a track correction",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,12 @@ class ReviewWorkflow:
         if dataset.item(key).kind != "image":
             raise Refusal(f"{key} is a video frame: open its video (videos are reviewed track by track).")
         self.commit(state)
+        self._show(state, key)
+
+    def _show(self, state: ReviewState, key: str) -> None:
+        dataset = require_dataset(state)
         state.video = None
-        image, features = self._picture(state, key)
+        image, features = item_picture(self.services, dataset, state, key)
         if (image.shape[1], image.shape[0]) != dataset.resolution_wh(key):
             stated = "x".join(map(str, dataset.resolution_wh(key)))
             raise Refusal(f"{key}'s image is {image.shape[1]}x{image.shape[0]} but its labels are for {stated}: "
@@ -146,7 +154,7 @@ class ReviewWorkflow:
         state.image = ImageState(image=image, preview=to_preview(image, scale), scale=scale, name=key,
                                  mode=state.image.mode, features=features)  # fmt: skip
         self._fill(state)
-        self._prefetch(state)
+        prefetch_next(self.services, dataset, state)
 
     def step(self, state: ReviewState, delta: int) -> bool:
         """Load the next (`delta` 1) or previous (-1) item of the list; False, loading nothing, at its end."""
@@ -219,20 +227,40 @@ class ReviewWorkflow:
             state.edits.append(ReviewEdit("class", obj, image.active, obj.class_name, len(image.edits)))
             obj.class_name = name
 
-    def undo(self, state: ReviewState) -> None:
-        """Take back the most recent change of the item: a click or box (the Image tab's undo), a delete or a class
-        change. Changes committed (the item was left) stay: they are the dataset's now."""
-        require_item(state)
-        image = state.image
-        if state.edits and state.edits[-1].mark >= len(image.edits):
-            edit = state.edits.pop()
-            if edit.kind == "remove":
-                image.objects.insert(min(edit.index, len(image.objects)), edit.obj)
+    def undo(self, state: ReviewState) -> str:
+        """Take back the most recent change: the open item's own while it has one (a click or box: the Image tab's
+        undo; a delete, a class change), else the dataset's last edit, whichever item it was on (Accept's reviewed
+        mark, an edit committed when the user moved on, a video's track edit), showing that item so the user sees
+        what was taken back. Returns what the status line says ("" for the open item's own); Refusal when there is
+        nothing left to undo."""
+        dataset, image = require_dataset(state), state.image
+        if state.key is not None and (state.edits or any(e.obj in image.objects for e in image.edits)):
+            if state.edits and state.edits[-1].mark >= len(image.edits):
+                edit = state.edits.pop()
+                if edit.kind == "remove":
+                    image.objects.insert(min(edit.index, len(image.objects)), edit.obj)
+                else:
+                    edit.obj.class_name = edit.previous_class
+                image.active = image.objects.index(edit.obj)
             else:
-                edit.obj.class_name = edit.previous_class
-            image.active = image.objects.index(edit.obj)
-            return
-        self.images.undo(image)
+                self.images.undo(image)
+            return ""
+        try:
+            entry = dataset.undo()
+        except NothingToUndo as error:
+            raise Refusal("Nothing to undo: every change since the dataset was opened has been taken back.") from error
+        what = UNDONE.get(entry.action, entry.action)
+        video = entry.video if isinstance(entry, TrackEdit) else dataset.item(entry.key).video
+        if video is None and not isinstance(entry, TrackEdit):  # an image's edit: shown with the editor refilled
+            if entry.key == state.key and state.video is None:
+                self._fill(state)
+            else:
+                self._show(state, entry.key)  # nothing to commit: the open item had no change left
+            return f"Undone: {what} on {entry.key}."
+        if state.video == video and state.key is not None:
+            fill_frame(state, dataset, state.key)
+            return f"Undone: {what} on the video {video}."
+        return f"Undone: {what} on the video {video} (open it to see it)."
 
     def commit(self, state: ReviewState) -> int:
         """Write the editor's changes of its item into the dataset as edits (delete, refine, change of class, add),
@@ -271,7 +299,14 @@ class ReviewWorkflow:
         copy and then as a zip named after the upload in `folder`. Returns (what was saved, the zip or None)."""
         dataset = require_dataset(state)
         self.commit(state)
-        summary = dataset.save()
+        try:
+            summary = dataset.save()
+        except DatasetChangedOnDisk as error:  # local only: an upload's copy is the session's own
+            names = ", ".join(path.name for path in error.paths)
+            raise Refusal(f"Nothing was saved: {names} changed on disk since you opened this dataset (saved from "
+                          "another browser tab or program?), and saving would overwrite those changes. Your edits "
+                          "are kept here, unsaved. To keep both, open the dataset again (it drops the edits here) "
+                          "and redo yours.") from error  # fmt: skip
         text = (f"Saved: {summary.reviewed} reviewed, {summary.edited} edited, {summary.untouched} untouched; "
                 f"{len(summary.written)} files written.")  # fmt: skip
         if not state.hosted:
@@ -308,44 +343,19 @@ class ReviewWorkflow:
             raise Refusal(f"{str(name)[:40]!r} is not one of the dataset's classes: {', '.join(names)}.")
         return name
 
-    def _picture(self, state: ReviewState, key: str) -> tuple[Any, Any]:
-        """(image HxWx3 uint8 RGB, features for a GPU in another process or None) of `key`: the prefetched ones
-        when they are ready, else read (the guarded opener) and embedded now (a cache hit when prefetched)."""
-        job, gpu = state.prefetch, self.services.gpu
-        image = features = None
-        if job is not None and job.key == key:
-            if job.thread is not None:
-                job.thread.join()  # started while the user worked: mostly done by now
-            image, features = job.image, job.features
-        if image is None:
-            image = self.services.open_image(str(require_dataset(state).item(key).image_path))
-        if features is None:
-            embedded = gpu.embed_image(image)  # in-process: the model's cache holds a prefetched embedding
-            features = embedded if gpu.portable else None
-        return image, features
 
-    def _prefetch(self, state: ReviewState) -> None:
-        """Read and embed the item after the current one on a thread (a failure only costs the cache hit)."""
-        if state.key not in state.listed:
-            return
-        position = state.listed.index(state.key) + 1
-        if position >= len(state.listed) or (state.prefetch and state.prefetch.key == state.listed[position]):
-            return
-        dataset, services = require_dataset(state), self.services
-        job = Prefetch(state.listed[position])
-
-        def run() -> None:
-            try:
-                job.image = services.open_image(str(dataset.item(job.key).image_path))
-                features = services.gpu.embed_image(job.image)
-                job.features = features if services.gpu.portable else None
-            except Exception:  # reported when the item is loaded, where the user sees it
-                logger.info("prefetching %s failed", job.key, exc_info=True)
-                job.image = job.features = None
-
-        job.thread = threading.Thread(target=run, daemon=True, name="review-prefetch")
-        state.prefetch = job
-        job.thread.start()
+def fill_frame(state: ReviewState, dataset: Dataset, key: str) -> None:
+    """The editor's objects from a video frame's instances (those of a track), their track ids in `state.tracks`
+    and every track id of its video in `state.video_tracks` (their colours)."""
+    instances = [a for a in dataset.instances(key) if a.track_id is not None]
+    state.originals = [ImageObject(candidates=a.mask[None], scores=[] if a.score is None else [float(a.score)],
+                                   class_name=a.class_name, prior=a.mask) for a in instances]  # fmt: skip
+    state.tracks = [int(a.track_id) for a in instances if a.track_id is not None]
+    video = dataset.video(dataset.item(key).video or "")
+    state.video_tracks = sorted({int(a.track_id) for k in video.frame_keys for a in dataset.instances(k)
+                                 if a.track_id is not None})  # fmt: skip
+    image = state.image
+    image.objects, image.active, image.box_corner, image.edits, state.edits = list(state.originals), 0, None, [], []
 
 
 def dataset_in(root: Path) -> Path:

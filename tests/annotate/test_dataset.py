@@ -187,7 +187,7 @@ def test_each_edit_and_its_undo(yolo_dataset):
         dataset.delete_instance(key, 2)
     with pytest.raises(ValueError, match="No class named"):
         dataset.change_class(key, 0, "blue")
-    with pytest.raises(ValueError, match="give an HxW mask"):
+    with pytest.raises(ValueError, match="non-empty 48x64 mask"):
         dataset.add_instance(key, mask[:10], 0)
 
 

@@ -1,8 +1,13 @@
 """The Review tab in headless Chromium, as a person uses it (see `browser.py`): the studio started with
 `--dataset` on a small `auto_annotate` folder made here, then open, filter, fix a mask with a click, delete one,
-relabel, accept, move on with the keys, save; the saved files are read back by the dataset reader."""
+relabel, accept, move on with the keys, save; the saved files are read back by the dataset reader. Hosted (no
+`--dataset`), the folder is uploaded as a zip, edited, accepted, undone across items, and saved as a download."""
 
 from __future__ import annotations
+
+import re
+import shutil
+import zipfile
 
 import cv2
 import numpy as np
@@ -20,7 +25,7 @@ from playwright.sync_api import expect
 from annotate import auto_annotate
 from annotate.dataset import open_dataset
 from app.demo import build_demo
-from app.settings import parse_settings
+from app.settings import Limits, parse_settings
 
 from ..annotate.clips import ColourDetector
 from .browser import WAIT_MS, click_image_pixel, screenshot_path, settled
@@ -41,21 +46,39 @@ def picture(red: bool, green: bool) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def review_app(tmp_path_factory, small_model):
-    """(url, dataset folder): the studio started as `sam2-studio --dataset FOLDER` on an auto_annotate run of three
-    pictures (shot: red and green, pic: red, photo: nothing), found by colour and segmented by untrained SAM 2."""
+def photos_run(tmp_path_factory, small_model):
+    """An auto_annotate run of three pictures (shot: red and green, pic: red, photo: nothing), found by colour and
+    segmented by untrained SAM 2; tests use copies of it."""
     data = tmp_path_factory.mktemp("review_browser") / "photos"
     data.mkdir()
     for name, (red, green) in {"shot": (True, True), "pic": (True, False), "photo": (False, False)}.items():
         cv2.imwrite(str(data / f"{name}.png"), picture(red, green)[:, :, ::-1])
-    folder = data.parent / "dataset"
+    folder = data.parent / "run"
     auto_annotate(data, det_model=ColourDetector(), sam_model=small_model, output_dir=folder,
                   formats=["yolo", "coco", "masks"], progress=False)  # fmt: skip
+    return folder
+
+
+@pytest.fixture(scope="module")
+def review_app(photos_run, small_model):
+    """(url, dataset folder): the studio started as `sam2-studio --dataset FOLDER` on a copy of the run."""
+    folder = photos_run.parent / "dataset"
+    shutil.copytree(photos_run, folder, symlinks=True)
     settings = parse_settings(["--dataset", str(folder)], environ={})
     demo = build_demo(small_model, settings.limits, dataset=settings.dataset)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, max_file_size="20mb")
     yield f"http://127.0.0.1:{port}/", folder
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def hosted_app(small_model):
+    """The studio as hosted: no --dataset, a dataset reaches the Review tab as an uploaded zip."""
+    demo = build_demo(small_model, Limits(max_sessions=4))
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, max_file_size="20mb")
+    yield f"http://127.0.0.1:{port}/"
     demo.close()
 
 
@@ -88,6 +111,7 @@ def test_review_open_filter_fix_delete_relabel_accept_move_on_and_save(browser, 
     expect(objects).to_contain_text("Instance 2 · green — edited")
 
     page.locator("#review_objects label").first.click()
+    expect(hint).to_contain_text("instance 1 is active")  # the choice arrived before the key acts on it
     page.keyboard.press("d")  # delete the red one ...
     expect(objects).not_to_contain_text("Instance 2")
     page.keyboard.press("z")  # ... undo ...
@@ -121,3 +145,70 @@ def test_review_open_filter_fix_delete_relabel_accept_move_on_and_save(browser, 
     after = {p.name: p.read_bytes() for p in (folder / "labels").rglob("*.txt")}
     assert after["shot.txt"] != labels["shot.txt"]
     assert {k: v for k, v in after.items() if k != "shot.txt"} == {k: v for k, v in labels.items() if k != "shot.txt"}
+
+
+def test_hosted_upload_edit_accept_undo_across_items_and_save_as_a_download(browser, hosted_app, photos_run, tmp_path):
+    upload = tmp_path / "photos_review.zip"
+    with zipfile.ZipFile(upload, "w") as archive:
+        for path in sorted(photos_run.rglob("*")):
+            if path.is_file():  # the run's images are links to its inputs: their bytes go in
+                archive.write(path, path.relative_to(photos_run).as_posix())
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(WAIT_MS)
+    page.goto(hosted_app, wait_until="load")
+    page.get_by_role("tab", name="Review").click()
+    expect(page.locator("#review_open")).to_be_hidden()  # nothing to open on the server: upload
+    page.locator("#review_upload input[type=file]").set_input_files(str(upload))
+    status, items, objects, hint = (page.locator(f"#review_{name}") for name in ("status", "items", "objects", "hint"))
+    expect(status).to_contain_text("photos_review")
+    expect(status).to_contain_text("3 items listed")
+
+    choose(page, "#review_order", "Dataset order")  # pic, shot (train.txt), photo (val.txt)
+    expect(items).to_contain_text("shot · 2 instances · to review")
+    page.locator("#review_items .thumbnail-item").first.click()
+    expect(hint).to_contain_text("pic")
+    page.keyboard.press("ArrowRight")
+    expect(hint).to_contain_text("shot")
+    expect(objects).to_contain_text("Instance 2 · green — as saved")
+    page.locator("#review_objects label").first.click()
+    page.keyboard.press("d")  # the red one deleted
+    expect(objects).not_to_contain_text("Instance 2")
+    page.keyboard.press("ArrowLeft")  # committed: the dataset's edit now
+    expect(hint).to_contain_text("pic")
+    page.keyboard.press("a")  # pic accepted, on to shot
+    expect(hint).to_contain_text("shot")
+    expect(items).to_contain_text("pic · 1 instance · reviewed")
+
+    page.keyboard.press("z")  # nothing to undo on shot: the Accept of pic, shown
+    expect(status).to_contain_text("Undone: Accept on images/pic.")
+    expect(hint).to_contain_text("pic")
+    expect(items).to_contain_text("pic · 1 instance · to review")
+    page.keyboard.press("z")  # then the delete on shot
+    expect(status).to_contain_text("Undone: a delete on images/shot.")
+    expect(objects).to_contain_text("Instance 2 · green — as saved")
+    page.locator("#review_objects label").first.click()
+    page.locator("#review_delete").click()  # deleted again, with the button this time
+    expect(objects).not_to_contain_text("Instance 2")
+    settled(page, "#review_canvas")
+    page.locator("#review_save").click()
+    expect(status).to_contain_text("Saved: 0 reviewed, 1 edited")
+    link = page.locator("#review_download a").first
+    expect(link).to_have_attribute("href", re.compile(r"photos_review\.zip"))
+    page.screenshot(path=str(tmp_path / "screenshot_review_hosted.png"), full_page=True)
+    download = tmp_path / "download.zip"
+    download.write_bytes(page.request.get(link.get_attribute("href")).body())
+    page.close()
+
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(download) as archive:
+        archive.extractall(unpacked)
+    saved = open_dataset(unpacked)  # a YOLO-seg folder: the upload keeps no hidden folder (.auto_annotate)
+    shot, pic = "images/shot", "images/pic"
+    assert [a.class_name for a in saved.instances(shot)] == ["green"] and saved.is_edited(shot)
+    assert not saved.is_reviewed(shot) and not saved.is_reviewed(pic) and not saved.is_edited(pic)
+    before = {p.relative_to(photos_run).as_posix(): p.read_bytes() for p in (photos_run / "labels").rglob("*.txt")}
+    after = {p.relative_to(unpacked).as_posix(): p.read_bytes() for p in (unpacked / "labels").rglob("*.txt")}
+    assert after.keys() == before.keys() and after["labels/shot.txt"] != before["labels/shot.txt"]
+    assert {k: v for k, v in after.items() if k != "labels/shot.txt"} == {
+        k: v for k, v in before.items() if k != "labels/shot.txt"
+    }  # untouched items' labels, byte for byte

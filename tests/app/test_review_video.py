@@ -224,6 +224,23 @@ def test_undo_takes_back_the_last_click_then_the_track_edits(review, folder):
     assert tracks_of(folder) == ORIGINAL
 
 
+def test_undo_on_another_video_takes_back_the_last_edit_and_says_where_it_was(review):
+    videos, state = review
+    videos.open(state, NORTH, 4)
+    videos.delete_track(state, GREEN)
+    videos.open(state, SOUTH, 0)
+    videos.accept(state)  # one reviewed mark per frame of south
+    assert videos.undo(state) == f"Undone: Accept on the video {SOUTH}."
+    for _ in range(4):
+        videos.undo(state)
+    assert videos.undo(state) == f"Undone: a track delete on the video {NORTH} (open it to see it)."
+    dataset = state.dataset
+    assert [
+        {a.track_id: a.class_name for a in dataset.instances(k)} for k in dataset.video(NORTH).frame_keys
+    ] == ORIGINAL
+    assert state.video == SOUTH  # the south frame stays open
+
+
 # ------------------------------------------------------------------------------------------ correct and propagate
 @pytest.mark.parametrize("mode", [IN_PROCESS, ZERO_GPU])
 def test_a_track_corrected_with_clicks_is_repropagated_over_the_range_only(folder, small_model, mode):

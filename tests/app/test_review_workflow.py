@@ -216,6 +216,48 @@ def test_an_empty_refinement_is_refused_before_anything_is_committed(review):
     assert state.key == A and not state.dataset.history
 
 
+def test_undo_goes_on_into_the_edits_committed_on_earlier_items_showing_each(review):
+    workflow, state = review
+    workflow.rows(state, order=DATASET_ORDER)
+    workflow.load(state, A)
+    workflow.delete(state)  # the red square
+    assert workflow.accept(state) and state.key == B  # committed and reviewed: the dataset's edits now
+    assert workflow.undo(state) == f"Undone: Accept on {A}."
+    assert state.key == A and not state.dataset.is_reviewed(A)  # back on the item, to see it
+    assert [o.class_name for o in state.image.objects] == ["green"]
+    assert workflow.undo(state) == f"Undone: a delete on {A}."
+    assert [o.class_name for o in state.image.objects] == ["red", "green"] and not state.dataset.is_changed(A)
+    workflow.step(state, 1)
+    workflow.relabel(state, 1, "green")  # B's new object (not drawn: not an instance), then C's edit, left by Next
+    workflow.step(state, 1)
+    workflow.relabel(state, 1, "green")
+    workflow.step(state, -1)
+    assert state.key == B and workflow.undo(state) == f"Undone: a change of class on {C}."
+    assert state.key == C and [o.class_name for o in state.image.objects] == ["red"]
+    with pytest.raises(Refusal, match="Nothing to undo"):
+        workflow.undo(state)
+    text, _ = workflow.save(state, Path("unused"))
+    assert "0 reviewed, 0 edited" in text
+
+
+def test_a_save_refused_because_another_tab_saved_keeps_the_edits_and_says_what_to_do(review, yolo_folder):
+    workflow, state = review
+    other = open_dataset(yolo_folder)  # another tab on the same folder
+    workflow.load(state, A)
+    other.instances(A)
+    workflow.delete(state)
+    other.change_class(A, 0, "green")
+    other.save()
+    saved = snapshot(yolo_folder)
+    with pytest.raises(
+        Refusal, match=r"Nothing was saved: a\.txt, review\.json changed on disk since you opened"
+    ) as error:
+        workflow.save(state, Path("unused"))
+    assert "open the dataset again" in str(error.value) and snapshot(yolo_folder) == saved
+    assert state.key == A and len(state.dataset.instances(A)) == 1  # the delete is kept, unsaved
+    assert [o.class_name for o in state.image.objects] == ["green"]
+
+
 # ------------------------------------------------------------------------------------------- the next item
 def test_moving_to_the_next_item_finds_its_embedding_computed_while_the_user_worked(review, small_model):
     workflow, state = review
