@@ -62,7 +62,7 @@ def read_source(path: str | Path, images: str | Path | None = None) -> DatasetSo
         if path.suffix.lower() in (".yaml", ".yml"):
             return read_yolo(path)
         raise ValueError(f"{path} is neither a COCO .json nor a data.yaml. Pass {LAYOUTS_HELP}.")
-    if (path / RUN_DIR).is_dir() and (path / "labels").is_dir():
+    if is_auto_annotate_folder(path):
         return read_auto_annotate(path)
     if (path / "data.yaml").is_file():
         return read_yolo(path / "data.yaml")
@@ -72,6 +72,15 @@ def read_source(path: str | Path, images: str | Path | None = None) -> DatasetSo
         return read_coco(path / COCO_FILE, images)
     raise ValueError(f"{path} holds no dataset we know (no data.yaml, images/ + labels/, or {COCO_FILE}). "
                      f"Pass {LAYOUTS_HELP}.")  # fmt: skip
+
+
+def is_auto_annotate_folder(path: Path) -> bool:
+    """Whether `path` is a folder `auto_annotate` wrote: labels/ and its working files, or — as the app's download
+    and any zip without hidden folders hold it, the working files left out — labels/, data.yaml and the COCO file
+    side by side (read as one dataset, so that a save keeps every format in step)."""
+    if not (path / "labels").is_dir():
+        return False
+    return (path / RUN_DIR).is_dir() or ((path / "data.yaml").is_file() and (path / COCO_FILE).is_file())
 
 
 def read_auto_annotate(root: Path) -> DatasetSource:

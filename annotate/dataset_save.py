@@ -62,8 +62,9 @@ def save_dataset(
             pngs = [_png_instance(item, a, video_track_ids or {}) for a in state.instances]
             MaskPngExporter(source.root).write(_entry(source, item), pngs)
             written.append(str(MaskPngExporter(source.root).folder(key)))
-        if source.layout == "auto_annotate" and "coco" in source.formats:
-            exporter = CocoExporter(source.root)
+        exporter = CocoExporter(source.root)
+        if source.layout == "auto_annotate" and "coco" in source.formats and exporter.part_path(key).is_file():
+            # the run's per-image part, which a resumed run merges again (none in a download: no run to resume)
             part = json.loads(exporter.part_path(key).read_text(encoding="utf-8"))
             part["annotations"] = [_part_annotation(a, video_track_ids or {}) for a in state.instances]
             write_atomic(exporter.part_path(key), json.dumps(part))

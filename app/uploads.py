@@ -88,14 +88,14 @@ def collect_uploads(files: Sequence[str], target: Path, limits: Limits) -> int:
 
 def extract_dataset(upload: str, target: Path, limits: Limits) -> Path:
     """An uploaded dataset zip (the Review tab) extracted into `target`: its images, labels, COCO / VIS JSON,
-    data.yaml and MOT text, under their own names (`safe_name`); other files, folders and paths that would leave
-    `target` are skipped. The zip is checked as `collect_uploads` checks one (entries, name lengths, expanded
-    bytes, zip bombs) before a byte is written. Returns the dataset's folder: `target`, or the one folder the zip
-    holds everything in. UploadError for anything else than a readable zip within the limits."""
+    data.yaml and MOT text, under their own names (`safe_name`); other files, hidden ones (`is_hidden`), folders and
+    paths that would leave `target` are skipped. The zip is checked as `collect_uploads` checks one (entries, name
+    lengths, expanded bytes, zip bombs) before a byte is written. Returns the dataset's folder: `target`, or the one
+    folder the zip holds everything in. UploadError for anything else than a readable zip within the limits."""
     path = Path(upload)
     if not zipfile.is_zipfile(path):
         raise UploadError("Upload the dataset as one .zip file (its folder zipped: images, labels, COCO JSON).")
-    members = _zip_members(path, limits, is_dataset_name)
+    members = [m for m in _zip_members(path, limits, is_dataset_name) if not is_hidden(m.filename)]
     expanded = sum(info.file_size for info in members)
     if expanded > limits.max_expanded_mb * 2**20:
         raise UploadError(f"The zip expands to {expanded / 2**20:.0f} MB; the limit is {limits.max_expanded_mb} MB.")
@@ -109,6 +109,12 @@ def extract_dataset(upload: str, target: Path, limits: Limits) -> Path:
     while root.is_dir() and len(entries := list(root.iterdir())) == 1 and entries[0].is_dir():
         root = entries[0]  # a zipped folder: the dataset is inside it
     return root
+
+
+def is_hidden(name: str) -> bool:
+    """A zip member no dataset reader reads: under a hidden folder (an auto_annotate run's working files in
+    ``.auto_annotate``), a hidden file, or macOS's ``__MACOSX`` copies."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in PurePosixPath(name).parts)
 
 
 def is_dataset_name(name: str) -> bool:

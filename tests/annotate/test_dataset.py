@@ -19,6 +19,7 @@ import yaml
 
 from annotate import auto_annotate
 from annotate.dataset import NothingToUndo, open_dataset
+from annotate.exporters.base import RUN_DIR
 from annotate.previews import write_h264
 from sam2_model.rle import mask_to_rle
 
@@ -121,6 +122,31 @@ def test_auto_annotate_dataset_opens_with_its_formats_videos_and_saves_byte_iden
     summary = dataset.save()
     assert (summary.reviewed, summary.edited, summary.untouched, summary.written) == (0, 0, len(dataset), ())
     assert snapshot(folder) == before and not (folder / "review.json").exists()
+
+
+def test_the_apps_download_of_a_run_opens_as_the_run_without_its_working_files(auto_dataset, tmp_path):
+    """The Auto-annotate tab's zip leaves out .auto_annotate: unzipped, it is still the run's dataset (every format,
+    the same keys, the videos from vis.json with their tracks), not a bare YOLO folder whose save would leave the
+    COCO file and the masks behind."""
+    folder = copy_of(auto_dataset[1], tmp_path)
+    shutil.rmtree(folder / RUN_DIR)
+    before = snapshot(folder)
+    dataset = open_dataset(folder)
+    assert dataset.formats == ("yolo", "coco", "masks", "vis", "mot")
+    assert [(v.key, len(v.frame_keys)) for v in dataset.videos] == [("clips/north", 6)]
+    assert {item.key for item in dataset if item.kind == "image"} == {"shot", "sub/pic", "photo"}
+    assert dataset.instances("clips/north/000002")[0].track_id == 1
+    load_everything(dataset)
+    assert dataset.save().written == () and snapshot(folder) == before
+    dataset.delete_instance("shot", 0)
+    dataset.delete_track("clips/north", 1, from_frame=3)
+    written = {Path(p).relative_to(folder).as_posix() for p in dataset.save().written}
+    assert {"labels/shot.txt", "annotations.json", "vis.json"} <= written  # every format kept in step
+    assert not (folder / RUN_DIR).exists()  # no working files made up
+    again = open_dataset(folder)
+    assert len(again.instances("shot")) == len(dataset.instances("shot"))
+    tracks = [{a.track_id for a in again.instances(k)} for k in again.video("clips/north").frame_keys]
+    assert [1 in ids for ids in tracks] == [True] * 3 + [False] * 3 and tracks[5]  # the other track stays
 
 
 def test_yolo_dataset_opens_from_data_yaml_and_saves_byte_identical(yolo_dataset):

@@ -8,10 +8,12 @@ from __future__ import annotations
 import re
 import shutil
 import zipfile
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from pycocotools.coco import COCO
 
 from .browser import CHROMIUM_MISSING
 
@@ -25,6 +27,7 @@ from playwright.sync_api import expect
 from annotate import auto_annotate
 from annotate.dataset import open_dataset
 from app.demo import build_demo
+from app.exports import zip_dataset
 from app.settings import Limits, parse_settings
 
 from ..annotate.clips import ColourDetector
@@ -148,11 +151,7 @@ def test_review_open_filter_fix_delete_relabel_accept_move_on_and_save(browser, 
 
 
 def test_hosted_upload_edit_accept_undo_across_items_and_save_as_a_download(browser, hosted_app, photos_run, tmp_path):
-    upload = tmp_path / "photos_review.zip"
-    with zipfile.ZipFile(upload, "w") as archive:
-        for path in sorted(photos_run.rglob("*")):
-            if path.is_file():  # the run's images are links to its inputs: their bytes go in
-                archive.write(path, path.relative_to(photos_run).as_posix())
+    upload = zip_dataset(photos_run, tmp_path / "photos_review.zip")  # what the Auto-annotate tab offers
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(WAIT_MS)
     page.goto(hosted_app, wait_until="load")
@@ -163,9 +162,9 @@ def test_hosted_upload_edit_accept_undo_across_items_and_save_as_a_download(brow
     expect(status).to_contain_text("photos_review")
     expect(status).to_contain_text("3 items listed")
 
-    choose(page, "#review_order", "Dataset order")  # pic, shot (train.txt), photo (val.txt)
+    choose(page, "#review_order", "Dataset order")  # photo, pic, shot: the COCO file's order
     expect(items).to_contain_text("shot · 2 instances · to review")
-    page.locator("#review_items .thumbnail-item").first.click()
+    page.locator("#review_items .thumbnail-item").nth(1).click()
     expect(hint).to_contain_text("pic")
     page.keyboard.press("ArrowRight")
     expect(hint).to_contain_text("shot")
@@ -180,11 +179,11 @@ def test_hosted_upload_edit_accept_undo_across_items_and_save_as_a_download(brow
     expect(items).to_contain_text("pic · 1 instance · reviewed")
 
     page.keyboard.press("z")  # nothing to undo on shot: the Accept of pic, shown
-    expect(status).to_contain_text("Undone: Accept on images/pic.")
+    expect(status).to_contain_text("Undone: Accept on pic.")
     expect(hint).to_contain_text("pic")
     expect(items).to_contain_text("pic · 1 instance · to review")
     page.keyboard.press("z")  # then the delete on shot
-    expect(status).to_contain_text("Undone: a delete on images/shot.")
+    expect(status).to_contain_text("Undone: a delete on shot.")
     expect(objects).to_contain_text("Instance 2 · green — as saved")
     page.locator("#review_objects label").first.click()
     page.locator("#review_delete").click()  # deleted again, with the button this time
@@ -202,8 +201,9 @@ def test_hosted_upload_edit_accept_undo_across_items_and_save_as_a_download(brow
     unpacked = tmp_path / "unpacked"
     with zipfile.ZipFile(download) as archive:
         archive.extractall(unpacked)
-    saved = open_dataset(unpacked)  # a YOLO-seg folder: the upload keeps no hidden folder (.auto_annotate)
-    shot, pic = "images/shot", "images/pic"
+    saved = open_dataset(unpacked)  # the run's dataset still: labels, COCO and masks, saved in step
+    assert saved.formats == ("yolo", "coco", "masks")
+    shot, pic = "shot", "pic"
     assert [a.class_name for a in saved.instances(shot)] == ["green"] and saved.is_edited(shot)
     assert not saved.is_reviewed(shot) and not saved.is_reviewed(pic) and not saved.is_edited(pic)
     before = {p.relative_to(photos_run).as_posix(): p.read_bytes() for p in (photos_run / "labels").rglob("*.txt")}
@@ -212,3 +212,6 @@ def test_hosted_upload_edit_accept_undo_across_items_and_save_as_a_download(brow
     assert {k: v for k, v in after.items() if k != "labels/shot.txt"} == {
         k: v for k, v in before.items() if k != "labels/shot.txt"
     }  # untouched items' labels, byte for byte
+    coco = COCO(str(unpacked / "annotations.json"))  # the COCO file, as pycocotools reads it, has the edit too
+    shot_id = next(image["id"] for image in coco.dataset["images"] if Path(image["file_name"]).stem == "shot")
+    assert [coco.cats[a["category_id"]]["name"] for a in coco.loadAnns(coco.getAnnIds(imgIds=[shot_id]))] == ["green"]

@@ -290,6 +290,8 @@ def test_an_uploaded_zip_is_extracted_in_the_session_and_saved_as_a_download_nam
                 archive.write(path, f"squares/{path.relative_to(yolo_folder).as_posix()}")
         archive.writestr("../outside.txt", "a path that leaves the folder")
         archive.writestr("squares/notes.docx", "not a dataset file")
+        archive.writestr("squares/.auto_annotate/done/a.json", "{}")  # a run's working files: not the dataset's
+        archive.writestr("__MACOSX/squares/._data.yaml", "macOS's copy of the file's attributes")
     workdir = tmp_path / "session"
     workdir.mkdir()
     before = snapshot(yolo_folder)
@@ -297,6 +299,7 @@ def test_an_uploaded_zip_is_extracted_in_the_session_and_saved_as_a_download_nam
     state = workflow.open_upload(str(upload), workdir)
     assert state.hosted and state.name == "my squares" and state.dataset.root.is_relative_to(workdir)
     assert not (tmp_path / "outside.txt").exists() and not (state.dataset.root / "notes.docx").exists()
+    assert sorted(p.name for p in workdir.rglob("*") if "auto_annotate" in p.name or "MACOSX" in p.name) == []
     workflow.rows(state)
     workflow.load(state, C)
     workflow.delete(state)
