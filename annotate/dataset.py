@@ -22,12 +22,13 @@ import numpy as np
 
 from sam2_model import ImagePredictor, VideoPredictor
 
+from .dataset_classes import add_class_name, class_id_of, write_class_names
 from .dataset_items import Annotation, Edit, Item, ItemState, TrackEdit, Video
 from .dataset_readers import DatasetSource, image_size, load_annotations, read_source
 from .dataset_save import ReviewSummary, save_dataset
 from .dataset_save_tracks import patch_coco_tracks, save_video_tracks
 from .dataset_tracks import Box, TrackIndex, read_track_index, video_track_boxes, with_track_ids
-from .images import read_image
+from .images import read_image, read_image_at
 from .refine import mask_side, mask_to_mask_input, prompt_mask, refine_mask
 from .review import LookEntry, LookThresholds, look_entry, look_order
 from .run_record import ReviewRecord
@@ -65,6 +66,8 @@ class Dataset:
         self._history: list[Edit | TrackEdit] = []  # oldest first
         self._tracks: TrackIndex | None = None
         self._track_boxes: dict[str, dict[int, list[tuple[int, Box]]]] = {}
+        self._added: list[int] = []  # class ids added since opening (`add_class`), oldest first
+        self._unsaved: set[int] = set()  # ... whose names `save` has yet to write
 
     # ----------------------------------------------------------------------------------------------- reading
     @property
@@ -160,7 +163,22 @@ class Dataset:
             self._track_boxes[video] = video_track_boxes(self.root, self.video(video), self.track_index)
         return self._track_boxes[video]
 
+    @property
+    def added_classes(self) -> tuple[str, ...]:
+        """The names of the classes added since the dataset was opened (`add_class`), oldest first."""
+        return tuple(self.source.names[i] for i in self._added)
+
     # ------------------------------------------------------------------------------------------------- edits
+    def add_class(self, name: str) -> int:
+        """The id of the class `name` (spaces at its ends dropped): a new class with the next id when the dataset has
+        none of that name, which `save` writes in every format the dataset holds (`annotate.dataset_classes`). Not
+        an edit: undo leaves it. ValueError for a name no format reads back the same, or a dataset naming no class."""
+        class_id, new = add_class_name(self.source.names, name, self.root.name)
+        if new:
+            self._added.append(class_id)
+            self._unsaved.add(class_id)
+        return class_id
+
     def delete_instance(self, key: str, index: int) -> Edit:
         """Remove instance `index` of an image."""
         instances = list(self._editable(key, "delete_instance"))
@@ -172,7 +190,7 @@ class Dataset:
         """Give instance `index` of an image another class (an id or a name of `names`); its region is kept."""
         instances = list(self._editable(key, "change_class"))
         self._check_index(key, instances, index)
-        class_id = self._class_id(new_class)
+        class_id = class_id_of(self.source.names, new_class)
         instances[index] = instances[index].with_class(class_id, self.source.names[class_id])
         return self._apply(key, "change_class", instances)
 
@@ -182,7 +200,7 @@ class Dataset:
         width, height = self.resolution_wh(key)
         if np.shape(mask) != (height, width):
             raise ValueError(f"The mask is {np.shape(mask)} but {key!r} is {height}x{width}: give an HxW mask.")
-        class_id = self._class_id(new_class)
+        class_id = class_id_of(self.source.names, new_class)
         instances.append(Annotation.from_mask(mask, class_id, self.source.names[class_id], score))
         return self._apply(key, "add", instances)
 
@@ -202,8 +220,8 @@ class Dataset:
         starts from them). `multimask_output`: keep the best of three candidates (a single ambiguous click).
         ValueError when SAM 2 finds nothing there."""
         instances = list(self._editable(key, "add_instance_with_sam2"))
-        class_id = self._class_id(new_class)
-        image = self._image_at(key, self.resolution_wh(key))
+        class_id = class_id_of(self.source.names, new_class)
+        image = read_image_at(self.item(key).image_path, self.resolution_wh(key), key)
         result = prompt_mask(predictor, image, point_coords, point_labels, box, multimask_output)
         if not result.mask.any():
             raise ValueError(f"SAM 2 found nothing for this prompt on {key!r}: click on the object or redraw the box.")
@@ -220,7 +238,7 @@ class Dataset:
         instances = list(self._editable(key, "refine_instance"))
         self._check_index(key, instances, index)
         old = instances[index]
-        image = self._image_at(key, old.resolution_wh)
+        image = read_image_at(self.item(key).image_path, old.resolution_wh, key)
         prompt = old.low_res_logits
         if prompt is None:
             prompt = mask_to_mask_input(old.mask, mask_side(predictor))
@@ -253,7 +271,7 @@ class Dataset:
     # ------------------------------------------------------------------------------------------- track edits
     def change_track_class(self, video: str, track: int, new_class: int | str) -> TrackEdit:
         """Give every instance of `track` in `video` (a `Video.key`) another class (an id or a name of `names`)."""
-        class_id = self._class_id(new_class)
+        class_id = class_id_of(self.source.names, new_class)
         name = self.source.names[class_id]
         return self._track_edit(video, "track_class", lambda f: change_track_class(f, track, class_id, name))
 
@@ -319,6 +337,8 @@ class Dataset:
     def save(self) -> ReviewSummary:
         """Write the changed items back in every format the dataset holds (atomically, file by file; unchanged items'
         files are not touched) and the review record; the summary counts reviewed, edited and untouched items."""
+        written = write_class_names(self.source, self._unsaved)  # before the items: their COCO file holds both
+        self._unsaved.clear()
         changed = [key for key in self.keys if self.is_changed(key)]
         videos = [v for v in self.videos if any(k in changed for k in v.frame_keys)]
         for video in videos:
@@ -332,6 +352,7 @@ class Dataset:
         for video in videos:
             tracks_written = save_video_tracks(self.source, video, self._frames(video), self.track_index)
             summary = replace(summary, written=(*summary.written, *tracks_written))
+        summary = replace(summary, written=(*written, *summary.written))
         kept = {k: v for k, v in flags.items() if v["reviewed"] or v["edited"]}
         if kept != self._recorded:
             self._record.write(kept)
@@ -364,29 +385,10 @@ class Dataset:
             self._history.append(entry)
         return entry
 
-    def _image_at(self, key: str, resolution_wh: tuple[int, int]) -> np.ndarray:
-        """An item's image, checked to be at the size its labels are for (ValueError otherwise)."""
-        image = self.image(key)
-        if (image.shape[1], image.shape[0]) != resolution_wh:
-            found, stated = f"{image.shape[1]}x{image.shape[0]}", "x".join(map(str, resolution_wh))
-            raise ValueError(f"{key!r}'s image is {found} but its labels are for {stated}: fix the dataset's sizes.")
-        return image
-
     @staticmethod
     def _check_index(key: str, instances: list[Annotation], index: int) -> None:
         if not 0 <= index < len(instances):
             raise ValueError(f"{key!r} has {len(instances)} instances: index {index} is not one of them.")
-
-    def _class_id(self, new_class: int | str) -> int:
-        names = self.source.names
-        if isinstance(new_class, str):
-            found = [i for i, name in names.items() if name == new_class]
-            if not found:
-                raise ValueError(f"No class named {new_class!r}; the dataset's classes: {sorted(names.values())}.")
-            return found[0]
-        if int(new_class) not in names:
-            raise ValueError(f"No class id {new_class}; the dataset's classes: {names}.")
-        return int(new_class)
 
     def _apply(self, key: str, action: str, instances: list[Annotation]) -> Edit:
         before = self.state(key)
