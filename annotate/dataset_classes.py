@@ -39,8 +39,9 @@ def check_class_name(name: Any) -> str:
     for character in name:
         kind = unicodedata.category(character)
         if kind in _REFUSED:
-            raise ValueError(f"The class name {name[:MAX_CLASS_NAME]!r} holds {_REFUSED[kind]} "
-                             f"(U+{ord(character):04X}): type letters, digits, spaces and punctuation only.")  # fmt: skip
+            where = f"U+{ord(character):04X}"
+            raise ValueError(f"The class name {name[:MAX_CLASS_NAME]!r} holds {_REFUSED[kind]} ({where}): type "
+                             "letters, digits, spaces and punctuation only.")  # fmt: skip
     kept = name.strip()
     if not kept:
         raise ValueError("A class name cannot be empty: type the name of the object's class.")
