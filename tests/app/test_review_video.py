@@ -17,6 +17,7 @@ from annotate import auto_annotate
 from annotate.dataset import open_dataset
 from annotate.previews import write_h264
 from app.refusals import Refusal
+from app.review_tab import ReviewView
 from app.review_video import TO_THE_END, TrackRow, VideoReview, VideoRow
 from app.review_workflow import ALL, ANY_CLASS, NEEDS_A_LOOK
 from app.sessions import ReviewState
@@ -205,7 +206,10 @@ def test_the_tab_lists_videos_moves_the_slider_and_cuts_a_track_through_its_hand
     assert first["choices"] == ["1", "2"]
     *view, slider, _, _, _ = tab.move(5, request())
     assert view[0].shape == (72, 96, 3) and slider["value"] == 5
-    assert [label for label, _ in view[2]["choices"]] == ["Track 1 · red — as tracked", "Track 2 · green — as tracked"]
+    assert [label for label, _ in ReviewView(*view).objects["choices"]] == [
+        "Track 1 · red — as tracked",
+        "Track 2 · green — as tracked",
+    ]
     *view, _, tracks, _, _ = tab.cut("2", request())
     assert "frames 2–4 (3)" in tracks and "(2 frames)" in view[-1]
     *view, _ = studio.review.save(ANY_CLASS, ALL, NEEDS_A_LOOK, request())

@@ -23,8 +23,8 @@ from annotate.refine import mask_side, mask_to_mask_input
 from app.detector_pool import DetectorPool
 from app.gpu import GpuRunner
 from app.prompts import BOX, BOX_CLICKS, NEGATIVE, POSITIVE
-from app.review_classes import MAX_NEW_CLASSES
 from app.refusals import Refusal
+from app.review_classes import MAX_NEW_CLASSES
 from app.review_workflow import ANY_CLASS, DATASET_ORDER, EDITED, NOTHING_FOUND, REVIEWED, TO_REVIEW, ReviewWorkflow
 from app.sessions import ReviewState
 from app.settings import Limits, parse_settings
