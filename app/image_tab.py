@@ -129,7 +129,9 @@ class ImageTab:
         mode.input(guard(self.set_mode, keep=3), mode, [canvas, box_canvas, hint], **quick)
         # the mode travels with the click: a mode change and a click can reach the server in either order
         canvas.select(guard(self.click, **redraw), mode, view, **model_events, **private)
-        box_canvas.change(guard(self.draw_box, **redraw), box_canvas, view, **model_events, **private)
+        # no progress overlay: the canvas reports our own redraws as changes too, and an overlay over the box canvas
+        # (which shrinks under it) would catch the next drag
+        box_canvas.change(guard(self.draw_box, **redraw), box_canvas, view, **model_events, **quick)
         candidates.select(guard(self.pick_candidate, **redraw), None, view, **quick)
         objects.input(guard(self.select_object, **redraw), [objects, class_name], view, **quick)
         # the name travels with the object it was typed for (the list's value when the box loses focus)

@@ -160,7 +160,9 @@ class ReviewTab:
         grid.select(guard(self.pick_item, keep=size), filters, view, **model_events, **private)
         mode.input(guard(self.set_mode, keep=3), mode, [canvas, box_canvas, hint], **quick)
         canvas.select(guard(self.click, keep=size), mode, view, **model_events, **private)
-        box_canvas.change(guard(self.draw_box, keep=size), box_canvas, view, **model_events, **private)
+        # no progress overlay: the canvas reports our own redraws as changes too, and an overlay over the box canvas
+        # (which shrinks under it) would catch the next drag
+        box_canvas.change(guard(self.draw_box, keep=size), box_canvas, view, **model_events, **quick)
         candidates.select(guard(self.pick_candidate, keep=size), None, view, **quick)
         objects.input(guard(self.select_object, keep=size), objects, view, **quick)
         class_name.input(guard(self.relabel, keep=size), [objects, class_name], view, **quick)
