@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .dataset_readers import DatasetSource
+from .dataset_readers import DatasetSource, read_source
 from .exporters.base import class_id_to_category_id
+from .run_record import REVIEW_FILE
 from .writers import write_atomic
 
 MAX_CLASS_NAME = 64  # characters of a class name (what the Image tab's exports allow too)
@@ -119,3 +121,15 @@ def write_class_names(source: DatasetSource, added: Iterable[int]) -> list[str]:
         write_atomic(source.coco_path, json.dumps(source.coco))
         written.append(str(source.coco_path))
     return written
+
+
+def names_kept_by_review(folder: Path) -> dict[int, str]:
+    """The class names of an output folder a person has reviewed (it has a review record), which a later
+    `auto_annotate` into it keeps for the ids its detector does not name: the reviewed items it never redoes may
+    hold classes added in review. {} for a folder never reviewed, or one that does not open."""
+    if not (folder / REVIEW_FILE).is_file():
+        return {}
+    try:
+        return dict(read_source(folder).names)
+    except ValueError:
+        return {}

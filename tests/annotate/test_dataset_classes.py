@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 import yaml
 
+from annotate import auto_annotate
 from annotate.dataset import open_dataset
 from annotate.dataset_classes import MAX_CLASS_NAME, check_class_name
 
+from .clips import ColourDetector, use_colour_tracker
 from .test_dataset import auto_dataset, coco_file, copy_of, yolo_dataset  # noqa: F401 (fixtures)
 
 # Names YAML would read as something else unquoted (a boolean, null, a number, a mapping, a comment, a list), and
@@ -138,3 +140,28 @@ def test_adding_needs_named_classes_and_undo_leaves_the_class(yolo_dataset):  # 
     (yolo_dataset / "data.yaml").write_text(yaml.safe_dump({"train": "images/train", "val": "images/train"}))
     with pytest.raises(ValueError, match="names no class"):
         open_dataset(yolo_dataset).add_class("blue")
+
+
+def test_a_class_added_in_review_stays_named_when_auto_annotate_runs_into_the_folder_again(
+    auto_dataset,
+    tmp_path,
+    small_model,
+    monkeypatch,  # noqa: F811
+):
+    from ultralytics.data.utils import check_det_dataset
+
+    data, original = auto_dataset
+    folder = copy_of(original, tmp_path)
+    dataset = open_dataset(folder)
+    class_id = dataset.add_class("bicycle")
+    mask = np.zeros(dataset.resolution_wh("photo")[::-1], bool)
+    mask[2:9, 3:12] = True
+    dataset.add_instance("photo", mask, class_id)
+    dataset.mark_reviewed("photo")
+    dataset.save()
+    use_colour_tracker(monkeypatch)  # the run's detector names only red and green
+    auto_annotate(data, det_model=ColourDetector(), sam_model=small_model, output_dir=folder,
+                  formats=["yolo", "coco", "masks"], keyframe_interval=3, progress=False)  # fmt: skip
+    assert check_det_dataset(str(folder / "data.yaml"))["names"][class_id] == "bicycle"
+    assert open_dataset(folder).names[class_id] == "bicycle"
+    assert open_dataset(folder).instances("photo")[-1].class_name == "bicycle"
