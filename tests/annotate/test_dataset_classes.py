@@ -142,12 +142,8 @@ def test_adding_needs_named_classes_and_undo_leaves_the_class(yolo_dataset):  # 
         open_dataset(yolo_dataset).add_class("blue")
 
 
-def test_a_class_added_in_review_stays_named_when_auto_annotate_runs_into_the_folder_again(
-    auto_dataset,
-    tmp_path,
-    small_model,
-    monkeypatch,  # noqa: F811
-):
+def test_a_class_added_in_review_stays_named_in_a_later_run(auto_dataset, tmp_path, small_model, monkeypatch):  # noqa: F811
+    """auto_annotate into the reviewed folder again: its detector names red and green only; the class stays named."""
     from ultralytics.data.utils import check_det_dataset
 
     data, original = auto_dataset
