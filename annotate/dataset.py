@@ -22,16 +22,16 @@ import numpy as np
 
 from sam2_model import ImagePredictor, VideoPredictor
 
+from .dataset_classes import add_class_name, class_id_of, write_class_names
 from .dataset_items import Annotation, Edit, Item, ItemState, TrackEdit, Video, check_instance_index, checked_mask
-from .dataset_readers import DatasetSource, image_at, image_size, load_annotations, read_source
+from .dataset_readers import DatasetSource, image_size, load_annotations, read_source
 from .dataset_save import ReviewSummary, save_dataset
 from .dataset_save_tracks import patch_coco_tracks, save_video_tracks
 from .dataset_stamps import DatasetChangedOnDisk as DatasetChangedOnDisk  # raised by save: importable from here
-from .dataset_stamps import FileStamps, item_files, video_files
+from .dataset_stamps import FileStamps, item_files, replaced_files, video_files
 from .dataset_tracks import Box, TrackIndex, read_track_index, video_track_boxes, with_track_ids
-from .exporters.base import class_id_of
-from .images import read_image
-from .refine import mask_side, mask_to_mask_input, prompt_mask, refine_mask
+from .images import read_image, read_image_at
+from .refine import prompted_instance, refined_instance
 from .review import LookEntry, LookThresholds, look_entry, look_order
 from .run_record import ReviewRecord
 from .track_edits import Frames, change_track_class, delete_track, merge_tracks, swap_tracks, track_class
@@ -62,7 +62,7 @@ class Dataset:
         self.source = source
         self._record = ReviewRecord(source.review_path)
         self._stamps = FileStamps(source.root)  # what `save` checks before replacing a file (`dataset_stamps`)
-        self._stamps.record([source.review_path, *([source.coco_path] if source.coco_path else [])])
+        self._stamps.record([source.review_path, *(p for p in (source.coco_path, source.names_file) if p is not None)])
         recorded = self._record.read()
         self._recorded = {key: flags for key, flags in recorded.items() if key in source.items}
         self._sizes: dict[str, tuple[int, int]] = {}
@@ -71,6 +71,8 @@ class Dataset:
         self._history: list[Edit | TrackEdit] = []  # oldest first
         self._tracks: TrackIndex | None = None
         self._track_boxes: dict[str, dict[int, list[tuple[int, Box]]]] = {}
+        self._added: list[int] = []  # class ids added since opening (`add_class`), oldest first
+        self._unsaved: set[int] = set()  # ... whose names `save` has yet to write
 
     # ----------------------------------------------------------------------------------------------- reading
     @property
@@ -168,7 +170,22 @@ class Dataset:
             self._track_boxes[video] = video_track_boxes(self.root, self.video(video), self.track_index)
         return self._track_boxes[video]
 
+    @property
+    def added_classes(self) -> tuple[str, ...]:
+        """The names of the classes added since the dataset was opened (`add_class`), oldest first."""
+        return tuple(self.source.names[i] for i in self._added)
+
     # ------------------------------------------------------------------------------------------------- edits
+    def add_class(self, name: str) -> int:
+        """The id of the class `name` (spaces at its ends dropped): a new class with the next id when the dataset has
+        none of that name, which `save` writes in every format the dataset holds (`annotate.dataset_classes`). Not
+        an edit: undo leaves it. ValueError for a name no format reads back the same, or a dataset naming no class."""
+        class_id, new = add_class_name(self.source.names, name, self.root.name)
+        if new:
+            self._added.append(class_id)
+            self._unsaved.add(class_id)
+        return class_id
+
     def delete_instance(self, key: str, index: int) -> Edit:
         """Remove instance `index` of an image."""
         instances = list(self._editable(key, "delete_instance"))
@@ -208,12 +225,9 @@ class Dataset:
         ValueError when SAM 2 finds nothing there."""
         instances = list(self._editable(key, "add_instance_with_sam2"))
         class_id = class_id_of(self.source.names, new_class)
-        image = image_at(self.item(key).image_path, key, self.resolution_wh(key))
-        result = prompt_mask(predictor, image, point_coords, point_labels, box, multimask_output)
-        if not result.mask.any():
-            raise ValueError(f"SAM 2 found nothing for this prompt on {key!r}: click on the object or redraw the box.")
-        instances.append(Annotation.from_mask(result.mask, class_id, self.source.names[class_id],
-                                              low_res_logits=result.low_res_logits, sam2_iou=result.iou))  # fmt: skip
+        image = read_image_at(self.item(key).image_path, self.resolution_wh(key), key)
+        instances.append(prompted_instance(predictor, image, class_id, self.source.names[class_id], point_coords,
+                                           point_labels, box, multimask_output))  # fmt: skip
         return self._apply(key, "add", instances)
 
     def refine_instance(
@@ -224,16 +238,8 @@ class Dataset:
         ValueError when the result is empty (delete the instance instead)."""
         instances = list(self._editable(key, "refine_instance"))
         check_instance_index(key, instances, index)
-        old = instances[index]
-        image = image_at(self.item(key).image_path, key, old.resolution_wh)
-        prompt = old.low_res_logits
-        if prompt is None:
-            prompt = mask_to_mask_input(old.mask, mask_side(predictor))
-        result = refine_mask(predictor, image, prompt, point_coords, point_labels)
-        if not result.mask.any():
-            raise ValueError(f"The refinement of instance {index} of {key!r} is empty: delete the instance instead.")
-        instances[index] = Annotation.from_mask(result.mask, old.class_id, old.class_name, old.score, old.track_id,
-                                                result.low_res_logits, result.iou)  # fmt: skip
+        image = read_image_at(self.item(key).image_path, instances[index].resolution_wh, key)
+        instances[index] = refined_instance(predictor, image, instances[index], point_coords, point_labels)
         return self._apply(key, "refine", instances)
 
     def replace_mask(self, key: str, index: int, mask: np.ndarray, low_res_logits: np.ndarray | None = None) -> Edit:
@@ -337,12 +343,12 @@ class Dataset:
         for key in self._current:
             flags[key] = {"reviewed": self._current[key].reviewed, "edited": self.is_edited(key)}
         kept = {k: v for k, v in flags.items() if v["reviewed"] or v["edited"]}
-        files = [f for key in changed for f in item_files(self.source, self.item(key))]
-        files += [f for video in videos for f in video_files(self.source, video)]
-        files += [p for p in (self.source.coco_path,) if p is not None and changed]
-        files += [self._record.path] if kept != self._recorded else []
+        record = self._record.path if kept != self._recorded else None
+        files = replaced_files(self.source, [self.item(key) for key in changed], videos, record, bool(self._unsaved))
         if not force:
             self._stamps.check(files)
+        names_written = write_class_names(self.source, self._unsaved)  # before the items: a COCO file holds both
+        self._unsaved.clear()
         for video in videos:
             patch_coco_tracks(self.source, video, self._frames(video))
         summary = save_dataset(self.source, {key: self._loaded[key] for key in changed},
@@ -351,6 +357,7 @@ class Dataset:
         for video in videos:
             tracks_written = save_video_tracks(self.source, video, self._frames(video), self.track_index)
             summary = replace(summary, written=(*summary.written, *tracks_written))
+        summary = replace(summary, written=(*names_written, *summary.written))
         if kept != self._recorded:
             self._record.write(kept)
             summary = replace(summary, written=(*summary.written, str(self._record.path)))

@@ -20,7 +20,7 @@ from PIL import Image
 
 from .dataset_items import Annotation, Item, Video
 from .exporters.base import RUN_DIR, category_id_to_class_id, class_name
-from .images import find_images, read_image
+from .images import find_images
 from .polygons import box_to_polygon
 from .run_record import REVIEW_FILE
 from .videos import sequence_name
@@ -36,7 +36,8 @@ LAYOUTS_HELP = (
 @dataclass
 class DatasetSource:
     """A dataset's index as read: layout, root folder, items by key (dataset order), videos, class names by class id,
-    the formats it holds, its COCO file (parsed, with annotations by image id) and where its review record goes."""
+    the formats it holds, its COCO file (parsed, with annotations by image id), where its review record goes, and the
+    file besides the COCO file that names its classes (``data.yaml``, ``classes.txt``; None when there is none)."""
 
     layout: Layout
     root: Path
@@ -48,6 +49,7 @@ class DatasetSource:
     coco_path: Path | None = None
     coco: dict[str, Any] | None = None
     coco_annotations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    names_file: Path | None = None
 
 
 def read_source(path: str | Path, images: str | Path | None = None) -> DatasetSource:
@@ -110,6 +112,7 @@ def read_auto_annotate(root: Path) -> DatasetSource:
         sequences = [v["name"] for v in json.loads((root / "vis.json").read_text(encoding="utf-8"))["videos"]]
         source.videos = _videos_by_folder(source.items, sequences)
     source.items = _mark_frames(source.items, source.videos)
+    source.names_file = root / "data.yaml" if (root / "data.yaml").is_file() else None
     return source
 
 
@@ -129,7 +132,8 @@ def read_yolo(yaml_path: Path) -> DatasetSource:
     if not found:
         raise ValueError(f"{yaml_path} names no images: set train/val to folders of images or .txt image lists.")
     items = _yolo_items(root, list(found))
-    return DatasetSource("yolo", root, items, _names(data.get("names")), ("yolo",), root / REVIEW_FILE)
+    return DatasetSource("yolo", root, items, _names(data.get("names")), ("yolo",), root / REVIEW_FILE,
+                         names_file=yaml_path)  # fmt: skip
 
 
 def read_yolo_folder(root: Path) -> DatasetSource:
@@ -140,7 +144,8 @@ def read_yolo_folder(root: Path) -> DatasetSource:
     classes = root / "classes.txt"
     names = dict(enumerate(classes.read_text(encoding="utf-8").split("\n"))) if classes.is_file() else {}
     names = {i: n.strip() for i, n in names.items() if n.strip()}
-    return DatasetSource("yolo", root, _yolo_items(root, images), names, ("yolo",), root / REVIEW_FILE)
+    return DatasetSource("yolo", root, _yolo_items(root, images), names, ("yolo",), root / REVIEW_FILE,
+                         names_file=classes)  # fmt: skip
 
 
 def read_coco(
@@ -236,16 +241,6 @@ def coco_to_annotation(raw: dict[str, Any], names: dict[int, str], resolution_wh
 def _optional_float(value: Any) -> float | None:
     """A number a file states, or None when it states none (files written before the field existed)."""
     return None if value is None else float(value)
-
-
-def image_at(path: Path, key: str, resolution_wh: tuple[int, int]) -> np.ndarray:
-    """Item `key`'s image (HxWx3 uint8 RGB, EXIF rotation applied), checked to be at the (width, height) its labels
-    are for; ValueError otherwise."""
-    image = read_image(path)
-    if (image.shape[1], image.shape[0]) != resolution_wh:
-        found, stated = f"{image.shape[1]}x{image.shape[0]}", "x".join(map(str, resolution_wh))
-        raise ValueError(f"{key!r}'s image is {found} but its labels are for {stated}: fix the dataset's sizes.")
-    return image
 
 
 def image_size(path: Path) -> tuple[int, int]:

@@ -99,6 +99,19 @@ def video_files(source: DatasetSource, video: Video) -> list[Path]:
     return [gt, gt.parent / "labels.txt", source.root / VIS_FILE, vis_part_path(source.root, video.key)]
 
 
+def replaced_files(
+    source: DatasetSource, items: Sequence[Item], videos: Sequence[Video], record: Path | None, classes_added: bool
+) -> list[Path]:
+    """What a save replaces: the changed `items`' files, the edited `videos`' track files, the COCO file when any item
+    changed, the review `record` (None: unchanged) and, when classes were added, the files naming them."""
+    files = [f for item in items for f in item_files(source, item)]
+    files += [f for video in videos for f in video_files(source, video)]
+    files += [p for p in (source.coco_path,) if p is not None and items]
+    files += [record] if record is not None else []
+    files += [p for p in (source.names_file, source.coco_path) if p is not None and classes_added]
+    return files
+
+
 def _file_stamp(path: Path) -> tuple[int, int, int]:
     info = os.stat(path)
     return info.st_ino, info.st_size, info.st_mtime_ns

@@ -154,6 +154,15 @@ def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarr
         ) from error
 
 
+def read_image_at(path: Path, resolution_wh: tuple[int, int], key: str) -> np.ndarray:
+    """`read_image`, checked to be at the (width, height) the labels of item `key` are for: ValueError otherwise."""
+    image = read_image(path)
+    if (image.shape[1], image.shape[0]) != resolution_wh:
+        found, stated = f"{image.shape[1]}x{image.shape[0]}", "x".join(map(str, resolution_wh))
+        raise ValueError(f"{key!r}'s image is {found} but its labels are for {stated}: fix the dataset's sizes.")
+    return image
+
+
 def _to_rgb(image: Image.Image) -> np.ndarray:
     """Any PIL mode -> HxWx3 uint8 RGB; 16- and 32-bit integer modes are scaled from 0..65535 to 0..255."""
     if image.mode.startswith("I"):  # I;16, I;16B, I;16L and I (PNG's 16-bit gray): PIL's convert would clip at 255

@@ -29,6 +29,7 @@ from sam2_model.auto import AUTO
 from .backend import Backend
 from .batch import ImageOutcome
 from .box_sources import BoxSource, is_box_source, open_box_source
+from .dataset_classes import names_kept_by_review
 from .detectors import names_dict
 from .exporters import Exporter
 from .exporters import formats as known_formats
@@ -171,7 +172,7 @@ def auto_annotate(
         from .local_backend import LocalBackend
 
         runner = LocalBackend(det_model, sam_model, detector, output, workers, video)
-    names = {**runner.names, **names_dict(class_names)}
+    names = {**names_kept_by_review(folder), **runner.names, **names_dict(class_names)}  # classes added in review
 
     summary = AnnotationSummary(
         images=len(plan.tasks),
@@ -293,9 +294,8 @@ def plan_run(data: Path, output: OutputSettings, overwrite: bool, video: VideoSe
 
 def _video_done(output: Path, task: VideoTask, exporters: Sequence[Exporter], overwrite: bool,
                 reviewed: frozenset[str]) -> bool:  # fmt: skip
-    """Whether a video is finished: its record, its MOT ground truth and every requested format for its frames
-    (asking for a new format later redoes the videos without it), and not to redo (`overwrite`); or a person
-    reviewed or edited one of its frames."""
+    """Whether a video is finished: its record, its MOT ground truth and every requested format for its frames (a
+    format asked for later redoes it), and not to redo (`overwrite`); or a person reviewed or edited a frame of it."""
     record = read_video_record(output, task.key)
     if record is None or not gt_path(output, task.sequence).is_file():
         return False

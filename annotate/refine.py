@@ -20,6 +20,8 @@ import torch.nn.functional as F
 
 from sam2_model import ImagePredictor
 
+from .dataset_items import Annotation
+
 # Meta's scale and bias from a binary mask to logits (sigmoid_scale_for_mem_enc, sigmoid_bias_for_mem_enc)
 MASK_LOGIT_SCALE = 20.0
 MASK_LOGIT_BIAS = -10.0
@@ -101,3 +103,39 @@ def prompt_mask(
         raise ValueError(f"Give one object's prompt (one box, Nx2 clicks), got masks of shape {masks.shape}.")
     best = int(np.argmax(ious))
     return Refinement(masks[best] > 0, float(ious[best]), low_res[best : best + 1].astype(np.float32))
+
+
+def refined_instance(
+    predictor: ImagePredictor, image: np.ndarray, old: Annotation, point_coords: Any = None, point_labels: Any = None
+) -> Annotation:
+    """`old` refined by SAM 2 on its HxWx3 uint8 RGB `image`: its last refinement's logits (else its mask) as
+    ``mask_input`` plus the clicks (Nx2 (x, y) image pixels, N labels: 1 add, 0 remove). Class, score and track are
+    kept; SAM 2's logits and predicted IoU come with the new mask. ValueError when the result is empty."""
+    prompt = old.low_res_logits
+    if prompt is None:
+        prompt = mask_to_mask_input(old.mask, mask_side(predictor))
+    result = refine_mask(predictor, image, prompt, point_coords, point_labels)
+    if not result.mask.any():
+        raise ValueError("The refined mask is empty: delete the instance instead, or click elsewhere.")
+    return Annotation.from_mask(result.mask, old.class_id, old.class_name, old.score, old.track_id,
+                                result.low_res_logits, result.iou)  # fmt: skip
+
+
+def prompted_instance(
+    predictor: ImagePredictor,
+    image: np.ndarray,
+    class_id: int,
+    class_name: str,
+    point_coords: Any = None,
+    point_labels: Any = None,
+    box: Any = None,
+    multimask_output: bool = False,
+) -> Annotation:
+    """A new instance of class `class_id` (`class_name`) from SAM 2 on the HxWx3 uint8 RGB `image`, prompted by
+    clicks and/or a box ((4,) xyxy image pixels), with SAM 2's logits and predicted IoU. ValueError when SAM 2
+    finds nothing there."""
+    result = prompt_mask(predictor, image, point_coords, point_labels, box, multimask_output)
+    if not result.mask.any():
+        raise ValueError("SAM 2 found nothing for this prompt: click on the object or redraw the box.")
+    return Annotation.from_mask(result.mask, class_id, class_name, low_res_logits=result.low_res_logits,
+                                sam2_iou=result.iou)  # fmt: skip

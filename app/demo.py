@@ -58,7 +58,7 @@ STUDIO_CSS = """
 /* output panels take no room until they have something to show */
 .hide-when-empty:not(:has(img, video, a, .progress-text, .eta-bar)) { display: none !important; }
 /* the box tool's rotate buttons rotate nothing we keep */
-#image_box_canvas button[aria-label^="Rotate"] { display: none; }
+#image_box_canvas button[aria-label^="Rotate"], #review_box_canvas button[aria-label^="Rotate"] { display: none; }
 """
 
 

@@ -12,13 +12,13 @@ from typing import Any, NamedTuple
 
 import gradio as gr
 import numpy as np
-from gradio_image_annotation import image_annotator
 
+from .canvas import box_annotator, box_canvas_value, candidate_gallery, dragged_box, mode_canvases, overlay_of
 from .errors import guard
 from .find_controls import FindControls
 from .find_workflow import FindWorkflow
 from .image_workflow import ImageWorkflow, active
-from .media import color_of, draw_overlay, preview_scale, to_preview
+from .media import color_of
 from .prompts import BOX, BOX_CLICKS, IMAGE_MODES, POSITIVE
 from .services import Services
 from .sessions import ImageState, UserSession
@@ -87,11 +87,7 @@ class ImageTab:
             with gr.Column(scale=5, min_width=340):
                 canvas = gr.Image(label="Click to segment", type="numpy", format="png", interactive=False,
                                   elem_id="image_canvas", show_label=False)  # fmt: skip
-                box_canvas = image_annotator(
-                    label="Drag a box", single_box=False, disable_edit_boxes=True, sources=[], visible=False,
-                    show_clear_button=False, show_download_button=False, show_remove_button=False,
-                    enable_keyboard_shortcuts=False, box_min_size=4, elem_id="image_box_canvas", show_label=False,
-                )  # fmt: skip
+                box_canvas = box_annotator("image_box_canvas")
                 hint = gr.Markdown("Upload an image, or click an example.", elem_id="image_hint")
                 with gr.Row(elem_classes=["toolbar"]):
                     mode = gr.Radio(IMAGE_MODES, value=POSITIVE, show_label=False, elem_id="image_mode",
@@ -133,7 +129,9 @@ class ImageTab:
         mode.input(guard(self.set_mode, keep=3), mode, [canvas, box_canvas, hint], **quick)
         # the mode travels with the click: a mode change and a click can reach the server in either order
         canvas.select(guard(self.click, **redraw), mode, view, **model_events, **private)
-        box_canvas.change(guard(self.draw_box, **redraw), box_canvas, view, **model_events, **private)
+        # no progress overlay: the canvas reports our own redraws as changes too, and an overlay over the box canvas
+        # (which shrinks under it) would catch the next drag
+        box_canvas.change(guard(self.draw_box, **redraw), box_canvas, view, **model_events, **quick)
         candidates.select(guard(self.pick_candidate, **redraw), None, view, **quick)
         objects.input(guard(self.select_object, **redraw), [objects, class_name], view, **quick)
         # the name travels with the object it was typed for (the list's value when the box loses focus)
@@ -166,11 +164,8 @@ class ImageTab:
     def set_mode(self, mode: str, request: gr.Request) -> tuple[Any, Any, str]:
         """Boxes by dragging happen on their own canvas: show it for Box (drag), the click canvas otherwise."""
         with self.services.user_session(request) as user:
-            state = user.image
-            self.workflow.set_mode(state, mode)
-            drag = state.mode == BOX
-            box_canvas = {"image": self._overlay(state), "boxes": []} if drag and state.preview is not None else None
-            return gr.update(visible=not drag), gr.update(visible=drag, value=box_canvas), self._hint(state)
+            self.workflow.set_mode(user.image, mode)
+            return (*mode_canvases(user.image), self._hint(user.image))
 
     def click(self, mode: str, evt: gr.SelectData, request: gr.Request) -> ImageView:
         with self.services.user_session(request) as user:
@@ -182,13 +177,9 @@ class ImageTab:
     def draw_box(self, value: dict[str, Any] | None, request: gr.Request) -> ImageView:
         """A box dragged on the box canvas (preview pixels) becomes the active object's box. The canvas reports a
         change for a box just begun (no area yet) and for our own redraws (no box): those change nothing."""
-        boxes = (value or {}).get("boxes") or []
-        if not boxes:
-            return ImageView(*(gr.skip() for _ in ImageView._fields))
-        box = boxes[-1]
-        corners = tuple(float(box[key]) for key in ("xmin", "ymin", "xmax", "ymax"))
+        box = dragged_box(value)
         with self.services.user_session(request) as user:
-            if not self.workflow.drag_box(user.image, corners):  # type: ignore[arg-type]
+            if box is None or not self.workflow.drag_box(user.image, box):
                 return ImageView(*(gr.skip() for _ in ImageView._fields))
             return self.view(user)
 
@@ -265,33 +256,12 @@ class ImageTab:
         objects = gr.update(choices=self._object_choices(state), value=str(state.active + 1) if state.objects else None)
         if state.image is None or state.preview is None:
             return ImageView(None, None, [], objects, self._hint(state), "")
-        overlay = self._overlay(state) if picture else gr.skip()
-        gallery = []
+        overlay = overlay_of(state) if picture else gr.skip()
+        gallery = candidate_gallery(state, THUMBNAIL_SIDE)
+        box_canvas = box_canvas_value(state, overlay)
         chosen = active(state) if state.objects else None
-        if chosen is not None and chosen.candidates is not None and len(chosen.candidates) > 1:
-            height, width = state.image.shape[:2]
-            small = preview_scale(height, width, max_side=THUMBNAIL_SIDE)
-            base = to_preview(state.image, small)
-            for i, candidate in enumerate(chosen.candidates):
-                masks: list[np.ndarray | None] = [None] * state.active + [candidate]
-                mark = " ✓" if i == chosen.choice else ""
-                gallery.append((draw_overlay(base, masks, scale=small), f"{i + 1}: score {chosen.scores[i]:.2f}{mark}"))
-        box_canvas = {"image": overlay, "boxes": []} if state.mode == BOX and picture else gr.skip()
         class_name = chosen.class_name if chosen is not None else ""
         return ImageView(overlay, box_canvas, gallery, objects, self._hint(state), class_name)
-
-    def _overlay(self, state: ImageState) -> np.ndarray:
-        if state.preview is None:
-            raise RuntimeError("The overlay needs an uploaded image.")
-        corner = None if state.box_corner is None else (state.box_corner[0], state.box_corner[1], state.active)
-        return draw_overlay(
-            state.preview,
-            [o.mask for o in state.objects],
-            [o.points for o in state.objects],
-            [o.box for o in state.objects],
-            scale=state.scale,
-            corner=corner,
-        )
 
     @staticmethod
     def _object_choices(state: ImageState) -> list[tuple[str, str]]:

@@ -14,22 +14,24 @@ from typing import Any, NamedTuple
 import gradio as gr
 import numpy as np
 
+from .canvas import box_annotator, box_canvas_value, candidate_gallery, dragged_box, mode_canvases, overlay_of
 from .errors import guard
 from .media import color_of, draw_overlay, preview_scale, to_preview
-from .prompts import BOX_CLICKS, NEGATIVE, POSITIVE
+from .prompts import BOX, BOX_CLICKS, IMAGE_MODES, POSITIVE
 from .review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK, ORDERS, STATUSES
 from .review_workflow import ItemRow, ReviewWorkflow
 from .services import Services
 from .sessions import ReviewState, UserSession
 
-MODES = [POSITIVE, NEGATIVE, BOX_CLICKS]
+MODES = IMAGE_MODES  # the Image tab's: clicks, a box dragged (on its own canvas) or drawn by two clicks
 GRID_MAX = 48  # thumbnails sent at once: the first of the filtered list (its count is shown)
 THUMB_SIDE = 160
 CANDIDATE_SIDE = 240
 STEPS = """
 1. Open the dataset (or upload its zip): the grid lists its images, what needs a look first.
-2. Click an item. Click an instance to refine it (SAM 2 starts from its mask); *Negative click* takes a part away.
-3. *Add object* and click or draw a box for a missed one; *Delete* a wrong one; change its class.
+2. Click an item. Click an instance to refine it (SAM 2 starts from its mask); *Negative click* takes a part away;
+   *Box (drag)* or *Box (two clicks)* boxes it.
+3. *Add object* and click or box a missed one; *Delete* a wrong one; change its class, or type a new class's name.
 4. *Accept* marks it reviewed and opens the next. *Save* writes the dataset (hosted: a download).
 
 Keys: **→** / **n** next, **←** / **p** previous, **a** accept, **Delete** / **d** delete, **z** undo.
@@ -39,13 +41,18 @@ KEYBOARD_JS = """
 () => {
   const keys = {ArrowRight: 'review_next', n: 'review_next', ArrowLeft: 'review_prev', p: 'review_prev',
                 a: 'review_accept', Delete: 'review_delete', d: 'review_delete', z: 'review_undo'};
+  let dragging = false;  // a box being dragged on the box canvas: a key then would change the item under it
+  document.addEventListener('pointerdown', (event) => {
+    dragging = Boolean(event.target.closest && event.target.closest('#review_box_canvas'));
+  }, true);
+  for (const name of ['pointerup', 'pointercancel']) document.addEventListener(name, () => { dragging = false; }, true);
   document.addEventListener('keydown', (event) => {
-    const canvas = document.getElementById('review_canvas');
+    const shown = ['review_canvas', 'review_box_canvas'].some((id) => document.getElementById(id)?.offsetParent);
     const focus = document.activeElement;
     const typing = focus && (['TEXTAREA', 'SELECT'].includes(focus.tagName) || focus.isContentEditable ||
                              (focus.tagName === 'INPUT' && !['radio', 'checkbox', 'button'].includes(focus.type)));
     const id = keys[event.key];
-    if (!id || typing || event.ctrlKey || event.metaKey || event.altKey || !canvas || !canvas.offsetParent) return;
+    if (!id || typing || dragging || event.ctrlKey || event.metaKey || event.altKey || !shown) return;
     event.preventDefault();
     document.getElementById(id)?.click();
   });
@@ -57,10 +64,12 @@ Events = dict[str, Any]
 
 class ReviewView(NamedTuple):
     """What the tab shows after an action, in `ReviewPanels.view()` order: the editor's canvas (HxWx3 uint8 RGB
-    preview with masks and prompts), the active object's candidates, the object list, the hint, the active object's
-    class (a dropdown of the dataset's classes), the grid [(thumbnail, caption)] and the status line."""
+    preview with masks and prompts), the box canvas's value (drag mode) or no change, the active object's
+    candidates, the object list, the hint, the active object's class (a dropdown of the dataset's classes that
+    takes a new name), the grid [(thumbnail, caption)] and the status line."""
 
     canvas: Any
+    box_canvas: Any
     candidates: Any
     objects: Any
     hint: str
@@ -72,6 +81,7 @@ class ReviewView(NamedTuple):
 @dataclass
 class ReviewPanels:
     canvas: gr.Image
+    box_canvas: Any  # gradio_image_annotation's image_annotator
     candidates: gr.Gallery
     objects: gr.Radio
     hint: gr.Markdown
@@ -100,6 +110,7 @@ class ReviewTab:
             with gr.Column(scale=5, min_width=340):
                 canvas = gr.Image(label="Click an instance to refine it", type="numpy", format="png",
                                   interactive=False, elem_id="review_canvas", show_label=False)  # fmt: skip
+                box_canvas = box_annotator("review_box_canvas")
                 hint = gr.Markdown("Open a dataset, then click an item of the grid.", elem_id="review_hint")
                 with gr.Row(elem_classes=["toolbar"]):
                     mode = gr.Radio(MODES, value=POSITIVE, show_label=False, elem_id="review_mode", container=False)
@@ -115,7 +126,8 @@ class ReviewTab:
                                         elem_id="review_candidates", elem_classes=["hide-when-empty"])  # fmt: skip
                 objects = gr.Radio([], label="Instances (click one to work on it)", elem_id="review_objects",
                                    elem_classes=["object-list"])  # fmt: skip
-                class_name = gr.Dropdown([], label="Class of the active instance", elem_id="review_class")
+                class_name = gr.Dropdown([], label="Class of the active instance (or type a new class)",
+                                         allow_custom_value=True, elem_id="review_class")  # fmt: skip
             with gr.Column(scale=3, min_width=300):
                 gr.Markdown(STEPS, elem_id="review_steps")
                 open_local = gr.Button(f"Open {local.name}" if local else "Open", visible=local is not None,
@@ -135,7 +147,7 @@ class ReviewTab:
                 save = gr.Button("Save" if local else "Save and download", elem_id="review_save")
                 download = gr.File(label="Corrected dataset", elem_id="review_download",
                                    elem_classes=["hide-when-empty"])  # fmt: skip
-        panels = ReviewPanels(canvas, candidates, objects, hint, class_name, grid, line)
+        panels = ReviewPanels(canvas, box_canvas, candidates, objects, hint, class_name, grid, line)
         view, size = panels.view(), len(ReviewView._fields)
         filters = [by_class, status, order]
         opened = [*view, by_class]
@@ -147,7 +159,11 @@ class ReviewTab:
         for control in filters:
             control.input(guard(self.list_items, keep=size), filters, view, **private)
         grid.select(guard(self.pick_item, keep=size), filters, view, **model_events, **private)
+        mode.input(guard(self.set_mode, keep=3), mode, [canvas, box_canvas, hint], **quick)
         canvas.select(guard(self.click, keep=size), mode, view, **model_events, **private)
+        # no progress overlay: the canvas reports our own redraws as changes too, and an overlay over the box canvas
+        # (which shrinks under it) would catch the next drag
+        box_canvas.change(guard(self.draw_box, keep=size), box_canvas, view, **model_events, **quick)
         candidates.select(guard(self.pick_candidate, keep=size), None, view, **quick)
         objects.input(guard(self.select_object, keep=size), objects, view, **quick)
         class_name.input(guard(self.relabel, keep=size), [objects, class_name], view, **quick)
@@ -192,6 +208,22 @@ class ReviewTab:
             if mode != user.review.image.mode:
                 self.workflow.images.set_mode(user.review.image, mode)
             self.workflow.click(user.review, evt.index)
+            return self.view(user)
+
+    def set_mode(self, mode: str, request: gr.Request) -> tuple[Any, Any, str]:
+        """Boxes by dragging happen on their own canvas: shown for Box (drag), the click canvas otherwise; the
+        item's objects and prompts stay as they are."""
+        with self.services.user_session(request) as user:
+            self.workflow.images.set_mode(user.review.image, mode)
+            return (*mode_canvases(user.review.image), self._hint(user.review))
+
+    def draw_box(self, value: dict[str, Any] | None, request: gr.Request) -> ReviewView:
+        """A box dragged on the box canvas (preview pixels) becomes the active instance's box. The canvas reports a
+        change for a box just begun (no area yet) and for our own redraws (no box): those change nothing."""
+        box = dragged_box(value)
+        with self.services.user_session(request) as user:
+            if box is None or not self.workflow.drag_box(user.review, box):
+                return ReviewView(*(gr.skip() for _ in ReviewView._fields))
             return self.view(user)
 
     def pick_candidate(self, evt: gr.SelectData, request: gr.Request) -> ReviewView:
@@ -271,31 +303,17 @@ class ReviewTab:
             pictures = [(self._thumbnail(state, r.key), self._caption(r)) for r in rows[:GRID_MAX]]
             grid = gr.update(value=pictures, selected_index=shown.index(state.key) if state.key in shown else None)
         status = self._status(state, rows, note)
-        choices = [] if state.dataset is None else self.workflow.class_names(state)
+        choices = [] if state.dataset is None else self.workflow.class_choices(state)
         objects = gr.update(choices=self._object_choices(state), value=str(image.active + 1) if image.objects else None)
         if state.key is None or image.image is None or image.preview is None:
-            return ReviewView(None, [], objects, "Open a dataset, then click an item of the grid.",
-                              gr.update(choices=choices, value=None), grid, status)  # fmt: skip
+            return ReviewView(None, None, [], objects, self._hint(state), gr.update(choices=choices, value=None),
+                              grid, status)  # fmt: skip
         slots = colour_slots(state)
-        masks: list[np.ndarray | None] = [None] * (max(slots, default=-1) + 1)
-        points: list[list[tuple[float, float, int]]] = [[] for _ in masks]
-        boxes: list[list[float] | None] = [None] * len(masks)
-        for slot, obj in zip(slots, image.objects, strict=True):
-            masks[slot], points[slot], boxes[slot] = obj.mask, obj.points, obj.box
-        corner = None if image.box_corner is None else (*image.box_corner, slots[image.active])
-        overlay = draw_overlay(image.preview, masks, points, boxes, scale=image.scale, corner=corner)
+        overlay = overlay_of(image, slots)
         active = image.objects[image.active] if image.objects else None
-        gallery = []
-        if active is not None and active.candidates is not None and len(active.candidates) > 1:
-            height, width = image.image.shape[:2]
-            small = preview_scale(height, width, max_side=CANDIDATE_SIDE)
-            base = to_preview(image.image, small)
-            for i, candidate in enumerate(active.candidates):
-                alone: list[np.ndarray | None] = [None] * slots[image.active] + [candidate]
-                mark = " ✓" if i == active.choice else ""
-                gallery.append((draw_overlay(base, alone, scale=small), f"{i + 1}: score {active.scores[i]:.2f}{mark}"))
         class_name = gr.update(choices=choices, value=active.class_name if active is not None else None)
-        return ReviewView(overlay, gallery, objects, self._hint(state), class_name, grid, status)
+        return ReviewView(overlay, box_canvas_value(image, overlay), candidate_gallery(image, CANDIDATE_SIDE, slots),
+                          objects, self._hint(state), class_name, grid, status)  # fmt: skip
 
     def _thumbnail(self, state: ReviewState, key: str) -> np.ndarray:
         dataset = state.dataset
@@ -345,6 +363,8 @@ class ReviewTab:
     @staticmethod
     def _hint(state: ReviewState) -> str:
         image = state.image
+        if state.key is None:
+            return "Open a dataset, then click an item of the grid."
         number, colour = image.active + 1, color_of(colour_slots(state)[image.active]).as_hex()
         swatch = f'<span style="color:{colour}">■</span>'
         where = f"**{state.key}**: "
@@ -352,6 +372,8 @@ class ReviewTab:
             return f"{where}{swatch} Instance {number}: now click the box's opposite corner."
         if image.mode == BOX_CLICKS:
             return f"{where}{swatch} Instance {number}: click one corner of its box, then the opposite corner."
+        if image.mode == BOX:
+            return f"{where}{swatch} Instance {number}: drag a box around it."
         return f"{where}click an instance to refine it ({swatch} instance {number} is active); Negative click removes."
 
 

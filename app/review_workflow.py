@@ -26,6 +26,7 @@ from .image_workflow import ImageWorkflow, preview_size, to_image
 from .media import preview_scale, to_preview
 from .prompts import POSITIVE, click_position
 from .refusals import Refusal
+from .review_classes import class_named, dataset_classes, pending_classes
 from .review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK, check_filters, item_status, reason_words, status_matches
 from .review_prefetch import item_picture, prefetch_next
 from .services import Services
@@ -127,8 +128,12 @@ class ReviewWorkflow:
 
     def class_names(self, state: ReviewState) -> list[str]:
         """The dataset's class names, by class id."""
-        names = require_dataset(state).names
-        return [names[i] for i in sorted(names)]
+        return dataset_classes(require_dataset(state))
+
+    def class_choices(self, state: ReviewState) -> list[str]:
+        """What the class list offers: the dataset's classes, then the new ones the editor's objects have."""
+        dataset = require_dataset(state)
+        return [*dataset_classes(dataset), *pending_classes(dataset, state.image.objects)]
 
     # ------------------------------------------------------------------------------------------------- items
     def load(self, state: ReviewState, key: str) -> None:
@@ -193,14 +198,21 @@ class ReviewWorkflow:
                 image.active = hits[-1]  # the one drawn on top
         self.images.click(image, index)
 
+    def drag_box(self, state: ReviewState, xyxy_preview: tuple[float, float, float, float]) -> bool:
+        """A box dragged on the editor's picture (xyxy preview pixels) becomes the active instance's box: SAM 2
+        refines it from its stored mask and the box, as a two-click box. False, changing nothing, for no area."""
+        require_item(state)
+        return self.images.drag_box(state.image, xyxy_preview)
+
     def add_object(self, state: ReviewState, class_name: str | None = None) -> None:
-        """A new instance to draw (clicks or a box), of `class_name` (else the active object's class)."""
+        """A new instance to draw (clicks or a box), of `class_name` (else the active object's class; a new name is
+        a new class, as in `relabel`)."""
         require_item(state)
         _not_on_a_frame(state)
         image = state.image
         current = image.objects[image.active].class_name if image.objects else ""
         self.images.add_object(image)
-        image.objects[image.active].class_name = self.class_named(state, class_name or current)
+        image.objects[image.active].class_name = self.class_named(state, class_name or current, allow_new=True)
 
     def delete(self, state: ReviewState) -> None:
         """Delete the active object (undoable)."""
@@ -214,7 +226,8 @@ class ReviewWorkflow:
         self.images.remove_object(image)
 
     def relabel(self, state: ReviewState, number: Any, class_name: str | None) -> None:
-        """Object `number` (1-based, as listed) gets class `class_name`, one of the dataset's (undoable)."""
+        """Object `number` (1-based, as listed) gets class `class_name`: one of the dataset's, or a new one, added to
+        the dataset when the object is committed (undoable until then)."""
         require_item(state)
         _not_on_a_frame(state)
         image = state.image
@@ -222,7 +235,7 @@ class ReviewWorkflow:
             return
         self.images.select_object(image, number)
         obj = image.objects[image.active]
-        name = self.class_named(state, class_name)
+        name = self.class_named(state, class_name, allow_new=True)
         if name != obj.class_name:
             state.edits.append(ReviewEdit("class", obj, image.active, obj.class_name, len(image.edits)))
             obj.class_name = name
@@ -283,11 +296,11 @@ class ReviewWorkflow:
                 dataset.replace_mask(key, index, obj.mask)
                 made += 1
             if obj.class_name and obj.class_name != dataset.instances(key)[index].class_name:
-                dataset.change_class(key, index, obj.class_name)
+                dataset.change_class(key, index, dataset.add_class(obj.class_name))  # a new class is added first
                 made += 1
         for obj in objects:
             if obj not in state.originals and obj.mask is not None and obj.mask.any():
-                dataset.add_instance(key, obj.mask, self.class_named(state, obj.class_name))
+                dataset.add_instance(key, obj.mask, dataset.add_class(self.class_named(state, obj.class_name, True)))
                 made += 1
         if made:
             self._fill(state)
@@ -332,16 +345,10 @@ class ReviewWorkflow:
         image.objects = list(state.originals) or [ImageObject(class_name=self.class_named(state, None))]
         image.active, image.box_corner, image.edits, state.edits = 0, None, [], []
 
-    def class_named(self, state: ReviewState, name: str | None) -> str:
-        """`name` when it is one of the dataset's classes, the first class for None or ""; Refusal otherwise."""
-        names = self.class_names(state)
-        if not names:
-            raise Refusal("This dataset names no class: add its classes (data.yaml or COCO categories) first.")
-        if not name:
-            return names[0]
-        if name not in names:
-            raise Refusal(f"{str(name)[:40]!r} is not one of the dataset's classes: {', '.join(names)}.")
-        return name
+    def class_named(self, state: ReviewState, name: str | None, allow_new: bool = False) -> str:
+        """`name` when it is one of the dataset's classes, the first class for None or ""; a new class's name where
+        `allow_new` (checked, `review_classes.class_named`); Refusal otherwise."""
+        return class_named(require_dataset(state), state.image.objects, name, allow_new, state.hosted)
 
 
 def fill_frame(state: ReviewState, dataset: Dataset, key: str) -> None:

@@ -132,19 +132,6 @@ def class_name(names: Mapping[int, str], class_id: int) -> str:
     return names.get(int(class_id), f"class_{int(class_id)}")
 
 
-def class_id_of(names: Mapping[int, str], new_class: int | str) -> int:
-    """The class id (0-based) of `new_class`, a class id or a name of `names`; ValueError naming the classes when
-    `names` has no such class."""
-    if isinstance(new_class, str):
-        found = [i for i, name in names.items() if name == new_class]
-        if not found:
-            raise ValueError(f"No class named {new_class!r}; the dataset's classes: {sorted(names.values())}.")
-        return found[0]
-    if int(new_class) not in names:
-        raise ValueError(f"No class id {new_class}; the dataset's classes: {dict(names)}.")
-    return int(new_class)
-
-
 def categories(names: Mapping[int, str], class_ids: Iterable[int]) -> list[dict[str, Any]]:
     """COCO/YouTube-VIS ``categories`` for the class ids `class_ids` (0-based): ``[{"id": class id + 1, "name"}]``,
     sorted by id."""

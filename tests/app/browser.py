@@ -59,6 +59,11 @@ def settled(page, selector: str) -> None:
     )
 
 
+def idle(page) -> None:
+    """Wait until no event is pending on the page (no progress shown), as a person waits before the next move."""
+    page.wait_for_function("() => !document.querySelector('.progress-text, .eta-bar')")
+
+
 def click_image_pixel(page, selector: str, x: int, y: int) -> float:
     """Click pixel (x, y) of the picture shown in `selector`, once the page has settled; return the display scale.
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 from pycocotools.coco import COCO
 
 from .browser import CHROMIUM_MISSING
@@ -31,7 +32,7 @@ from app.exports import zip_dataset
 from app.settings import Limits, parse_settings
 
 from ..annotate.clips import ColourDetector
-from .browser import WAIT_MS, click_image_pixel, screenshot_path, settled
+from .browser import WAIT_MS, click_image_pixel, drag, idle, picture_of, screenshot_path, settled
 from .conftest import free_port
 
 GREEN_DISC = (230, 160)  # centre of the green disc of "shot" (320x240)
@@ -91,6 +92,15 @@ def choose(page, dropdown: str, option: str) -> None:
     page.locator("#review_steps").click()  # the focus leaves the text box: the keys work again
 
 
+def save_and_close(page, saved: str, screenshot: Path) -> None:
+    """Save once the editor has settled, wait for `saved` in the status line, take the screenshot, close the page."""
+    settled(page, "#review_canvas")
+    page.locator("#review_save").click()
+    expect(page.locator("#review_status")).to_contain_text(saved)
+    page.screenshot(path=str(screenshot), full_page=True)
+    page.close()
+
+
 def test_review_open_filter_fix_delete_relabel_accept_move_on_and_save(browser, review_app, tmp_path):
     url, folder = review_app
     labels = {p.name: p.read_bytes() for p in (folder / "labels").rglob("*.txt")}
@@ -135,11 +145,7 @@ def test_review_open_filter_fix_delete_relabel_accept_move_on_and_save(browser, 
     page.keyboard.press("ArrowLeft")  # reviewed items come last: the one before is pic
     expect(hint).to_contain_text("pic")
     expect(status).to_contain_text("item 2 of 3")
-    settled(page, "#review_canvas")
-    page.locator("#review_save").click()
-    expect(status).to_contain_text("Saved: 1 reviewed, 1 edited")
-    page.screenshot(path=str(screenshot_path(tmp_path, "screenshot_review.png")), full_page=True)
-    page.close()
+    save_and_close(page, "Saved: 1 reviewed, 1 edited", screenshot_path(tmp_path, "screenshot_review.png"))
 
     saved = open_dataset(folder)
     shot = saved.instances("shot")
@@ -215,3 +221,63 @@ def test_hosted_upload_edit_accept_undo_across_items_and_save_as_a_download(brow
     coco = COCO(str(unpacked / "annotations.json"))  # the COCO file, as pycocotools reads it, has the edit too
     shot_id = next(image["id"] for image in coco.dataset["images"] if Path(image["file_name"]).stem == "shot")
     assert [coco.cats[a["category_id"]]["name"] for a in coco.loadAnns(coco.getAnnIds(imgIds=[shot_id]))] == ["green"]
+
+
+def test_review_a_box_dragged_and_a_new_class_typed_on_a_missed_object(browser, review_app, tmp_path):
+    """On the item with nothing found: a box dragged (a key pressed mid-drag does nothing; after it, keys work
+    again), a click after it, a class the dataset lacks typed, accepted and saved in every format it holds."""
+    url, folder = review_app
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url, wait_until="load")
+    page.get_by_role("tab", name="Review").click()
+    page.locator("#review_open").click()
+    status, objects, hint = (page.locator(f"#review_{name}") for name in ("status", "objects", "hint"))
+    expect(status).to_contain_text("3 items listed")
+    page.locator("#review_items .thumbnail-item").first.click()  # nothing found comes first
+    expect(hint).to_contain_text("photo")
+    expect(objects).to_contain_text("Instance 1 · red — new")
+
+    page.locator("#review_mode").get_by_label("Box (drag)").check()
+    expect(hint).to_contain_text("drag a box around it")
+    canvas = "#review_box_canvas canvas"
+    expect(page.locator(canvas).first).to_be_visible()
+    idle(page)
+    box = page.locator(canvas).first.bounding_box()
+    start, end = ((box["x"] + box["width"] * fx, box["y"] + box["height"] * fy) for fx, fy in ((0.2, 0.25), (0.5, 0.6)))
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(start[0] + 20, start[1] + 20, steps=3)
+    page.keyboard.press("n")  # mid-drag: not "next"
+    page.mouse.move(*end, steps=5)
+    page.mouse.up()
+    expect(objects).to_contain_text("Instance 1 · red — edited")
+    page.screenshot(path=str(screenshot_path(tmp_path, "screenshot_review_box.png")), full_page=True)
+    page.keyboard.press("z")  # out of a drag the keys work: undo takes the box back ...
+    expect(objects).to_contain_text("Instance 1 · red — new")
+    idle(page)
+    drag(page, canvas, (0.2, 0.25), (0.5, 0.6))  # ... and the next drag draws it again
+    expect(objects).to_contain_text("Instance 1 · red — edited")
+    expect(hint).to_contain_text("photo")
+    expect(status).to_contain_text("item 1 of 3")
+
+    page.locator("#review_mode").get_by_label("Negative click").check()  # a click after the drag still works
+    before = picture_of(page, "#review_canvas")
+    click_image_pixel(page, "#review_canvas", 110, 100)
+    expect(page.locator("#review_canvas img").first).not_to_have_attribute("src", before)
+
+    page.locator("#review_class input").first.fill("bicycle")  # a class the dataset does not have
+    page.keyboard.press("Enter")
+    expect(objects).to_contain_text("Instance 1 · bicycle — edited")
+    page.locator("#review_steps").click()
+    page.locator("#review_accept").click()
+    expect(hint).not_to_contain_text("photo")
+    save_and_close(page, "Saved:", screenshot_path(tmp_path, "screenshot_review_new_class.png"))
+
+    saved = open_dataset(folder)
+    assert [a.class_name for a in saved.instances("photo")] == ["bicycle"] and saved.is_reviewed("photo")
+    assert "bicycle" in yaml.safe_load((folder / "data.yaml").read_text(encoding="utf-8"))["names"].values()
+    coco = COCO(str(folder / "annotations.json"))
+    (category,) = [c["id"] for c in coco.dataset["categories"] if c["name"] == "bicycle"]
+    photo = next(i["id"] for i in coco.dataset["images"] if i["file_name"] == "photo.png")
+    assert [a["category_id"] for a in coco.loadAnns(coco.getAnnIds(imgIds=photo))] == [category]

@@ -8,7 +8,7 @@ import numpy as np
 
 from annotate.dataset import open_dataset
 from app.demo import build_demo
-from app.prompts import POSITIVE
+from app.prompts import BOX, NEGATIVE, POSITIVE
 from app.review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK
 from app.review_tab import GRID_MAX, KEYBOARD_JS
 
@@ -21,10 +21,10 @@ FILTERS = (ANY_CLASS, ALL, NEEDS_A_LOOK)
 def test_open_pick_click_accept_and_save_through_the_handlers(studio, yolo_folder):  # noqa: F811
     studio.open_session(request())
     view = studio.review.open_local(*FILTERS, request())
-    canvas, _, _, hint, _, grid, status, classes = view
+    canvas, box_canvas, _, _, hint, _, grid, status, classes = view
     assert grid["selected_index"] is None  # no item open yet
     grid = grid["value"]
-    assert canvas is None and "Open a dataset" in hint
+    assert canvas is None and box_canvas is None and "Open a dataset" in hint
     assert [caption for _, caption in grid] == ["b · 0 instances · nothing found", "a · 2 instances · to review",
                                                 "c · 1 instance · to review"]  # fmt: skip
     assert all(picture.shape[2] == 3 and max(picture.shape[:2]) <= 160 for picture, _ in grid)
@@ -49,6 +49,33 @@ def test_open_pick_click_accept_and_save_through_the_handlers(studio, yolo_folde
     assert download is None and "Saved: 1 reviewed, 1 edited" in view[-1]
     saved = open_dataset(yolo_folder)
     assert saved.is_reviewed(A) and [a.class_name for a in saved.instances(A)] == ["red", "red"]
+
+
+def test_a_box_dragged_and_a_new_class_typed_through_the_handlers(studio, yolo_folder):  # noqa: F811
+    studio.open_session(request())
+    studio.review.open_local(*FILTERS, request())
+    studio.review.pick_item(*FILTERS, gr.SelectData(None, {"index": 1, "value": None}), request())  # a
+    canvas, box_canvas, hint = studio.review.set_mode(BOX, request())
+    assert canvas["visible"] is False and box_canvas["visible"] is True and "drag a box around it" in hint
+    assert box_canvas["value"]["image"].shape == (72, 96, 3) and box_canvas["value"]["boxes"] == []
+    studio.review.select_object("2", request())
+    redraw = {"image": box_canvas["value"]["image"], "boxes": []}  # the canvas reports our own redraws too
+    assert all(part == gr.skip() for part in studio.review.draw_box(redraw, request()))
+    dragged = {"image": None, "boxes": [{"xmin": 58, "ymin": 38, "xmax": 90, "ymax": 68, "label": "", "color": ""}]}
+    view = studio.review.draw_box(dragged, request())
+    assert view.objects["choices"][1][0] == "Instance 2 · green — edited" and view.objects["value"] == "2"
+    assert view.box_canvas["boxes"] == [] and view.box_canvas["image"].shape == (72, 96, 3)  # the box is drawn in
+
+    canvas, box_canvas, _ = studio.review.set_mode(NEGATIVE, request())  # back to clicks: the work stays
+    assert canvas["visible"] is True and box_canvas["visible"] is False
+    view = studio.review.click(NEGATIVE, gr.SelectData(None, {"index": [60, 40], "value": None}), request())
+    assert view.box_canvas == gr.skip() and view.objects["value"] == "2"
+
+    view = studio.review.relabel("2", "bicycle", request())  # typed: a new class
+    assert view.class_name["value"] == "bicycle" and view.class_name["choices"] == ["red", "green", "bicycle"]
+    studio.review.save(*FILTERS, request())
+    saved = open_dataset(yolo_folder)
+    assert saved.names[2] == "bicycle" and [a.class_name for a in saved.instances(A)] == ["red", "bicycle"]
 
 
 def test_the_demo_has_the_review_tab_after_auto_annotate_and_its_keys(small_model, yolo_folder):  # noqa: F811

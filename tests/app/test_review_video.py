@@ -33,7 +33,7 @@ from app.review_filters import (
     STATUSES,
     TO_REVIEW,
 )
-from app.review_tab import colour_slots
+from app.review_tab import ReviewView, colour_slots
 from app.review_video import TO_THE_END, TrackRow, VideoReview, VideoRow
 from app.sessions import ImageObject, ReviewState
 from app.studio import Studio
@@ -311,7 +311,10 @@ def test_the_tab_lists_videos_moves_the_slider_and_cuts_a_track_through_its_hand
     assert first["choices"] == ["1", "2"]
     *view, slider, _, _, _ = tab.move(5, request())
     assert view[0].shape == (72, 96, 3) and slider["value"] == 5
-    assert [label for label, _ in view[2]["choices"]] == ["Track 1 · red — as tracked", "Track 2 · green — as tracked"]
+    assert [label for label, _ in ReviewView(*view).objects["choices"]] == [
+        "Track 1 · red — as tracked",
+        "Track 2 · green — as tracked",
+    ]
     *view, _, tracks, _, _ = tab.cut("2", request())
     assert "frames 2–4 (3)" in tracks and "(2 frames)" in view[-1] and 'data-frame="5"' in tracks
     listed = tab.filter_videos(ANY_CLASS, ALL, NEEDS_A_LOOK, request())  # north's green track ends early now

@@ -22,8 +22,9 @@ from annotate.dataset import open_dataset
 from annotate.refine import mask_side, mask_to_mask_input
 from app.detector_pool import DetectorPool
 from app.gpu import GpuRunner
-from app.prompts import BOX_CLICKS, NEGATIVE, POSITIVE
+from app.prompts import BOX, BOX_CLICKS, NEGATIVE, POSITIVE
 from app.refusals import Refusal
+from app.review_classes import MAX_NEW_CLASSES
 from app.review_filters import ANY_CLASS, DATASET_ORDER, EDITED, NOTHING_FOUND, REVIEWED, TO_REVIEW
 from app.review_workflow import ReviewWorkflow
 from app.sessions import ReviewState
@@ -167,8 +168,8 @@ def test_edits_are_committed_to_the_dataset_and_saved_in_place(review, yolo_fold
     workflow.click(state, [60, 5])
     workflow.click(state, [90, 30])  # a box: a new instance
     added = state.image.objects[2].mask
-    with pytest.raises(Refusal, match="not one of the dataset's classes"):
-        workflow.relabel(state, 3, "blue")
+    with pytest.raises(Refusal, match="only in case"):
+        workflow.relabel(state, 3, "Green")
     assert workflow.accept(state) is True and state.key == B  # committed, reviewed, on to the next item
     dataset = state.dataset
     assert [e.action for e in dataset.history][::-1] == ["refine", "change_class", "add", "reviewed"]
@@ -184,6 +185,80 @@ def test_edits_are_committed_to_the_dataset_and_saved_in_place(review, yolo_fold
     assert [a.class_name for a in instances] == ["red", "red", "green"] and saved.is_reviewed(A)
     assert instances[2].mask.any()  # YOLO keeps the added mask's outline (a polygon)
     assert snapshot(yolo_folder)["labels/train/c.txt"] == before["labels/train/c.txt"]  # untouched items stay
+
+
+def test_a_box_dragged_on_an_instance_refines_it_from_its_stored_mask_and_the_next_click_works(review, small_model):
+    workflow, state = review
+    workflow.load(state, A)
+    workflow.images.select_object(state.image, 2)  # the green instance
+    workflow.images.set_mode(state.image, BOX)
+    stored = state.image.objects[1].mask
+    assert workflow.drag_box(state, (70.0, 50.0, 70.0, 60.0)) is False  # no area: a drag just begun
+    assert state.image.objects[1].box is None and not state.image.edits
+    assert workflow.drag_box(state, (58.0, 38.0, 90.0, 68.0)) is True
+    green = state.image.objects[1]
+    assert state.image.active == 1 and green.box == [58, 38, 90, 68]  # preview = image pixels here (96x72)
+
+    predictor = ImagePredictor(small_model)  # Meta's API for that prompt: the stored mask and the box
+    predictor.set_image(state.image.image)
+    prompt = mask_to_mask_input(stored, mask_side(predictor))
+    masks, _, _ = predictor.predict(box=np.array([58, 38, 90, 68], np.float32), mask_input=prompt,
+                                    multimask_output=False)  # fmt: skip
+    np.testing.assert_array_equal(green.mask, masks[0] > 0)
+
+    workflow.images.set_mode(state.image, NEGATIVE)  # a mode change keeps the work, and the next click works
+    assert green.box == [58, 38, 90, 68]
+    workflow.click(state, [60, 40])
+    assert state.image.active == 1 and green.points == [(60, 40, 0)] and green.box == [58, 38, 90, 68]
+    workflow.undo(state)
+    workflow.undo(state)  # the box goes: the stored mask again
+    assert green.box is None
+    np.testing.assert_array_equal(green.mask, stored)
+    workflow.images.set_mode(state.image, BOX)
+    workflow.drag_box(state, (58.0, 38.0, 90.0, 68.0))
+    assert workflow.commit(state) == 1 and [e.action for e in state.dataset.history] == ["refine"]
+    np.testing.assert_array_equal(state.dataset.instances(A)[1].mask, masks[0] > 0)
+
+
+def test_a_typed_new_class_is_added_to_the_dataset_on_commit_and_saved(review, yolo_folder):
+    workflow, state = review
+    workflow.rows(state, order=DATASET_ORDER)
+    workflow.load(state, A)
+    workflow.relabel(state, 2, " bicycle ")  # the green square is a bicycle: a class the dataset lacks
+    assert state.image.objects[1].class_name == "bicycle" and workflow.class_choices(state)[-1] == "bicycle"
+    assert workflow.class_names(state) == ["red", "green"]  # not the dataset's until committed
+    workflow.undo(state)
+    assert state.image.objects[1].class_name == "green" and "bicycle" not in workflow.class_choices(state)
+    workflow.relabel(state, 2, "bicycle")
+    workflow.add_object(state, "scooter")  # a missed object of another new class, boxed by two clicks
+    state.image.mode = BOX_CLICKS
+    workflow.click(state, [60, 5])
+    workflow.click(state, [90, 30])
+    for name, refused in (("Red", "only in case"), ("tab\there", "control character"), ("x" * 65, "at most 64")):
+        with pytest.raises(Refusal, match=refused):
+            workflow.relabel(state, 1, name)
+    assert workflow.accept(state) is True  # committed: the classes are the dataset's
+    assert workflow.class_names(state) == ["red", "green", "bicycle", "scooter"]
+    workflow.save(state, yolo_folder.parent / "downloads")
+    saved = open_dataset(yolo_folder)
+    assert [a.class_name for a in saved.instances(A)] == ["red", "bicycle", "scooter"]
+    assert yaml.safe_load((yolo_folder / "data.yaml").read_text())["names"] == {0: "red", 1: "green", 2: "bicycle",
+                                                                              3: "scooter"}  # fmt: skip
+
+
+def test_a_hosted_review_adds_at_most_so_many_classes(review):
+    workflow, state = review
+    workflow.load(state, A)
+    for number in range(MAX_NEW_CLASSES - 1):
+        state.dataset.add_class(f"kind {number}")
+    workflow.relabel(state, 1, "one more")  # the last one allowed (pending in the editor)
+    state.hosted = True
+    with pytest.raises(Refusal, match=f"{MAX_NEW_CLASSES} new classes"):
+        workflow.relabel(state, 2, "and another")
+    workflow.relabel(state, 2, "kind 3")  # classes already added stay choosable
+    state.hosted = False  # on one's own machine: no cap
+    workflow.relabel(state, 2, "and another")
+    assert [o.class_name for o in state.image.objects] == ["one more", "and another"]
 
 
 def test_undo_takes_back_deletes_class_changes_and_clicks_in_time_order(review):

@@ -11,7 +11,7 @@ import pytest
 from pycocotools.coco import COCO
 
 from annotate.exporters import Exporter, ImageEntry, Instance, exporter_class, formats
-from annotate.exporters.base import EXPORTERS, DatasetIndex, VideoEntry, class_id_of
+from annotate.exporters.base import EXPORTERS, DatasetIndex, VideoEntry
 from annotate.exporters.coco import CocoExporter, instance_to_coco_annotation
 from annotate.exporters.mask_png import MaskPngExporter, mask_to_png
 from annotate.exporters.yolo import YoloExporter
@@ -194,17 +194,3 @@ def test_coco_gives_frames_their_video_and_tracks_unique_ids(tmp_path):
     ]  # fmt: skip  # track 1 of each video: unique in the file
     assert coco["tracks"] == [{"id": 1, "category_id": 1, "video_id": 1}, {"id": 2, "category_id": 1, "video_id": 2}]
     assert coco["categories"] == [{"id": 1, "name": "person"}, {"id": 2, "name": "class_1"}]
-
-
-@pytest.mark.parametrize(
-    ("new_class", "expected"),
-    [(1, 1), ("crate", 1), ("ball", 0), (7, pytest.raises(ValueError, match=r"No class id 7; the dataset's classes")),
-     ("tree", pytest.raises(ValueError, match=r"No class named 'tree'; the dataset's classes: \['ball', 'crate'\]"))],
-)  # fmt: skip
-def test_a_class_is_found_by_its_id_or_its_name(new_class, expected):
-    names = {0: "ball", 1: "crate"}
-    if isinstance(expected, int):
-        assert class_id_of(names, new_class) == expected
-    else:
-        with expected:
-            class_id_of(names, new_class)
