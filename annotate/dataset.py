@@ -22,7 +22,7 @@ import numpy as np
 
 from sam2_model import ImagePredictor, VideoPredictor
 
-from .dataset_classes import add_class_name, class_id_of, write_class_names
+from .dataset_classes import AddedClasses, class_id_of
 from .dataset_items import Annotation, Edit, Item, ItemState, TrackEdit, Video, check_instance_index, checked_mask
 from .dataset_readers import DatasetSource, image_size, load_annotations, read_source
 from .dataset_save import ReviewSummary, save_dataset
@@ -71,8 +71,7 @@ class Dataset:
         self._history: list[Edit | TrackEdit] = []  # oldest first
         self._tracks: TrackIndex | None = None
         self._track_boxes: dict[str, dict[int, list[tuple[int, Box]]]] = {}
-        self._added: list[int] = []  # class ids added since opening (`add_class`), oldest first
-        self._unsaved: set[int] = set()  # ... whose names `save` has yet to write
+        self._classes = AddedClasses(source)  # classes a person named (`add_class`)
 
     # ----------------------------------------------------------------------------------------------- reading
     @property
@@ -173,18 +172,14 @@ class Dataset:
     @property
     def added_classes(self) -> tuple[str, ...]:
         """The names of the classes added since the dataset was opened (`add_class`), oldest first."""
-        return tuple(self.source.names[i] for i in self._added)
+        return self._classes.names
 
     # ------------------------------------------------------------------------------------------------- edits
     def add_class(self, name: str) -> int:
         """The id of the class `name` (spaces at its ends dropped): a new class with the next id when the dataset has
         none of that name, which `save` writes in every format the dataset holds (`annotate.dataset_classes`). Not
         an edit: undo leaves it. ValueError for a name no format reads back the same, or a dataset naming no class."""
-        class_id, new = add_class_name(self.source.names, name, self.root.name)
-        if new:
-            self._added.append(class_id)
-            self._unsaved.add(class_id)
-        return class_id
+        return self._classes.add(name)
 
     def delete_instance(self, key: str, index: int) -> Edit:
         """Remove instance `index` of an image."""
@@ -253,8 +248,11 @@ class Dataset:
                                                 low_res_logits)  # fmt: skip
         return self._apply(key, "refine", instances)
 
-    def mark_reviewed(self, key: str, reviewed: bool = True) -> Edit:
-        """Record that a person looked at an item and accepts it (images and frames alike); undoable."""
+    def mark_reviewed(self, key: str, reviewed: bool = True) -> Edit | TrackEdit:
+        """Record that a person looked at an item and accepts it (an image, a frame; a `Video.key`: each of its
+        frames, undone together); undoable."""
+        if key not in self.source.items and key in {video.key for video in self.videos}:
+            return self._track_edit(key, "reviewed", lambda frames: frames, reviewed)
         state = self.state(key)
         return self._push(Edit(key, "reviewed", state, replace(state, reviewed=reviewed)))
 
@@ -343,21 +341,19 @@ class Dataset:
         for key in self._current:
             flags[key] = {"reviewed": self._current[key].reviewed, "edited": self.is_edited(key)}
         kept = {k: v for k, v in flags.items() if v["reviewed"] or v["edited"]}
-        record = self._record.path if kept != self._recorded else None
-        files = replaced_files(self.source, [self.item(key) for key in changed], videos, record, bool(self._unsaved))
+        record, items = self._record.path if kept != self._recorded else None, [self.item(key) for key in changed]
+        files = replaced_files(self.source, items, videos, record, bool(self._classes.unsaved))
         if not force:
             self._stamps.check(files)
-        names_written = write_class_names(self.source, self._unsaved)  # before the items: a COCO file holds both
-        self._unsaved.clear()
+        names_written = self._classes.write()  # before the items: a COCO file holds both
         for video in videos:
             patch_coco_tracks(self.source, video, self._frames(video))
         summary = save_dataset(self.source, {key: self._loaded[key] for key in changed},
                                {key: self._current[key] for key in changed}, flags,
                                {g: local for g, (_, local) in self.track_index.local_ids.items()})  # fmt: skip
-        for video in videos:
-            tracks_written = save_video_tracks(self.source, video, self._frames(video), self.track_index)
-            summary = replace(summary, written=(*summary.written, *tracks_written))
-        summary = replace(summary, written=(*names_written, *summary.written))
+        index = self.track_index
+        tracks_written = [p for v in videos for p in save_video_tracks(self.source, v, self._frames(v), index)]
+        summary = replace(summary, written=(*names_written, *summary.written, *tracks_written))
         if kept != self._recorded:
             self._record.write(kept)
             summary = replace(summary, written=(*summary.written, str(self._record.path)))
@@ -377,16 +373,19 @@ class Dataset:
     def _frames(self, video: Video) -> Frames:
         return [self.instances(key) for key in video.frame_keys]
 
-    def _track_edit(self, video: str, action: str, change: Callable[[Frames], Frames]) -> TrackEdit:
-        keys = self.video(video).frame_keys
-        frames = [self.instances(key) for key in keys]
-        new = change(frames)
-        edits = tuple(Edit(key, action, self.state(key), replace(self.state(key), instances=after))
-                      for key, before, after in zip(keys, frames, new, strict=True) if after is not before)  # fmt: skip
+    def _track_edit(
+        self, video: str, action: str, change: Callable[[Frames], Frames], reviewed: bool | None = None
+    ) -> TrackEdit:
+        """One undoable edit of `video`'s frames: their instances as `change` makes them, their flags `reviewed`."""
+        states = [self.state(key) for key in self.video(video).frame_keys]
+        new = change([state.instances for state in states])
+        flags = [state.reviewed if reviewed is None else reviewed for state in states]
+        edits = tuple(Edit(key, action, state, replace(state, instances=after, reviewed=flag))
+                      for key, state, after, flag in zip(self.video(video).frame_keys, states, new, flags, strict=True)
+                      if after is not state.instances or flag != state.reviewed)  # fmt: skip
         entry = TrackEdit(video, action, edits)
         if edits:  # an edit that changes nothing is not one to undo
-            for edit in edits:
-                self._current[edit.key] = edit.after
+            self._current.update({edit.key: edit.after for edit in edits})
             self._history.append(entry)
         return entry
 

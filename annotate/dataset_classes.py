@@ -133,3 +133,31 @@ def names_kept_by_review(folder: Path) -> dict[int, str]:
         return dict(read_source(folder).names)
     except ValueError:
         return {}
+
+
+class AddedClasses:
+    """The classes a person added to an opened dataset (`Dataset.add_class`), oldest first, and those whose names
+    are not written yet."""
+
+    def __init__(self, source: DatasetSource) -> None:
+        self.source = source
+        self.added: list[int] = []
+        self.unsaved: set[int] = set()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.source.names[i] for i in self.added)
+
+    def add(self, name: str) -> int:
+        """The id of the class `name`, added to the dataset's names when new (`add_class_name`)."""
+        class_id, new = add_class_name(self.source.names, name, self.source.root.name)
+        if new:
+            self.added.append(class_id)
+            self.unsaved.add(class_id)
+        return class_id
+
+    def write(self) -> list[str]:
+        """Write the names not written yet (`write_class_names`); the paths written."""
+        written = write_class_names(self.source, self.unsaved)
+        self.unsaved.clear()
+        return written

@@ -222,11 +222,8 @@ class VideoReview:
         return self._done(state, self._edit(lambda: dataset.change_track_class(video, int(track), name)))
 
     def accept(self, state: ReviewState) -> None:
-        """Mark every frame of the open video reviewed."""
-        dataset, video = require_dataset(state), require_video(state)
-        for key in dataset.video(video).frame_keys:
-            if not dataset.is_reviewed(key):
-                dataset.mark_reviewed(key)
+        """Mark every frame of the open video reviewed (one edit: one Undo takes it back)."""
+        require_dataset(state).mark_reviewed(require_video(state))
 
     def undo(self, state: ReviewState) -> str:
         """Take back the frame's last click when there is one, else the dataset's most recent edit (a track edit:

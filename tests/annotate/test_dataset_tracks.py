@@ -244,6 +244,14 @@ def test_track_edits_undo_frame_by_frame_together_and_say_what_is_wrong(runs, co
     dataset.undo()
     assert [dataset.instances(k) for k in dataset.video(NORTH).frame_keys] == loaded
     assert not any(dataset.is_changed(k) for k in dataset.keys)
+    frames = dataset.video(NORTH).frame_keys
+    dataset.mark_reviewed(frames[1])
+    accepted = dataset.mark_reviewed(NORTH)  # a video's key: every frame accepted, one edit
+    assert accepted.action == "reviewed" and [e.key for e in accepted.edits] == [k for k in frames if k != frames[1]]
+    assert all(dataset.is_reviewed(k) for k in frames) and dataset.mark_reviewed(NORTH).edits == ()  # nothing new
+    dataset.undo()
+    assert [dataset.is_reviewed(k) for k in frames] == [k == frames[1] for k in frames]  # one undo, all of it
+    dataset.undo()
     with pytest.raises(ValueError, match=r"both on frames \[2, 3, 4, 5, 6\]"):
         dataset.merge_tracks(NORTH, keep=RED, absorb=GREEN, from_frame=0)
     with pytest.raises(ValueError, match="No track 9 on this video; its tracks: \\[1, 2\\]"):

@@ -229,10 +229,10 @@ def test_undo_on_another_video_takes_back_the_last_edit_and_says_where_it_was(re
     videos.open(state, NORTH, 4)
     videos.delete_track(state, GREEN)
     videos.open(state, SOUTH, 0)
-    videos.accept(state)  # one reviewed mark per frame of south
+    videos.accept(state)  # every frame of south reviewed: one edit
+    assert all(state.dataset.is_reviewed(k) for k in state.dataset.video(SOUTH).frame_keys)
     assert videos.undo(state) == f"Undone: Accept on the video {SOUTH}."
-    for _ in range(4):
-        videos.undo(state)
+    assert not any(state.dataset.is_reviewed(k) for k in state.dataset.video(SOUTH).frame_keys)  # all in one Undo
     assert videos.undo(state) == f"Undone: a track delete on the video {NORTH} (open it to see it)."
     dataset = state.dataset
     assert [
