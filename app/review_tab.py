@@ -88,6 +88,7 @@ class ReviewPanels:
     class_name: gr.Dropdown
     grid: gr.Gallery
     status: gr.Markdown
+    by_class: gr.Dropdown  # the grid's class filter (not an output of `view`: its choices follow the classes)
 
     def view(self) -> list[Any]:
         return [getattr(self, name) for name in ReviewView._fields]
@@ -100,6 +101,7 @@ class ReviewTab:
         self.services = services
         self.workflow = workflow
         self.opened: list[Any] = []  # the events that open a dataset (set by `build`)
+        self.committing: list[Any] = []  # the events that may commit a typed new class (the class lists follow)
 
     # ------------------------------------------------------------------------------------------------- layout
     def build(self, model_events: Events) -> ReviewPanels:
@@ -147,7 +149,7 @@ class ReviewTab:
                 save = gr.Button("Save" if local else "Save and download", elem_id="review_save")
                 download = gr.File(label="Corrected dataset", elem_id="review_download",
                                    elem_classes=["hide-when-empty"])  # fmt: skip
-        panels = ReviewPanels(canvas, box_canvas, candidates, objects, hint, class_name, grid, line)
+        panels = ReviewPanels(canvas, box_canvas, candidates, objects, hint, class_name, grid, line, by_class)
         view, size = panels.view(), len(ReviewView._fields)
         filters = [by_class, status, order]
         opened = [*view, by_class]
@@ -158,7 +160,6 @@ class ReviewTab:
         ]  # fmt: skip
         for control in filters:
             control.input(guard(self.list_items, keep=size), filters, view, **private)
-        grid.select(guard(self.pick_item, keep=size), filters, view, **model_events, **private)
         mode.input(guard(self.set_mode, keep=3), mode, [canvas, box_canvas, hint], **quick)
         canvas.select(guard(self.click, keep=size), mode, view, **model_events, **private)
         # no progress overlay: the canvas reports our own redraws as changes too, and an overlay over the box canvas
@@ -167,13 +168,16 @@ class ReviewTab:
         candidates.select(guard(self.pick_candidate, keep=size), None, view, **quick)
         objects.input(guard(self.select_object, keep=size), objects, view, **quick)
         class_name.input(guard(self.relabel, keep=size), [objects, class_name], view, **quick)
-        previous.click(guard(self.previous, keep=size), filters, view, **model_events, **private)
-        following.click(guard(self.next, keep=size), filters, view, **model_events, **private)
-        accept.click(guard(self.accept, keep=size), filters, view, **model_events, **private)
         add_object.click(guard(self.add_object, keep=size), class_name, view, **quick)
         delete.click(guard(self.delete, keep=size), None, view, **quick)
-        undo.click(guard(self.undo, keep=size), None, view, **model_events, **private)
-        save.click(guard(self.save, keep=size + 1), filters, [*view, download], **private)
+        self.committing = [  # each commits the item in the editor (undo: may take back a commit)
+            grid.select(guard(self.pick_item, keep=size), filters, view, **model_events, **private),
+            previous.click(guard(self.previous, keep=size), filters, view, **model_events, **private),
+            following.click(guard(self.next, keep=size), filters, view, **model_events, **private),
+            accept.click(guard(self.accept, keep=size), filters, view, **model_events, **private),
+            undo.click(guard(self.undo, keep=size), None, view, **model_events, **private),
+            save.click(guard(self.save, keep=size + 1), filters, [*view, download], **private),
+        ]
         return panels
 
     # ----------------------------------------------------------------------------------------------- handlers

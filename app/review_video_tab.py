@@ -96,17 +96,20 @@ class ReviewVideoTab:
             event.then(guard(self.list_videos, keep=5), None, [video, track_class, *filters], **private)
         for control in filters:
             control.input(guard(self.filter_videos, keep=1), filters, video, **private)
-        video.input(guard(self.open, keep=size), video, out, **events, **private)
+        opening = video.input(guard(self.open, keep=size), video, out, **events, **private)  # commits the item open
+        for event in [*self.review.committing, opening]:  # a typed new class committed: the class lists offer it
+            event.then(guard(self.follow_classes, keep=3), None, [panels.by_class, by_class, track_class], **private)
         frame.input(guard(self.move, keep=size), frame, out, **events, **private)  # as the Video tab: drag or type
-        propagate.click(guard(self.repropagate, keep=size), [direction, extent, count], out, **events, **private)
-        cut.click(guard(self.cut, keep=size), first, out, **events, **private)
-        merge.click(guard(self.merge, keep=size), [first, second], out, **events, **private)
-        swap.click(guard(self.swap, keep=size), [first, second], out, **events, **private)
-        relabel.click(guard(self.relabel, keep=size), [first, track_class], out, **events, **private)
-        undo.click(guard(self.undo, keep=size), None, out, **events, **private)
-        accept.click(guard(self.accept, keep=size), None, out, **private).then(
-            guard(self.filter_videos, keep=1), filters, video, **private
-        )  # the video's status changed: the list says so
+        # a track edit (and its undo) changes the video's status and concerns: the list's captions follow
+        edited, keep = [*out, video], size + 1
+        propagate.click(guard(self.repropagate, keep=keep), [direction, extent, count, *filters], edited, **events,
+                        **private)  # fmt: skip
+        cut.click(guard(self.cut, keep=keep), [first, *filters], edited, **events, **private)
+        merge.click(guard(self.merge, keep=keep), [first, second, *filters], edited, **events, **private)
+        swap.click(guard(self.swap, keep=keep), [first, second, *filters], edited, **events, **private)
+        relabel.click(guard(self.relabel, keep=keep), [first, track_class, *filters], edited, **events, **private)
+        undo.click(guard(self.undo, keep=keep), filters, edited, **events, **private)
+        accept.click(guard(self.accept, keep=keep), filters, edited, **private)
         return controls
 
     # ----------------------------------------------------------------------------------------------- handlers
@@ -123,9 +126,17 @@ class ReviewVideoTab:
         """The videos with a track of `by_class` and the status asked, in `order` (the open one stays chosen when
         it is listed)."""
         with self.services.user_session(request) as user:
-            choices = video_choices(self.videos.rows(user.review, by_class, status, order))
-            listed = user.review.video in [key for _, key in choices]
-            return gr.update(choices=choices, value=user.review.video if listed else None)
+            return self._listed(user.review, by_class, status, order)
+
+    def follow_classes(self, request: gr.Request) -> tuple[Any, Any, Any]:
+        """The dataset's classes now (a typed new class is added when its instance is committed) as the choices of
+        the grid's class filter, the video list's and the track's class; each keeps its value."""
+        with self.services.user_session(request) as user:
+            if user.review.dataset is None:
+                return gr.skip(), gr.skip(), gr.skip()
+            classes = self.review.workflow.class_names(user.review)
+            filters = gr.update(choices=[ANY_CLASS, *classes])
+            return filters, filters, gr.update(choices=classes)
 
     def open(self, video: str | None, request: gr.Request) -> tuple[Any, ...]:
         with self.services.user_session(request) as user:
@@ -138,42 +149,65 @@ class ReviewVideoTab:
             self.videos.show(user.review, int(frame or 0))
             return self._view(user)
 
-    def repropagate(self, direction: str, extent: str, count: Any, request: gr.Request) -> tuple[Any, ...]:
+    def repropagate(self, direction: str, extent: str, count: Any, by_class: str, status: str, order: str,
+                    request: gr.Request) -> tuple[Any, ...]:  # fmt: skip
         with self.services.user_session(request) as user:
             forward, backward = range_counts(direction, extent, count)
             changed = self.videos.repropagate(user.review, forward, backward)
-            return self._view(user, f"Re-propagated: {changed} frames changed.")
+            return self._edited(user, f"Re-propagated: {changed} frames changed.", by_class, status, order)
 
-    def cut(self, track: Any, request: gr.Request) -> tuple[Any, ...]:
+    def cut(self, track: Any, by_class: str, status: str, order: str, request: gr.Request) -> tuple[Any, ...]:
         with self.services.user_session(request) as user:
             changed = self.videos.delete_track(user.review, _track(track))
-            return self._view(user, f"Track {track} deleted from this frame on ({changed} frames).")
+            note = f"Track {track} deleted from this frame on ({changed} frames)."
+            return self._edited(user, note, by_class, status, order)
 
-    def merge(self, keep: Any, absorb: Any, request: gr.Request) -> tuple[Any, ...]:
+    def merge(self, keep: Any, absorb: Any, by_class: str, status: str, order: str,
+              request: gr.Request) -> tuple[Any, ...]:  # fmt: skip
         with self.services.user_session(request) as user:
             changed = self.videos.merge_tracks(user.review, _track(keep), _track(absorb))
-            return self._view(user, f"Track {absorb} merged into track {keep} ({changed} frames).")
+            note = f"Track {absorb} merged into track {keep} ({changed} frames)."
+            return self._edited(user, note, by_class, status, order)
 
-    def swap(self, first: Any, second: Any, request: gr.Request) -> tuple[Any, ...]:
+    def swap(self, first: Any, second: Any, by_class: str, status: str, order: str,
+             request: gr.Request) -> tuple[Any, ...]:  # fmt: skip
         with self.services.user_session(request) as user:
             changed = self.videos.swap_tracks(user.review, _track(first), _track(second))
-            return self._view(user, f"Tracks {first} and {second} swapped ({changed} frames).")
+            note = f"Tracks {first} and {second} swapped ({changed} frames)."
+            return self._edited(user, note, by_class, status, order)
 
-    def relabel(self, track: Any, class_name: str | None, request: gr.Request) -> tuple[Any, ...]:
+    def relabel(self, track: Any, class_name: str | None, by_class: str, status: str, order: str,
+                request: gr.Request) -> tuple[Any, ...]:  # fmt: skip
         with self.services.user_session(request) as user:
             changed = self.videos.change_class(user.review, _track(track), class_name)
-            return self._view(user, f"Track {track} is {class_name} ({changed} frames).")
+            note = f"Track {track} is {class_name} ({changed} frames)."
+            return self._edited(user, note, by_class, status, order)
 
-    def undo(self, request: gr.Request) -> tuple[Any, ...]:
+    def undo(self, by_class: str, status: str, order: str, request: gr.Request) -> tuple[Any, ...]:
+        """The frame's last click taken back (the list as it is), else the dataset's last edit (the list follows)."""
         with self.services.user_session(request) as user:
-            return self._view(user, self.videos.undo(user.review))
+            note = self.videos.undo(user.review)
+            if not note:
+                return (*self._view(user), gr.skip())
+            return self._edited(user, note, by_class, status, order)
 
-    def accept(self, request: gr.Request) -> tuple[Any, ...]:
+    def accept(self, by_class: str, status: str, order: str, request: gr.Request) -> tuple[Any, ...]:
         with self.services.user_session(request) as user:
             self.videos.accept(user.review)
-            return self._view(user, "Every frame of the video accepted.")
+            return self._edited(user, "Every frame of the video accepted.", by_class, status, order)
 
     # ------------------------------------------------------------------------------------------------- views
+    def _edited(self, user: UserSession, note: str, by_class: str, status: str, order: str) -> tuple[Any, ...]:
+        """`_view` after an edit of the dataset, then the video list filtered again (its captions say the edit)."""
+        return (*self._view(user, note), self._listed(user.review, by_class, status, order))
+
+    def _listed(self, state: ReviewState, by_class: str, status: str, order: str) -> Any:
+        """The video list's update: the videos as filtered (`VideoReview.rows`: the needs-a-look order decodes the
+        masks once), the open one chosen when it is listed."""
+        choices = video_choices(self.videos.rows(state, by_class, status, order))
+        listed = state.video in [key for _, key in choices]
+        return gr.update(choices=choices, value=state.video if listed else None)
+
     def _view(self, user: UserSession, note: str = "") -> tuple[Any, ...]:
         state: ReviewState = user.review
         view: ReviewView = self.review.view(user, None, note)

@@ -272,6 +272,8 @@ def test_review_a_box_dragged_and_a_new_class_typed_on_a_missed_object(browser, 
     page.locator("#review_steps").click()
     page.locator("#review_accept").click()
     expect(hint).not_to_contain_text("photo")
+    choose(page, "#review_filter_class", "bicycle")  # committed: the class filter offers it at once
+    expect(status).to_contain_text("1 item listed")
     save_and_close(page, "Saved:", screenshot_path(tmp_path, "screenshot_review_new_class.png"))
 
     saved = open_dataset(folder)

@@ -87,6 +87,7 @@ def test_review_a_video_repropagate_a_corrected_track_cut_another_and_save(brows
     settled(page, "#review_canvas")
     page.screenshot(path=str(screenshot_path(tmp_path, "screenshot_review_video.png")), full_page=True)
     listed = page.locator("#review_video input")  # the open video stays chosen: its caption is the list's
+    expect(listed).to_have_value(re.compile(r"· edited · track 2 ends early \(frame 3\)"))  # the cut redrew it
     choose(page, "#review_video_order", DATASET_ORDER)
     expect(listed).to_have_value(f"{NORTH} · 7 frames · 2 tracks · edited")
     choose(page, "#review_video_order", NEEDS_A_LOOK)  # green now vanishes mid-picture after frame 3

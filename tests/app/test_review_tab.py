@@ -73,6 +73,12 @@ def test_a_box_dragged_and_a_new_class_typed_through_the_handlers(studio, yolo_f
 
     view = studio.review.relabel("2", "bicycle", request())  # typed: a new class
     assert view.class_name["value"] == "bicycle" and view.class_name["choices"] == ["red", "green", "bicycle"]
+    grid_filter, video_filter, track_class = studio.review_videos.follow_classes(request())
+    assert grid_filter["choices"] == [ANY_CLASS, "red", "green"]  # not committed yet: not the dataset's
+    studio.review.accept(*FILTERS, request())  # committed: the dataset has the class, the class lists offer it
+    grid_filter, video_filter, track_class = studio.review_videos.follow_classes(request())
+    assert grid_filter == video_filter == {"__type__": "update", "choices": [ANY_CLASS, "red", "green", "bicycle"]}
+    assert track_class == {"__type__": "update", "choices": ["red", "green", "bicycle"]}  # values kept: not sent
     studio.review.save(*FILTERS, request())
     saved = open_dataset(yolo_folder)
     assert saved.names[2] == "bicycle" and [a.class_name for a in saved.instances(A)] == ["red", "bicycle"]
@@ -86,3 +92,19 @@ def test_the_demo_has_the_review_tab_after_auto_annotate_and_its_keys(small_mode
     for element in ("review_next", "review_prev", "review_accept", "review_delete", "review_undo"):
         assert element in KEYBOARD_JS
     assert GRID_MAX > 3
+
+
+def test_the_lists_follow_each_track_edit_and_each_commit_in_the_demo(small_model, yolo_folder):  # noqa: F811
+    demo = build_demo(small_model, dataset=yolo_folder)
+    ids = {block._id: getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    follows = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "follow_classes"]
+    assert follows and all([ids[o._id] for o in d.outputs] == ["review_filter_class", "review_video_class",
+                                                               "review_track_class"] for d in follows)  # fmt: skip
+    after = {ids[target] for d in follows for target, _ in demo.fns[d.trigger_after].targets}
+    assert after == {"review_items", "review_prev", "review_next", "review_accept", "review_undo", "review_save",
+                     "review_video"}  # fmt: skip
+    edits = ("review_propagate", "review_cut", "review_merge", "review_swap", "review_relabel", "review_track_undo",
+             "review_accept_video")  # fmt: skip
+    for edit in edits:  # each redraws the video list (its captions say the edit) with the editor
+        (dependency,) = [d for d in demo.fns.values() if [ids.get(t) for t, _ in d.targets] == [edit]]
+        assert ids[dependency.outputs[-1]._id] == "review_video"

@@ -161,7 +161,7 @@ def test_a_track_keeps_its_colour_on_every_frame(small_model, folder):
     tab.move(3, request())
     with studio.user_session(request()) as user:
         assert user.review.video_tracks == [RED, GREEN] and colour_slots(user.review) == [0, 1]
-    tab.cut("1", request())  # frames 3 to 6 hold the green track alone
+    tab.cut("1", ANY_CLASS, ALL, NEEDS_A_LOOK, request())  # frames 3 to 6 hold the green track alone
     *view, _, tracks, _, _ = tab.move(5, request())
     with studio.user_session(request()) as user:
         state = user.review
@@ -315,14 +315,47 @@ def test_the_tab_lists_videos_moves_the_slider_and_cuts_a_track_through_its_hand
         "Track 1 · red — as tracked",
         "Track 2 · green — as tracked",
     ]
-    *view, _, tracks, _, _ = tab.cut("2", request())
+    *view, _, tracks, _, _, listed = tab.cut("2", ANY_CLASS, ALL, NEEDS_A_LOOK, request())
     assert "frames 2–4 (3)" in tracks and "(2 frames)" in view[-1] and 'data-frame="5"' in tracks
-    listed = tab.filter_videos(ANY_CLASS, ALL, NEEDS_A_LOOK, request())  # north's green track ends early now
-    assert listed["choices"][0] == ("clips/north · 7 frames · 2 tracks · edited · track 2 ends early (frame 4)", NORTH)
-    assert listed["value"] == NORTH  # the open video stays chosen
+    assert listed == tab.filter_videos(ANY_CLASS, ALL, NEEDS_A_LOOK, request())  # the list as a filter lists it
     assert tab.filter_videos(ANY_CLASS, REVIEWED, NEEDS_A_LOOK, request()) == {"__type__": "update", "choices": [],
                                                                              "value": None}  # fmt: skip
     *view, _ = studio.review.save(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
     assert tracks_of(folder) == ORIGINAL[:5] + [{RED: "red"}] * 2
     assert range_counts(FORWARD, WHOLE, 3) == (TO_THE_END, 0) and range_counts(BACKWARD, SOME, 3) == (0, 3)
     assert range_counts(BOTH, SOME, 4) == (4, 4)
+
+
+def test_every_track_edit_and_its_undo_redraw_the_video_list_keeping_the_open_video_chosen(small_model, folder):
+    import gradio as gr
+
+    from app.prompts import POSITIVE
+
+    from .conftest import request
+
+    studio = Studio(small_model, dataset=folder)
+    studio.open_session(request())
+    studio.review.open_local(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
+    tab, filters = studio.review_videos, (ANY_CLASS, ALL, NEEDS_A_LOOK)
+    tab.list_videos(request())
+    tab.open(NORTH, request())
+    tab.move(5, request())
+    studio.review.click(POSITIVE, gr.SelectData(None, {"index": list(INSIDE_GREEN), "value": None}), request())
+    *_, listed = tab.undo(*filters, request())  # a click taken back: the dataset is as it was, so is the list
+    assert listed == gr.skip()
+    *_, listed = tab.cut("2", *filters, request())  # north's green track ends on frame 4 now, in the middle
+    assert listed["choices"][0] == ("clips/north · 7 frames · 2 tracks · edited · track 2 ends early (frame 4)", NORTH)
+    assert listed["value"] == NORTH  # the open video stays chosen
+    *_, listed = tab.undo(*filters, request())
+    assert listed["choices"] == [("clips/north · 7 frames · 2 tracks · to review", NORTH),
+                                 ("clips/south · 5 frames · 2 tracks · to review", SOUTH)]  # fmt: skip
+    assert listed["value"] == NORTH
+    *_, listed = tab.swap("1", "2", *filters, request())
+    assert "clips/north · 7 frames · 2 tracks · edited" in listed["choices"][0][0]
+    *_, listed = tab.relabel("1", "green", *filters, request())  # red's track is green from frame 0 on
+    assert [key for _, key in listed["choices"]] == [NORTH, SOUTH] and "edited" in listed["choices"][0][0]
+    *_, listed = tab.accept(*filters, request())
+    assert listed["choices"][-1] == ("clips/north · 7 frames · 2 tracks · reviewed, edited", NORTH)
+    *_, listed = tab.accept(ANY_CLASS, TO_REVIEW, NEEDS_A_LOOK, request())  # filtered: north is not listed
+    assert listed == {"__type__": "update", "choices": [("clips/south · 5 frames · 2 tracks · to review", SOUTH)],
+                      "value": None}  # fmt: skip
