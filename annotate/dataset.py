@@ -37,6 +37,7 @@ from .run_record import ReviewRecord
 from .track_edits import Frames, change_track_class, delete_track, merge_tracks, swap_tracks, track_class
 from .track_propagate import FramePropagator, frame_range, propagate_track, replace_track
 from .track_review import VideoLookEntry, videos_look
+from .video_outputs import VIS_FILE
 
 
 class NothingToUndo(RuntimeError):
@@ -63,8 +64,7 @@ class Dataset:
         self._record = ReviewRecord(source.review_path)
         self._stamps = FileStamps(source.root)  # what `save` checks before replacing a file (`dataset_stamps`)
         self._stamps.record([source.review_path, *(p for p in (source.coco_path, source.names_file) if p is not None)])
-        recorded = self._record.read()
-        self._recorded = {key: flags for key, flags in recorded.items() if key in source.items}
+        self._recorded = {key: flags for key, flags in self._record.read().items() if key in source.items}
         self._sizes: dict[str, tuple[int, int]] = {}
         self._loaded: dict[str, ItemState] = {}  # as the files hold it (set on first load, and by save)
         self._current: dict[str, ItemState] = {}
@@ -153,6 +153,7 @@ class Dataset:
     def track_index(self) -> TrackIndex:
         """The dataset's vis.json tracks (read once)."""
         if self._tracks is None:
+            self._stamps.record([self.root / VIS_FILE])  # stamped as it is read: `save` checks it before writing
             self._tracks = read_track_index(self.root)
         return self._tracks
 

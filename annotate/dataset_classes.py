@@ -131,7 +131,7 @@ def names_kept_by_review(folder: Path) -> dict[int, str]:
         return {}
     try:
         return dict(read_source(folder).names)
-    except ValueError:
+    except (ValueError, KeyError, TypeError, OSError):  # a damaged earlier output must not stop the new run
         return {}
 
 

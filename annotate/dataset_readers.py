@@ -20,6 +20,7 @@ from PIL import Image
 
 from .dataset_items import Annotation, Item, Video
 from .exporters.base import RUN_DIR, category_id_to_class_id, class_name
+from .exporters.coco import DESCRIPTION as COCO_DESCRIPTION
 from .images import find_images
 from .polygons import box_to_polygon
 from .run_record import REVIEW_FILE
@@ -79,10 +80,16 @@ def read_source(path: str | Path, images: str | Path | None = None) -> DatasetSo
 def is_auto_annotate_folder(path: Path) -> bool:
     """Whether `path` is a folder `auto_annotate` wrote: labels/ and its working files, or — as the app's download
     and any zip without hidden folders hold it, the working files left out — labels/, data.yaml and the COCO file
-    side by side (read as one dataset, so that a save keeps every format in step)."""
+    that `auto_annotate` wrote (read as one dataset, so that a save keeps every format in step). Another YOLO
+    dataset with a COCO file beside it stays a YOLO dataset."""
     if not (path / "labels").is_dir():
         return False
-    return (path / RUN_DIR).is_dir() or ((path / "data.yaml").is_file() and (path / COCO_FILE).is_file())
+    if (path / RUN_DIR).is_dir():
+        return True
+    if not ((path / "data.yaml").is_file() and (path / COCO_FILE).is_file()):
+        return False
+    with open(path / COCO_FILE, "rb") as file:  # our exporter writes its "info" first: no need to parse it all
+        return json.dumps(COCO_DESCRIPTION).encode() in file.read(4096)
 
 
 def read_auto_annotate(root: Path) -> DatasetSource:

@@ -16,7 +16,7 @@ from gradio_image_annotation import image_annotator
 
 from .media import draw_overlay, preview_scale, to_preview
 from .prompts import BOX
-from .sessions import ImageState
+from .sessions import ImageState, ReviewState
 
 Xyxy = tuple[float, float, float, float]
 
@@ -90,3 +90,20 @@ def dragged_box(value: dict[str, Any] | None) -> Xyxy | None:
         return None
     box = boxes[-1]
     return float(box["xmin"]), float(box["ymin"]), float(box["xmax"]), float(box["ymax"])
+
+
+def colour_slots(state: ReviewState) -> list[int]:
+    """Each editor object's colour (an index for `media.color_of`), in object order. On a video's frame a track's
+    instance has its track's colour, the same on every frame and in the timeline (its place among the video's
+    tracks), so an id switch shows as a change of colour; other objects follow. On an image: the object's place."""
+    image = state.image
+    if state.video is None:
+        return list(range(len(image.objects)))
+    slots, extra = [], len(state.video_tracks)
+    for obj in image.objects:
+        if obj in state.originals and state.tracks[state.originals.index(obj)] in state.video_tracks:
+            slots.append(state.video_tracks.index(state.tracks[state.originals.index(obj)]))
+        else:
+            slots.append(extra)
+            extra += 1
+    return slots

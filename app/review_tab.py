@@ -14,7 +14,17 @@ from typing import Any, NamedTuple
 import gradio as gr
 import numpy as np
 
-from .canvas import box_annotator, box_canvas_value, candidate_gallery, dragged_box, mode_canvases, overlay_of
+from annotate.review import look_entry
+
+from .canvas import (
+    box_annotator,
+    box_canvas_value,
+    candidate_gallery,
+    colour_slots,
+    dragged_box,
+    mode_canvases,
+    overlay_of,
+)
 from .errors import guard
 from .media import color_of, draw_overlay, preview_scale, to_preview
 from .prompts import BOX, BOX_CLICKS, IMAGE_MODES, POSITIVE
@@ -170,12 +180,13 @@ class ReviewTab:
         class_name.input(guard(self.relabel, keep=size), [objects, class_name], view, **quick)
         add_object.click(guard(self.add_object, keep=size), class_name, view, **quick)
         delete.click(guard(self.delete, keep=size), None, view, **quick)
+        self.undone = undone = undo.click(guard(self.undo, keep=size), None, view, **model_events, **private)
         self.committing = [  # each commits the item in the editor (undo: may take back a commit)
             grid.select(guard(self.pick_item, keep=size), filters, view, **model_events, **private),
             previous.click(guard(self.previous, keep=size), filters, view, **model_events, **private),
             following.click(guard(self.next, keep=size), filters, view, **model_events, **private),
             accept.click(guard(self.accept, keep=size), filters, view, **model_events, **private),
-            undo.click(guard(self.undo, keep=size), None, view, **model_events, **private),
+            undone,
             save.click(guard(self.save, keep=size + 1), filters, [*view, download], **private),
         ]
         return panels
@@ -184,13 +195,15 @@ class ReviewTab:
     def open_local(self, by_class: str, status: str, order: str, request: gr.Request) -> tuple[Any, ...]:
         """The `--dataset` folder, listed with the filters reset (its classes are the class filter's choices)."""
         with self.services.user_session(request) as user:
-            user.review = self.workflow.open_local(user.review)
+            mode, user.review = user.review.image.mode, self.workflow.open_local(user.review)
+            user.review.image.mode = mode  # the mode list and the canvas shown stay as the user left them
             return self._opened(user)
 
     def open_upload(self, path: str | None, by_class: str, status: str, order: str,
                     request: gr.Request) -> tuple[Any, ...]:  # fmt: skip
         with self.services.user_session(request) as user:
-            user.review = self.workflow.open_upload(path, user.workdir)
+            mode, user.review = user.review.image.mode, self.workflow.open_upload(path, user.workdir)
+            user.review.image.mode = mode  # as in open_local
             return self._opened(user)
 
     def list_items(self, by_class: str, status: str, order: str, request: gr.Request) -> ReviewView:
@@ -294,8 +307,13 @@ class ReviewTab:
         dataset = state.dataset
         if dataset is None:
             return []
-        return [ItemRow(k, tuple(a.class_name for a in dataset.instances(k)), dataset.is_reviewed(k),
-                        dataset.is_edited(k), ()) for k in state.listed]  # fmt: skip
+        rows = []
+        for i, key in enumerate(state.listed):  # why, for the rows the grid shows (their masks are decoded anyway)
+            instances = dataset.instances(key)
+            why = look_entry(key, instances, dataset.is_reviewed(key)).reasons if i < GRID_MAX else ()
+            rows.append(ItemRow(key, tuple(a.class_name for a in instances), dataset.is_reviewed(key),
+                                dataset.is_edited(key), why))  # fmt: skip
+        return rows
 
     def view(self, user: UserSession, rows: list[ItemRow] | None = None, note: str = "") -> ReviewView:
         """The tab drawn from the user's review state; the grid is sent again only with `rows` (the list shown)."""
@@ -369,7 +387,8 @@ class ReviewTab:
         image = state.image
         if state.key is None:
             return "Open a dataset, then click an item of the grid."
-        number, colour = image.active + 1, color_of(colour_slots(state)[image.active]).as_hex()
+        slots = colour_slots(state)
+        number, colour = image.active + 1, color_of(slots[image.active] if slots else image.active).as_hex()
         swatch = f'<span style="color:{colour}">■</span>'
         where = f"**{state.key}**: "
         if image.box_corner is not None:
@@ -379,20 +398,3 @@ class ReviewTab:
         if image.mode == BOX:
             return f"{where}{swatch} Instance {number}: drag a box around it."
         return f"{where}click an instance to refine it ({swatch} instance {number} is active); Negative click removes."
-
-
-def colour_slots(state: ReviewState) -> list[int]:
-    """Each editor object's colour (an index for `media.color_of`), in object order. On a video's frame a track's
-    instance has its track's colour, the same on every frame and in the timeline (its place among the video's
-    tracks), so an id switch shows as a change of colour; other objects follow. On an image: the object's place."""
-    image = state.image
-    if state.video is None:
-        return list(range(len(image.objects)))
-    slots, extra = [], len(state.video_tracks)
-    for obj in image.objects:
-        if obj in state.originals and state.tracks[state.originals.index(obj)] in state.video_tracks:
-            slots.append(state.video_tracks.index(state.tracks[state.originals.index(obj)]))
-        else:
-            slots.append(extra)
-            extra += 1
-    return slots

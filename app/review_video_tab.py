@@ -100,6 +100,8 @@ class ReviewVideoTab:
         for event in [*self.review.committing, opening]:  # a typed new class committed: the class lists offer it
             event.then(guard(self.follow_classes, keep=3), None, [panels.by_class, by_class, track_class], **private)
         frame.input(guard(self.move, keep=size), frame, out, **events, **private)  # as the Video tab: drag or type
+        # the editor's Undo (and its key, z) may take back a track edit, or close the video: this section follows
+        self.review.undone.then(guard(self.follow_undo, keep=5), filters, [*controls.outputs(), video], **private)
         # a track edit (and its undo) changes the video's status and concerns: the list's captions follow
         edited, keep = [*out, video], size + 1
         propagate.click(guard(self.repropagate, keep=keep), [direction, extent, count, *filters], edited, **events,
@@ -191,6 +193,14 @@ class ReviewVideoTab:
                 return (*self._view(user), gr.skip())
             return self._edited(user, note, by_class, status, order)
 
+    def follow_undo(self, by_class: str, status: str, order: str, request: gr.Request) -> tuple[Any, ...]:
+        """After the editor's Undo: the slider, timeline and track lists as the dataset now is, and the video list
+        when a video is open (an undone track edit changes its captions); hidden when the undo closed the video."""
+        with self.services.user_session(request) as user:
+            *_, slider, tracks, first, second = self._view(user)
+            listed = gr.skip() if user.review.video is None else self._listed(user.review, by_class, status, order)
+            return slider, tracks, first, second, listed
+
     def accept(self, by_class: str, status: str, order: str, request: gr.Request) -> tuple[Any, ...]:
         with self.services.user_session(request) as user:
             self.videos.accept(user.review)
@@ -215,7 +225,7 @@ class ReviewVideoTab:
             return (*view, gr.update(visible=False), "", gr.update(choices=[]), gr.update(choices=[]))
         frames = len(state.dataset.video(state.video).frame_keys)
         rows = self.videos.track_rows(state)
-        # a track's colour is its place among the video's tracks, as on the frame (`review_tab.colour_slots`)
+        # a track's colour is its place among the video's tracks, as on the frame (`canvas.colour_slots`)
         bars = [TimelineRow(f"track {r.track} · {r.class_name} · frames {r.first}–{r.last} ({len(r.present)})",
                             state.video_tracks.index(r.track) if r.track in state.video_tracks else i, r.present)
                 for i, r in enumerate(rows)]  # fmt: skip

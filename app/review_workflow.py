@@ -211,8 +211,9 @@ class ReviewWorkflow:
         _not_on_a_frame(state)
         image = state.image
         current = image.objects[image.active].class_name if image.objects else ""
+        name = self.class_named(state, class_name or current, allow_new=True)  # a refused name adds nothing
         self.images.add_object(image)
-        image.objects[image.active].class_name = self.class_named(state, class_name or current, allow_new=True)
+        image.objects[image.active].class_name = name
 
     def delete(self, state: ReviewState) -> None:
         """Delete the active object (undoable)."""

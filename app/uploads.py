@@ -95,7 +95,8 @@ def extract_dataset(upload: str, target: Path, limits: Limits) -> Path:
     path = Path(upload)
     if not zipfile.is_zipfile(path):
         raise UploadError("Upload the dataset as one .zip file (its folder zipped: images, labels, COCO JSON).")
-    members = [m for m in _zip_members(path, limits, is_dataset_name) if not is_hidden(m.filename)]
+    # hidden members are skipped before the limits are checked: they cost nothing, so they count for nothing
+    members = _zip_members(path, limits, lambda name: is_dataset_name(name) and not is_hidden(name))
     expanded = sum(info.file_size for info in members)
     if expanded > limits.max_expanded_mb * 2**20:
         raise UploadError(f"The zip expands to {expanded / 2**20:.0f} MB; the limit is {limits.max_expanded_mb} MB.")

@@ -149,6 +149,18 @@ def test_the_apps_download_of_a_run_opens_as_the_run_without_its_working_files(a
     assert [1 in ids for ids in tracks] == [True] * 3 + [False] * 3 and tracks[5]  # the other track stays
 
 
+def test_a_yolo_dataset_with_someone_elses_coco_file_beside_it_stays_a_yolo_dataset(yolo_dataset):
+    """Only the COCO file auto_annotate wrote makes a folder its run: another one is not read, nor rewritten."""
+    other = {"info": {"description": "exported by another tool"}, "images": [{"id": 7, "file_name": "x.jpg"}]}
+    (yolo_dataset / "annotations.json").write_text(json.dumps(other))
+    dataset = open_dataset(yolo_dataset)
+    assert dataset.formats == ("yolo",) and dataset.keys
+    labelled = next(key for key in dataset.keys if dataset.instances(key))
+    dataset.delete_instance(labelled, 0)
+    assert dataset.save().edited == 1
+    assert json.loads((yolo_dataset / "annotations.json").read_text()) == other
+
+
 def test_yolo_dataset_opens_from_data_yaml_and_saves_byte_identical(yolo_dataset):
     before = snapshot(yolo_dataset)
     dataset = open_dataset(yolo_dataset / "data.yaml")

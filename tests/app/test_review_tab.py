@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import gradio as gr
 import numpy as np
+import pytest
 
 from annotate.dataset import open_dataset
 from app.demo import build_demo
 from app.prompts import BOX, NEGATIVE, POSITIVE
+from app.refusals import Refusal
 from app.review_filters import ALL, ANY_CLASS, NEEDS_A_LOOK
 from app.review_tab import GRID_MAX, KEYBOARD_JS
 
@@ -43,7 +45,7 @@ def test_open_pick_click_accept_and_save_through_the_handlers(studio, yolo_folde
     view = studio.review.relabel("2", "red", request())
     assert view.class_name["value"] == "red"
     view = studio.review.accept(*FILTERS, request())
-    assert "item 3 of 3" in view.status and view.grid["value"][1][1] == "a · 2 instances · reviewed, edited"
+    assert "item 3 of 3" in view.status and view.grid["value"][1][1].startswith("a · 2 instances · reviewed, edited")
     assert view.grid["selected_index"] == 2  # the grid marks the item in the editor
     *view, download = studio.review.save(*FILTERS, request())
     assert download is None and "Saved: 1 reviewed, 1 edited" in view[-1]
@@ -82,6 +84,30 @@ def test_a_box_dragged_and_a_new_class_typed_through_the_handlers(studio, yolo_f
     studio.review.save(*FILTERS, request())
     saved = open_dataset(yolo_folder)
     assert saved.names[2] == "bicycle" and [a.class_name for a in saved.instances(A)] == ["red", "bicycle"]
+
+
+def test_the_editor_keeps_working_after_its_last_instance_is_deleted_or_a_name_is_refused(studio, yolo_folder):  # noqa: F811
+    """Deleting an item's only instance leaves an editor with no object: it is drawn, and the next click works;
+    Add object with a refused class name adds nothing; a dataset opened in Box (drag) stays in Box (drag)."""
+    studio.open_session(request())
+    studio.review.open_local(*FILTERS, request())
+    studio.review.set_mode(BOX, request())
+    studio.review.open_local(*FILTERS, request())  # opened again: the mode the user chose stays
+    with studio.user_session(request()) as user:
+        assert user.review.image.mode == BOX
+    studio.review.set_mode(POSITIVE, request())
+    view = studio.review.pick_item(*FILTERS, gr.SelectData(None, {"index": 2, "value": None}), request())  # c
+    assert [label for label, _ in view.objects["choices"]] == ["Instance 1 · red — as saved"]
+    view = studio.review.delete(request())
+    assert view.objects["choices"] == [] and view.canvas.shape == (72, 96, 3) and "click" in view.hint
+    view = studio.review.click(POSITIVE, gr.SelectData(None, {"index": list(INSIDE_GREEN), "value": None}), request())
+    assert [label for label, _ in view.objects["choices"]] == ["Instance 1 · no class — edited"]  # the click works
+    with studio.user_session(request()) as user:
+        before = len(user.review.image.objects)
+    with pytest.raises(Refusal, match="only in case"):
+        studio.review.add_object("Red", request())  # differs from "red" only in case
+    with studio.user_session(request()) as user:
+        assert len(user.review.image.objects) == before  # nothing hidden was added
 
 
 def test_the_demo_has_the_review_tab_after_auto_annotate_and_its_keys(small_model, yolo_folder):  # noqa: F811

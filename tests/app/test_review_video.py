@@ -20,6 +20,7 @@ from annotate.dataset import open_dataset
 from annotate.previews import write_h264
 from annotate.review import CLASS_SWITCH, LOW_FILL, TRACK_ENDS_EARLY
 from annotate.track_review import TrackConcern
+from app.canvas import colour_slots
 from app.media import color_of
 from app.refusals import Refusal
 from app.review_filters import (
@@ -33,7 +34,7 @@ from app.review_filters import (
     STATUSES,
     TO_REVIEW,
 )
-from app.review_tab import ReviewView, colour_slots
+from app.review_tab import ReviewView
 from app.review_video import TO_THE_END, TrackRow, VideoReview, VideoRow
 from app.sessions import ImageObject, ReviewState
 from app.studio import Studio
@@ -359,3 +360,24 @@ def test_every_track_edit_and_its_undo_redraw_the_video_list_keeping_the_open_vi
     *_, listed = tab.accept(ANY_CLASS, TO_REVIEW, NEEDS_A_LOOK, request())  # filtered: north is not listed
     assert listed == {"__type__": "update", "choices": [("clips/south · 5 frames · 2 tracks · to review", SOUTH)],
                       "value": None}  # fmt: skip
+
+
+def test_the_editors_undo_key_on_a_video_frame_redraws_the_video_section(small_model, folder):
+    """z presses the editor's Undo: on a video frame it may take back a track edit, and the section (timeline,
+    track lists, video list) follows it, as the section's own Undo button does."""
+    from .conftest import request
+
+    studio = Studio(small_model, dataset=folder)
+    studio.open_session(request())
+    studio.review.open_local(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
+    tab, filters = studio.review_videos, (ANY_CLASS, ALL, NEEDS_A_LOOK)
+    tab.list_videos(request())
+    tab.open(NORTH, request())
+    tab.move(4, request())
+    *_, tracks, _, _, listed = tab.cut("2", *filters, request())
+    assert "frames 2–3 (2)" in tracks and "ends early" in listed["choices"][0][0]
+    view = studio.review.undo(request())  # the editor's Undo: nothing on the frame, so the track delete
+    assert "Undone: a track delete" in view.status
+    slider, tracks, first, _, listed = tab.follow_undo(*filters, request())
+    assert "frames 2–6 (5)" in tracks and slider["value"] == 4 and first["choices"] == ["1", "2"]
+    assert listed["value"] == NORTH and "ends early" not in dict((k, c) for c, k in listed["choices"])[NORTH]
