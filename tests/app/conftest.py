@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,17 @@ def free_port() -> int:
 def request(name: str = "user-a") -> SimpleNamespace:
     """What Gradio passes handlers as `gr.Request`: the tab's session hash, and its client (one per user)."""
     return SimpleNamespace(session_hash=name, client=SimpleNamespace(host=f"client-of-{name}"), headers={})
+
+
+@contextmanager
+def served(demo: Any) -> Iterator[str]:
+    """The demo served, queue on, on a free loopback port (uploads up to 20 MB) -> its URL; closed after."""
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, max_file_size="20mb")
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +95,8 @@ def app_url(small_model, request):
     detectors = DetectorPool(["yolo11n.pt"], loader=lambda name: YOLO("yolo11n.yaml"))  # untrained, no download
     mode = getattr(request, "param", IN_PROCESS)
     demo = build_demo(small_model, Limits(max_sessions=16), detectors, runner=runner_for(mode))
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, max_file_size="20mb")
-    yield demo, f"http://127.0.0.1:{port}/"
-    demo.close()
+    with served(demo) as url:
+        yield demo, url
 
 
 @pytest.fixture(scope="module")

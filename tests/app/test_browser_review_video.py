@@ -27,7 +27,7 @@ from app.settings import parse_settings
 
 from ..annotate.clips import ColourDetector, clip_frames, use_colour_tracker
 from .browser import WAIT_MS, click_image_pixel, screenshot_path, settled
-from .conftest import free_port
+from .conftest import served
 from .test_browser_review import choose
 
 NORTH, RED, GREEN = "clips/north", 1, 2  # north: 7 frames, red tracked from frame 0, green from frame 2
@@ -46,11 +46,8 @@ def video_dataset_app(tmp_path_factory, small_model):
         auto_annotate(data, det_model=ColourDetector(), sam_model=small_model, output_dir=folder,
                       formats=["yolo", "coco", "masks"], keyframe_interval=2, progress=False)  # fmt: skip
     settings = parse_settings(["--dataset", str(folder)], environ={})
-    demo = build_demo(small_model, settings.limits, dataset=settings.dataset)
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, max_file_size="20mb")
-    yield f"http://127.0.0.1:{port}/", folder
-    demo.close()
+    with served(build_demo(small_model, settings.limits, dataset=settings.dataset)) as url:
+        yield url, folder
 
 
 def test_review_a_video_repropagate_a_corrected_track_cut_another_and_save(browser, video_dataset_app, tmp_path):

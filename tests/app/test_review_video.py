@@ -41,7 +41,7 @@ from app.studio import Studio
 from sam2_model import VideoPredictor
 
 from ..annotate.clips import ColourDetector, clip_frames, colour_masks, use_colour_tracker
-from .conftest import IN_PROCESS, ZERO_GPU, runner_for
+from .conftest import IN_PROCESS, ZERO_GPU, request, runner_for
 
 NORTH, SOUTH, RED, GREEN = "clips/north", "clips/south", 1, 2
 INSIDE_GREEN = (74, 52)  # image pixels of frame 2 on: green x 60..88, y 40..66
@@ -83,6 +83,17 @@ def saved(folder: Path) -> dict[str, bytes]:
 
 
 ORIGINAL = [{RED: "red"}] * 2 + [{RED: "red", GREEN: "green"}] * 5
+
+
+def north_open_at(small_model, folder: Path, frame: int) -> Studio:
+    """A studio reviewing `folder` (`--dataset`), its video list listed and north open at `frame`."""
+    studio = Studio(small_model, dataset=folder)
+    studio.open_session(request())
+    studio.review.open_local(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
+    studio.review_videos.list_videos(request())
+    studio.review_videos.open(NORTH, request())
+    studio.review_videos.move(frame, request())
+    return studio
 
 
 # ------------------------------------------------------------------------------------------------ list and open
@@ -152,14 +163,8 @@ def test_a_video_rows_caption_names_its_first_track_concerns_then_counts_the_oth
 def test_a_track_keeps_its_colour_on_every_frame(small_model, folder):
     """A track's instance is drawn in its track's colour whatever else the frame holds, so an id switch shows as a
     change of colour; an object that is not a track's takes the colours after the tracks'."""
-    from .conftest import request
-
-    studio = Studio(small_model, dataset=folder)
-    studio.open_session(request())
-    studio.review.open_local(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
+    studio = north_open_at(small_model, folder, 3)
     tab = studio.review_videos
-    tab.open(NORTH, request())
-    tab.move(3, request())
     with studio.user_session(request()) as user:
         assert user.review.video_tracks == [RED, GREEN] and colour_slots(user.review) == [0, 1]
     tab.cut("1", ANY_CLASS, ALL, NEEDS_A_LOOK, request())  # frames 3 to 6 hold the green track alone
@@ -289,8 +294,6 @@ def test_a_track_corrected_with_clicks_is_repropagated_over_the_range_only(folde
 def test_the_tab_lists_videos_moves_the_slider_and_cuts_a_track_through_its_handlers(small_model, folder):
     from app.review_video_tab import BACKWARD, BOTH, FORWARD, SOME, WHOLE, range_counts
 
-    from .conftest import request
-
     studio = Studio(small_model, dataset=folder)
     studio.open_session(request())
     studio.review.open_local(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
@@ -332,15 +335,8 @@ def test_every_track_edit_and_its_undo_redraw_the_video_list_keeping_the_open_vi
 
     from app.prompts import POSITIVE
 
-    from .conftest import request
-
-    studio = Studio(small_model, dataset=folder)
-    studio.open_session(request())
-    studio.review.open_local(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
+    studio = north_open_at(small_model, folder, 5)
     tab, filters = studio.review_videos, (ANY_CLASS, ALL, NEEDS_A_LOOK)
-    tab.list_videos(request())
-    tab.open(NORTH, request())
-    tab.move(5, request())
     studio.review.click(POSITIVE, gr.SelectData(None, {"index": list(INSIDE_GREEN), "value": None}), request())
     *_, listed = tab.undo(*filters, request())  # a click taken back: the dataset is as it was, so is the list
     assert listed == gr.skip()
@@ -365,15 +361,8 @@ def test_every_track_edit_and_its_undo_redraw_the_video_list_keeping_the_open_vi
 def test_the_editors_undo_key_on_a_video_frame_redraws_the_video_section(small_model, folder):
     """z presses the editor's Undo: on a video frame it may take back a track edit, and the section (timeline,
     track lists, video list) follows it, as the section's own Undo button does."""
-    from .conftest import request
-
-    studio = Studio(small_model, dataset=folder)
-    studio.open_session(request())
-    studio.review.open_local(ANY_CLASS, ALL, NEEDS_A_LOOK, request())
+    studio = north_open_at(small_model, folder, 4)
     tab, filters = studio.review_videos, (ANY_CLASS, ALL, NEEDS_A_LOOK)
-    tab.list_videos(request())
-    tab.open(NORTH, request())
-    tab.move(4, request())
     *_, tracks, _, _, listed = tab.cut("2", *filters, request())
     assert "frames 2–3 (2)" in tracks and "ends early" in listed["choices"][0][0]
     view = studio.review.undo(request())  # the editor's Undo: nothing on the frame, so the track delete
