@@ -33,7 +33,7 @@ from app.settings import Limits, parse_settings
 
 from ..annotate.clips import ColourDetector
 from .browser import WAIT_MS, click_image_pixel, drag, idle, picture_of, screenshot_path, settled
-from .conftest import free_port
+from .conftest import served
 
 GREEN_DISC = (230, 160)  # centre of the green disc of "shot" (320x240)
 
@@ -69,21 +69,15 @@ def review_app(photos_run, small_model):
     folder = photos_run.parent / "dataset"
     shutil.copytree(photos_run, folder, symlinks=True)
     settings = parse_settings(["--dataset", str(folder)], environ={})
-    demo = build_demo(small_model, settings.limits, dataset=settings.dataset)
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, max_file_size="20mb")
-    yield f"http://127.0.0.1:{port}/", folder
-    demo.close()
+    with served(build_demo(small_model, settings.limits, dataset=settings.dataset)) as url:
+        yield url, folder
 
 
 @pytest.fixture(scope="module")
 def hosted_app(small_model):
     """The studio as hosted: no --dataset, a dataset reaches the Review tab as an uploaded zip."""
-    demo = build_demo(small_model, Limits(max_sessions=4))
-    port = free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, max_file_size="20mb")
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with served(build_demo(small_model, Limits(max_sessions=4))) as url:
+        yield url
 
 
 def choose(page, dropdown: str, option: str) -> None:
@@ -283,3 +277,45 @@ def test_review_a_box_dragged_and_a_new_class_typed_on_a_missed_object(browser, 
     (category,) = [c["id"] for c in coco.dataset["categories"] if c["name"] == "bicycle"]
     photo = next(i["id"] for i in coco.dataset["images"] if i["file_name"] == "photo.png")
     assert [a["category_id"] for a in coco.loadAnns(coco.getAnnIds(imgIds=photo))] == [category]
+
+
+def test_after_the_last_instance_is_deleted_and_after_a_refusal_the_next_click_reaches_the_server(
+    browser, hosted_app, photos_run, tmp_path
+):
+    """The loop, counted: each click after an empty editor or a refused name sends its request (queue/join) and
+    changes what is shown."""
+    upload = zip_dataset(photos_run, tmp_path / "photos_loop.zip")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(WAIT_MS)
+    joins: list[str] = []
+    page.on("request", lambda r: joins.append(r.url) if "queue/join" in r.url else None)
+    page.goto(hosted_app, wait_until="load")
+    page.get_by_role("tab", name="Review").click()
+    page.locator("#review_upload input[type=file]").set_input_files(str(upload))
+    status, objects, hint = (page.locator(f"#review_{name}") for name in ("status", "objects", "hint"))
+    expect(status).to_contain_text("3 items listed")
+    choose(page, "#review_order", "Dataset order")  # photo, pic, shot
+    page.locator("#review_items .thumbnail-item").nth(1).click()
+    expect(objects).to_contain_text("Instance 1 · red — as saved")
+    page.locator("#review_objects label").first.click()
+    expect(hint).to_contain_text("instance 1 is active")
+    page.keyboard.press("d")  # pic's only instance: the editor is left with none
+    expect(objects).not_to_contain_text("Instance 1")
+    settled(page, "#review_canvas")
+    before, picture = len(joins), picture_of(page, "#review_canvas")
+    click_image_pixel(page, "#review_canvas", 90, 90)
+    expect(objects).to_contain_text("Instance 1 · no class — edited")
+    assert len(joins) == before + 1 and picture_of(page, "#review_canvas") != picture
+
+    class_box = page.locator("#review_class input").first
+    class_box.fill("Red")  # the dataset has "red": refused, nothing changes
+    class_box.press("Enter")
+    expect(page.locator(".toast-body, [data-testid='toast-body']").first).to_contain_text("only in case")
+    page.locator("#review_steps").click()
+    settled(page, "#review_canvas")
+    before, picture = len(joins), picture_of(page, "#review_canvas")
+    click_image_pixel(page, "#review_canvas", 60, 60)
+    expect(page.locator("#review_canvas img").first).not_to_have_attribute("src", picture)
+    assert len(joins) == before + 1
+    page.screenshot(path=str(tmp_path / "screenshot_review_loop.png"), full_page=True)
+    page.close()
